@@ -6,3 +6,4 @@
 export type { JsonValue, JsonObject, PDU, Signer, StateMap, GetEvent, AuthResult } from './types.js';
 export { CoreError, type CoreErrorCode } from './errors.js';
 export { stateKeyOf, splitStateKey } from './state-key.js';
+export { roomVersionRules, SUPPORTED_ROOM_VERSIONS, DEFAULT_ROOM_VERSION, type RoomVersionRules } from './room-versions.js';
