@@ -1,0 +1,84 @@
+/**
+ * Real Chromium for tests and benchmarks: bundles a browser entry with
+ * esbuild, serves it on 127.0.0.1 and drives Debian's /usr/bin/chromium through
+ * playwright-core with the flags NETWORK.md verified on this machine.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
+import { build } from 'esbuild';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--allow-loopback-in-peer-connection',
+  '--use-fake-ui-for-media-stream',
+];
+
+export function chromiumAvailable(): boolean {
+  return existsSync(CHROMIUM_PATH);
+}
+
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_FLAGS, headless: true });
+}
+
+/** Bundles `entry` for the browser (ES2022, one file, no Node polyfills) and returns the code. */
+export async function bundleForBrowser(entry: string): Promise<string> {
+  const result = await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!.text;
+}
+
+export interface BrowserPage {
+  page: Page;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `script` as a module on a blank page at http://127.0.0.1 (a secure
+ * context, so WebCrypto and IndexedDB behave as on a real deployment) and opens it.
+ */
+export async function openScriptPage(browser: Browser, script: string): Promise<BrowserPage> {
+  const html = '<!doctype html><meta charset="utf-8"><title>hometab test</title><script type="module" src="/entry.js"></script>';
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/entry.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+    } else {
+      res.writeHead(200, { 'content-type': 'text/html' }).end(html);
+    }
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  return {
+    page,
+    url,
+    async close() {
+      await context.close();
+      await new Promise<void>((ok) => server.close(() => ok()));
+      if (errors.length) throw new Error(`page errors: ${errors.join('\n')}`);
+    },
+  };
+}
