@@ -1,0 +1,25 @@
+/**
+ * Building HTTP responses: JSON with the spec's content type and the CORS
+ * headers every client-server response carries (browser clients call us
+ * cross-origin).
+ */
+export const CORS_HEADERS: Record<string, string> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
+  'access-control-allow-headers': 'X-Requested-With, Content-Type, Authorization, Date',
+  'access-control-max-age': '86400',
+};
+
+export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', ...CORS_HEADERS, ...headers },
+  });
+}
+
+export function bytesResponse(body: Uint8Array, contentType: string, headers: Record<string, string> = {}): Response {
+  return new Response(body as unknown as BodyInit, {
+    status: 200,
+    headers: { 'content-type': contentType, 'content-length': String(body.byteLength), ...CORS_HEADERS, ...headers },
+  });
+}

@@ -1,0 +1,213 @@
+/**
+ * The route table of a homeserver's HTTP API: matches `METHOD /path` against
+ * registered patterns (`{name}` segments become decoded params), answers CORS
+ * preflights, authenticates the access token when a route needs it, reads and
+ * size-limits request bodies, and turns every failure into Matrix error JSON.
+ * Handlers return a plain object (sent as 200 JSON) or a ready `Response`.
+ */
+import { MatrixError, badJson, missingToken, notJson, tooLarge, unrecognized, methodNotAllowed, unknown } from './errors.js';
+import { CORS_HEADERS, jsonResponse } from './response.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** Who a request is from, once its access token has been checked. */
+export interface Requester {
+  userId: string;
+  deviceId: string;
+  accessToken: string;
+}
+
+export interface RouteContext {
+  request: Request;
+  url: URL;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** Present when the route's `auth` is 'required' (or 'optional' and a token was given). */
+  requester: Requester | undefined;
+  /** The body as a JSON object; M_NOT_JSON if it does not parse, M_BAD_JSON if it is not an object. */
+  json<T = Record<string, unknown>>(): Promise<T>;
+  /** The raw body, limited to the route's `maxBodyBytes`. */
+  bytes(): Promise<Uint8Array>;
+}
+
+/** Like RouteContext, for routes that require authentication. */
+export interface AuthedContext extends RouteContext {
+  requester: Requester;
+}
+
+export interface RouteDefinition {
+  method: HttpMethod;
+  /** Full path patterns, e.g. '/_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}'. */
+  paths: string[];
+  auth: 'required' | 'optional' | 'none';
+  /** Overrides the router's body limit (media uploads). */
+  maxBodyBytes?: number;
+  handler(ctx: RouteContext): Promise<unknown>;
+}
+
+/** The client-server API's path prefixes: v3, and r0 for older clients (Hydrogen, matrix-nio). */
+export const CLIENT_PREFIXES = ['/_matrix/client/v3', '/_matrix/client/r0'];
+
+/** Helper for the common case: one route under every client-server prefix. */
+export function clientRoute(
+  method: HttpMethod,
+  path: string,
+  auth: RouteDefinition['auth'],
+  handler: (ctx: AuthedContext) => Promise<unknown>,
+  options: { prefixes?: string[]; maxBodyBytes?: number } = {},
+): RouteDefinition {
+  return {
+    method,
+    paths: (options.prefixes ?? CLIENT_PREFIXES).map((p) => p + path),
+    auth,
+    maxBodyBytes: options.maxBodyBytes,
+    handler: handler as (ctx: RouteContext) => Promise<unknown>,
+  };
+}
+
+interface CompiledRoute {
+  definition: RouteDefinition;
+  segments: string[]; // literal segment, or '{name}'
+}
+
+export interface RouterOptions {
+  /** Checks an access token and returns who it belongs to; throws M_UNKNOWN_TOKEN otherwise. */
+  authenticate(accessToken: string): Promise<Requester>;
+  /** Default limit for request bodies in bytes. @default 1048576 */
+  maxBodyBytes?: number;
+  /** Where unexpected (non-Matrix) errors are reported. @default console.error */
+  onError?(error: unknown, request: Request): void;
+}
+
+export interface Router {
+  handle(request: Request): Promise<Response>;
+}
+
+export function createRouter(routes: RouteDefinition[], options: RouterOptions): Router {
+  const maxBodyDefault = options.maxBodyBytes ?? 1024 * 1024;
+  const onError = options.onError ?? ((e: unknown) => console.error('homeserver error', e));
+  const bySegmentCount = new Map<number, CompiledRoute[]>();
+  for (const definition of routes) {
+    for (const path of definition.paths) {
+      const segments = path.split('/').slice(1);
+      const list = bySegmentCount.get(segments.length) ?? [];
+      list.push({ definition, segments });
+      bySegmentCount.set(segments.length, list);
+    }
+  }
+
+  function match(pathname: string, method: string) {
+    const parts = pathname.split('/').slice(1);
+    let pathMatched = false;
+    for (const route of bySegmentCount.get(parts.length) ?? []) {
+      const params: Record<string, string> = {};
+      let ok = true;
+      for (let i = 0; i < parts.length; i++) {
+        const seg = route.segments[i]!;
+        if (seg.startsWith('{')) {
+          try {
+            params[seg.slice(1, -1)] = decodeURIComponent(parts[i]!);
+          } catch {
+            ok = false;
+            break;
+          }
+        } else if (seg !== parts[i]) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) continue;
+      pathMatched = true;
+      if (route.definition.method === method) return { route, params };
+    }
+    return pathMatched ? 'method' : undefined;
+  }
+
+  async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+    const declared = Number(request.headers.get('content-length') ?? NaN);
+    if (declared > limit) throw tooLarge(`Request body is larger than ${limit} bytes`);
+    if (!request.body) return new Uint8Array(0);
+    const reader = request.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge(`Request body is larger than ${limit} bytes`);
+      }
+      chunks.push(value);
+    }
+    if (chunks.length === 1) return chunks[0]!;
+    const out = new Uint8Array(size);
+    let offset = 0;
+    for (const c of chunks) {
+      out.set(c, offset);
+      offset += c.byteLength;
+    }
+    return out;
+  }
+
+  function accessTokenOf(request: Request, url: URL): string | undefined {
+    const header = request.headers.get('authorization');
+    if (header) {
+      const m = /^Bearer\s+(.+)$/i.exec(header.trim());
+      if (m) return m[1];
+    }
+    return url.searchParams.get('access_token') ?? undefined;
+  }
+
+  return {
+    async handle(request) {
+      try {
+        if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS_HEADERS });
+        const url = new URL(request.url);
+        const found = match(url.pathname, request.method);
+        if (found === undefined) throw unrecognized();
+        if (found === 'method') throw methodNotAllowed();
+        const { route, params } = found;
+        const { definition } = route;
+
+        let requester: Requester | undefined;
+        if (definition.auth !== 'none') {
+          const token = accessTokenOf(request, url);
+          if (token) requester = await options.authenticate(token);
+          else if (definition.auth === 'required') throw missingToken();
+        }
+
+        const limit = definition.maxBodyBytes ?? maxBodyDefault;
+        let bodyBytes: Promise<Uint8Array> | undefined;
+        const bytes = () => (bodyBytes ??= readBody(request, limit));
+        const ctx: RouteContext = {
+          request,
+          url,
+          params,
+          query: url.searchParams,
+          requester,
+          bytes,
+          async json<T>() {
+            const raw = await bytes();
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw.byteLength ? raw : new TextEncoder().encode('{}')));
+            } catch {
+              throw notJson();
+            }
+            if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+              throw badJson('Request body must be a JSON object');
+            }
+            return parsed as T;
+          },
+        };
+        const result = await definition.handler(ctx);
+        return result instanceof Response ? result : jsonResponse(result ?? {});
+      } catch (error) {
+        if (error instanceof MatrixError) return jsonResponse(error.toJSON(), error.status);
+        onError(error, request);
+        return jsonResponse(unknown('Internal server error').toJSON(), 500);
+      }
+    },
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * `npm run bench`: runs every benchmark in Node and in real Chromium and
+ * prints one table, each figure beside the limit it is measured against in the
+ * same run.
+ */
+import '../../src/node/polyfills.js';
+import { fileURLToPath } from 'node:url';
+import { runCoreBench } from './core-bench.js';
+import { formatTable, type BenchRow } from './report.js';
+import { bundleForBrowser, chromiumAvailable, launchChromium, openScriptPage } from '../support/chromium.js';
+
+const only = process.argv.slice(2);
+const wants = (section: string) => only.length === 0 || only.includes(section);
+const rows: BenchRow[] = [];
+
+async function inChromium(entry: string): Promise<BenchRow[]> {
+  if (!chromiumAvailable()) {
+    console.warn('chromium not found at /usr/bin/chromium: skipping browser figures');
+    return [];
+  }
+  const browser = await launchChromium();
+  try {
+    const script = await bundleForBrowser(fileURLToPath(new URL(entry, import.meta.url)));
+    const page = await openScriptPage(browser, script);
+    const result = (await page.page.evaluate('window.benchDone', { timeout: 0 } as never)) as BenchRow[];
+    await page.close();
+    return result;
+  } finally {
+    await browser.close();
+  }
+}
+
+if (wants('core')) {
+  console.log('core (node)…');
+  rows.push(...(await runCoreBench({ where: 'node' })));
+  console.log('core (chromium)…');
+  rows.push(...(await inChromium('./browser/core-entry.ts')));
+}
+
+console.log(formatTable(rows));
