@@ -24,6 +24,17 @@ export function sha256(bytes: Uint8Array): Uint8Array {
   return nobleSha256(bytes);
 }
 
+/**
+ * SHA-256 through WebCrypto when the platform has it: native code off the
+ * main thread, several times faster than the synchronous JavaScript hash on
+ * event-sized inputs, which matters when verifying a backlog of events.
+ */
+export async function sha256Async(bytes: Uint8Array): Promise<Uint8Array> {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) return nobleSha256(bytes);
+  return new Uint8Array(await subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+}
+
 const textEncoder = new TextEncoder();
 
 /** The UTF-8 bytes of a string. */
