@@ -32,18 +32,25 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_FLAGS, headless: true });
 }
 
-/** Bundles `entry` for the browser (ES2022, one file, no Node polyfills) and returns the code. */
-export async function bundleForBrowser(entry: string): Promise<string> {
+/**
+ * Bundles `entry` for the browser (ES2022, one file, no Node polyfills) and
+ * returns the code. With `globalName` the entry's exports land on
+ * `globalThis[globalName]`, for tests that call into the page.
+ */
+export async function bundleForBrowser(entry: string, options: { globalName?: string } = {}): Promise<string> {
   const result = await build({
     entryPoints: [entry],
     bundle: true,
-    format: 'esm',
+    format: options.globalName ? 'iife' : 'esm',
+    globalName: options.globalName,
     platform: 'browser',
     target: 'es2022',
     write: false,
     logLevel: 'silent',
   });
-  return result.outputFiles[0]!.text;
+  const code = result.outputFiles[0]!.text;
+  // The page loads scripts as modules, whose top-level `var` is not global.
+  return options.globalName ? `${code}\nglobalThis.${options.globalName} = ${options.globalName};\n` : code;
 }
 
 export interface BrowserPage {
@@ -58,6 +65,7 @@ export interface BrowserPage {
  */
 export async function openScriptPage(browser: Browser, script: string): Promise<BrowserPage> {
   const html = '<!doctype html><meta charset="utf-8"><title>hometab test</title><script type="module" src="/entry.js"></script>';
+  // Module scripts are deferred: wait for it to have run before handing the page over.
   const server: Server = createServer((req, res) => {
     if (req.url === '/entry.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
@@ -71,7 +79,7 @@ export async function openScriptPage(browser: Browser, script: string): Promise<
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(url);
+  await page.goto(url, { waitUntil: 'load' });
   return {
     page,
     url,

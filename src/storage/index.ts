@@ -1,0 +1,13 @@
+/**
+ * The storage layer's public entry: the Storage interface and its records,
+ * the in-memory and IndexedDB backends, and the schema. The SQLite backend is
+ * Node-only and has its own entry, `storage/sqlite/index.js`, so browser
+ * bundles never see better-sqlite3.
+ */
+export type * from './types.js';
+export { STATE_DELTA_CHAIN_LIMIT } from './types.js';
+export { StorageError, type StorageErrorCode } from './errors.js';
+export { createMemoryStorage, type MemoryStorageOptions } from './memory/index.js';
+export { openIdbStorage, type IdbStorageOptions } from './idb/index.js';
+export { migrations } from './schema.js';
+export type { Migration, SchemaEditor, EngineTxn } from './engine.js';

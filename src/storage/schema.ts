@@ -1,0 +1,100 @@
+/**
+ * The tables behind the stores, as one append-only list of migrations shared by
+ * every backend: a database at version n has run migrations[0..n-1]. Never edit
+ * or reorder a published step; append a new one (IndexedDB keeps its version
+ * in the database, SQLite in PRAGMA user_version). Rows are the store records
+ * of types.ts; key paths name their fields.
+ */
+import type { Migration } from './engine.js';
+
+/** Table names, so stores and migrations cannot disagree on spelling. */
+export const T = {
+  events: 'events',
+  eventEdges: 'event_edges',
+  extremities: 'extremities',
+  stateGroups: 'state_groups',
+  eventState: 'event_state',
+  currentState: 'current_state',
+  rooms: 'rooms',
+  directory: 'directory',
+  memberships: 'memberships',
+  aliases: 'aliases',
+  users: 'users',
+  devices: 'devices',
+  accessTokens: 'access_tokens',
+  filters: 'filters',
+  accountData: 'account_data',
+  receipts: 'receipts',
+  deviceKeys: 'device_keys',
+  crossSigningKeys: 'cross_signing_keys',
+  oneTimeKeys: 'one_time_keys',
+  fallbackKeys: 'fallback_keys',
+  toDevice: 'to_device',
+  deviceLists: 'device_lists',
+  media: 'media',
+  transactionIds: 'transaction_ids',
+  outbound: 'outbound',
+  meta: 'meta',
+  counters: 'counters',
+} as const;
+
+/** Index names, per table. */
+export const I = {
+  eventsByRoomStream: 'by_room_stream',
+  eventsByStream: 'by_stream',
+  eventsByRoomDepth: 'by_room_depth',
+  membershipsByRoom: 'by_room',
+  aliasesByRoom: 'by_room',
+  accessTokensByDevice: 'by_device',
+  accountDataByUserStream: 'by_user_stream',
+  receiptsByRoomStream: 'by_room_stream',
+} as const;
+
+export const migrations: readonly Migration[] = [
+  // 1: everything a homeserver keeps.
+  (s) => {
+    s.createTable(T.events, ['eventId']);
+    // Outliers have no streamOrdering, so they are absent from both stream indexes.
+    s.createIndex(T.events, I.eventsByRoomStream, ['roomId', 'streamOrdering']);
+    s.createIndex(T.events, I.eventsByStream, ['streamOrdering']);
+    s.createTable(T.eventEdges, ['prevId', 'eventId']);
+    s.createTable(T.extremities, ['roomId', 'eventId']);
+    s.createTable(T.stateGroups, ['id']);
+    s.createTable(T.eventState, ['eventId']);
+    s.createTable(T.currentState, ['roomId', 'type', 'stateKey']);
+
+    s.createTable(T.rooms, ['roomId']);
+    s.createTable(T.directory, ['roomId']);
+    s.createTable(T.memberships, ['userId', 'roomId']);
+    s.createIndex(T.memberships, I.membershipsByRoom, ['roomId', 'userId']);
+    s.createTable(T.aliases, ['alias']);
+    s.createIndex(T.aliases, I.aliasesByRoom, ['roomId', 'alias']);
+
+    s.createTable(T.users, ['userId']);
+    s.createTable(T.devices, ['userId', 'deviceId']);
+    s.createTable(T.accessTokens, ['token']);
+    s.createIndex(T.accessTokens, I.accessTokensByDevice, ['userId', 'deviceId']);
+    s.createTable(T.filters, ['userId', 'filterId']);
+    s.createTable(T.accountData, ['userId', 'roomId', 'type']);
+    s.createIndex(T.accountData, I.accountDataByUserStream, ['userId', 'streamOrdering']);
+    s.createTable(T.receipts, ['roomId', 'receiptType', 'userId', 'threadId']);
+    s.createIndex(T.receipts, I.receiptsByRoomStream, ['roomId', 'streamOrdering']);
+
+    s.createTable(T.deviceKeys, ['userId', 'deviceId']);
+    s.createTable(T.crossSigningKeys, ['userId', 'keyType']);
+    s.createTable(T.oneTimeKeys, ['userId', 'deviceId', 'algorithm', 'keyId']);
+    s.createTable(T.fallbackKeys, ['userId', 'deviceId', 'algorithm']);
+    s.createTable(T.toDevice, ['userId', 'deviceId', 'streamOrdering']);
+    s.createTable(T.deviceLists, ['streamOrdering']);
+
+    s.createTable(T.media, ['mediaId']);
+    s.createTable(T.transactionIds, ['userId', 'deviceId', 'txnId']);
+    s.createTable(T.outbound, ['destination', 'seq']);
+    s.createTable(T.meta, ['key']);
+    s.createTable(T.counters, ['name']);
+  },
+  // 2: topological order per room, for /messages pagination by depth; fills from existing events.
+  (s) => {
+    s.createIndex(T.events, I.eventsByRoomDepth, ['roomId', 'depth', 'streamOrdering']);
+  },
+];

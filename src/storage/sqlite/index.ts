@@ -1,0 +1,326 @@
+/**
+ * The SQLite backend for Node (better-sqlite3, WAL mode). Each table is an SQL
+ * table of (encoded key BLOB, row BLOB) sorted by key (keys.ts: blob order is
+ * key order), each index a table of (encoded index key, primary key). Rows are
+ * V8-serialized, the same structured clone IndexedDB applies. The connection's
+ * calls are synchronous but transactions span the awaits of their callback, so
+ * transactions (reads included) take turns: BEGIN ... COMMIT never interleave.
+ * The schema version is PRAGMA user_version; the tables and indexes migrations
+ * created are listed in _tables and _indexes so puts know which indexes to keep.
+ */
+import { deserialize, serialize } from 'node:v8';
+import Database from 'better-sqlite3';
+import type { Engine, EngineTxn, KeyRange, Migration, Query, Row, SchemaEditor, TxnMode } from '../engine.js';
+import { checkName, encodeRange, type EncodedRange } from '../engine.js';
+import { StorageError } from '../errors.js';
+import { ActivityWindow, Exclusive } from '../exclusive.js';
+import { encodeKey, type Key, keyOf, primaryKeyOf } from '../keys.js';
+import { migrations as allMigrations } from '../schema.js';
+import { createStorage } from '../storage.js';
+import type { Storage } from '../types.js';
+
+export interface SqliteStorageOptions {
+  /**
+   * The schema steps to run; tests pass a prefix to get an older schema.
+   * @default every migration in schema.ts
+   */
+  migrations?: readonly Migration[];
+}
+
+/** Opens (creating and migrating as needed) the database at `path`, or a private one for ':memory:'. */
+export async function openSqliteStorage(path: string, options: SqliteStorageOptions = {}): Promise<Storage> {
+  const engine = new SqliteEngine(new Database(path));
+  try {
+    await engine.migrate(options.migrations ?? allMigrations);
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
+  return createStorage(engine);
+}
+
+interface TableSchema {
+  keyPath: readonly string[];
+  indexes: Map<string, readonly string[]>;
+}
+
+type Db = Database.Database;
+type Statement = Database.Statement;
+
+const tableSql = (table: string) => `"t_${table}"`;
+const indexSql = (table: string, index: string) => `"x_${table}__${index}"`;
+const blob = (encoded: string) => Buffer.from(encoded, 'latin1');
+
+class SqliteEngine implements Engine {
+  readonly schema = new Map<string, TableSchema>();
+  private readonly statements = new Map<string, Statement>();
+  private readonly exclusive = new Exclusive();
+  private closed = false;
+
+  constructor(readonly db: Db) {
+    db.pragma('journal_mode = WAL');
+    // In WAL mode NORMAL loses at most the last commits on power loss, never consistency.
+    db.pragma('synchronous = NORMAL');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS _tables (name TEXT PRIMARY KEY, key_path TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS _indexes (
+        table_name TEXT NOT NULL, name TEXT NOT NULL, key_path TEXT NOT NULL,
+        PRIMARY KEY (table_name, name));
+    `);
+    this.loadSchema();
+  }
+
+  transaction<T>(mode: TxnMode, fn: (txn: EngineTxn) => Promise<T>, onCommit?: () => void): Promise<T> {
+    return this.exclusive.run(async () => {
+      if (this.closed) throw new StorageError('CLOSED', 'storage is closed');
+      const result = await this.inTransaction(mode, fn);
+      onCommit?.();
+      return result;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.exclusive.idle();
+    this.db.close();
+  }
+
+  /** Runs the migrations the database has not run yet, one transaction each. */
+  async migrate(migrations: readonly Migration[]): Promise<void> {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > migrations.length) {
+      throw new StorageError('SCHEMA', `database is at schema version ${version}, this code knows ${migrations.length}`);
+    }
+    for (let step = version; step < migrations.length; step++) {
+      try {
+        await this.inTransaction('readwrite', async (txn) => {
+          await migrations[step](new SqliteSchemaEditor(this, txn));
+          this.db.pragma(`user_version = ${step + 1}`);
+        });
+      } finally {
+        // DDL invalidates prepared statements; a rolled-back step also leaves the cached schema stale.
+        this.dropStatements();
+        this.loadSchema();
+      }
+    }
+  }
+
+  tableSchema(table: string): TableSchema {
+    const schema = this.schema.get(table);
+    if (!schema) throw new StorageError('SCHEMA', `no table ${table}`);
+    return schema;
+  }
+
+  /** A cached prepared statement. */
+  statement(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  dropStatements(): void {
+    this.statements.clear();
+  }
+
+  private async inTransaction<T>(mode: TxnMode, fn: (txn: SqliteTxn) => Promise<T>): Promise<T> {
+    this.db.exec(mode === 'readwrite' ? 'BEGIN IMMEDIATE' : 'BEGIN');
+    const txn = new SqliteTxn(this, mode);
+    let result: T;
+    try {
+      result = await fn(txn);
+      txn.finish();
+      this.db.exec('COMMIT');
+    } catch (error) {
+      txn.finish();
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw error;
+    }
+    return result;
+  }
+
+  private loadSchema(): void {
+    this.schema.clear();
+    const tables = this.db.prepare('SELECT name, key_path FROM _tables').all() as { name: string; key_path: string }[];
+    for (const { name, key_path } of tables) this.schema.set(name, { keyPath: JSON.parse(key_path), indexes: new Map() });
+    const indexes = this.db.prepare('SELECT table_name, name, key_path FROM _indexes').all() as {
+      table_name: string;
+      name: string;
+      key_path: string;
+    }[];
+    for (const index of indexes) this.tableSchema(index.table_name).indexes.set(index.name, JSON.parse(index.key_path));
+  }
+}
+
+class SqliteSchemaEditor implements SchemaEditor {
+  constructor(
+    private readonly engine: SqliteEngine,
+    readonly txn: SqliteTxn,
+  ) {}
+
+  createTable(name: string, keyPath: readonly string[]): void {
+    if (this.engine.schema.has(checkName(name))) throw new StorageError('SCHEMA', `table ${name} exists`);
+    this.engine.db.exec(`CREATE TABLE ${tableSql(name)} (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID`);
+    this.engine.db.prepare('INSERT INTO _tables (name, key_path) VALUES (?, ?)').run(name, JSON.stringify(keyPath));
+    this.engine.schema.set(name, { keyPath: [...keyPath], indexes: new Map() });
+    this.engine.dropStatements();
+  }
+
+  deleteTable(name: string): void {
+    const schema = this.engine.tableSchema(name);
+    for (const index of [...schema.indexes.keys()]) this.deleteIndex(name, index);
+    this.engine.db.exec(`DROP TABLE ${tableSql(name)}`);
+    this.engine.db.prepare('DELETE FROM _tables WHERE name = ?').run(name);
+    this.engine.schema.delete(name);
+    this.engine.dropStatements();
+  }
+
+  createIndex(table: string, name: string, keyPath: readonly string[]): void {
+    const schema = this.engine.tableSchema(table);
+    if (schema.indexes.has(checkName(name))) throw new StorageError('SCHEMA', `index ${name} exists`);
+    const sql = indexSql(table, name);
+    this.engine.db.exec(`
+      CREATE TABLE ${sql} (ik BLOB NOT NULL, pk BLOB NOT NULL, PRIMARY KEY (ik, pk)) WITHOUT ROWID;
+      CREATE INDEX "x_${table}__${name}__pk" ON ${sql} (pk);
+    `);
+    const insert = this.engine.db.prepare(`INSERT INTO ${sql} (ik, pk) VALUES (?, ?)`);
+    // Read fully first: the connection cannot write while a SELECT is still stepping.
+    const rows = this.engine.db.prepare(`SELECT k, v FROM ${tableSql(table)}`).all() as { k: Buffer; v: Buffer }[];
+    for (const { k, v } of rows) {
+      const key = keyOf(deserialize(v) as Row, keyPath);
+      if (key) insert.run(blob(encodeKey(key)), k);
+    }
+    this.engine.db
+      .prepare('INSERT INTO _indexes (table_name, name, key_path) VALUES (?, ?, ?)')
+      .run(table, name, JSON.stringify(keyPath));
+    schema.indexes.set(name, [...keyPath]);
+    this.engine.dropStatements();
+  }
+
+  deleteIndex(table: string, name: string): void {
+    const schema = this.engine.tableSchema(table);
+    if (!schema.indexes.has(name)) throw new StorageError('SCHEMA', `no index ${name} on ${table}`);
+    this.engine.db.exec(`DROP TABLE ${indexSql(table, name)}`);
+    this.engine.db.prepare('DELETE FROM _indexes WHERE table_name = ? AND name = ?').run(table, name);
+    schema.indexes.delete(name);
+    this.engine.dropStatements();
+  }
+}
+
+class SqliteTxn implements EngineTxn {
+  private readonly window = new ActivityWindow();
+
+  constructor(
+    private readonly engine: SqliteEngine,
+    readonly mode: TxnMode,
+  ) {}
+
+  async get(table: string, key: Key): Promise<Row | undefined> {
+    this.window.check();
+    this.engine.tableSchema(table);
+    const found = this.engine.statement(`SELECT v FROM ${tableSql(table)} WHERE k = ?`).get(blob(encodeKey(key))) as
+      | { v: Buffer }
+      | undefined;
+    return found && (deserialize(found.v) as Row);
+  }
+
+  async put(table: string, row: Row): Promise<void> {
+    this.checkWritable();
+    const schema = this.engine.tableSchema(table);
+    const primaryKey = blob(encodeKey(primaryKeyOf(table, row, schema.keyPath)));
+    const value = serialize(row);
+    for (const index of schema.indexes.keys()) {
+      this.engine.statement(`DELETE FROM ${indexSql(table, index)} WHERE pk = ?`).run(primaryKey);
+    }
+    this.engine.statement(`INSERT OR REPLACE INTO ${tableSql(table)} (k, v) VALUES (?, ?)`).run(primaryKey, value);
+    for (const [index, keyPath] of schema.indexes) {
+      const key = keyOf(row, keyPath);
+      if (!key) continue;
+      this.engine.statement(`INSERT INTO ${indexSql(table, index)} (ik, pk) VALUES (?, ?)`).run(blob(encodeKey(key)), primaryKey);
+    }
+  }
+
+  async delete(table: string, key: Key): Promise<void> {
+    this.checkWritable();
+    const schema = this.engine.tableSchema(table);
+    const primaryKey = blob(encodeKey(key));
+    for (const index of schema.indexes.keys()) {
+      this.engine.statement(`DELETE FROM ${indexSql(table, index)} WHERE pk = ?`).run(primaryKey);
+    }
+    this.engine.statement(`DELETE FROM ${tableSql(table)} WHERE k = ?`).run(primaryKey);
+  }
+
+  async deleteRange(table: string, range: KeyRange): Promise<void> {
+    this.checkWritable();
+    const schema = this.engine.tableSchema(table);
+    const encoded = encodeRange(range);
+    // Index entries carry their row's primary key, so the same bounds select them.
+    for (const index of schema.indexes.keys()) {
+      const params: Buffer[] = [];
+      const where = whereClause('pk', encoded, params);
+      this.engine.statement(`DELETE FROM ${indexSql(table, index)} ${where}`).run(...params);
+    }
+    const params: Buffer[] = [];
+    this.engine.statement(`DELETE FROM ${tableSql(table)} ${whereClause('k', encoded, params)}`).run(...params);
+  }
+
+  async scan(table: string, query: Query = {}): Promise<Row[]> {
+    this.window.check();
+    const limit = query.limit ?? -1; // SQLite: a negative LIMIT means none
+    if (query.limit !== undefined && query.limit <= 0) return [];
+    const params: Buffer[] = [];
+    const order = query.reverse ? 'DESC' : 'ASC';
+    const sql =
+      query.index === undefined
+        ? `SELECT v FROM ${tableSql(table)} ${whereClause('k', encodeRange(query), params)} ORDER BY k ${order} LIMIT ?`
+        : `SELECT t.v AS v FROM ${this.indexTable(table, query.index)} AS x JOIN ${tableSql(table)} AS t ON t.k = x.pk ` +
+          `${whereClause('x.ik', encodeRange(query), params)} ORDER BY x.ik ${order}, x.pk ${order} LIMIT ?`;
+    this.engine.tableSchema(table);
+    const rows = this.engine.statement(sql).all(...params, limit) as { v: Buffer }[];
+    return rows.map((row) => deserialize(row.v) as Row);
+  }
+
+  async count(table: string, query: KeyRange & { index?: string } = {}): Promise<number> {
+    this.window.check();
+    const params: Buffer[] = [];
+    const sql =
+      query.index === undefined
+        ? `SELECT count(*) AS n FROM ${tableSql(table)} ${whereClause('k', encodeRange(query), params)}`
+        : `SELECT count(*) AS n FROM ${this.indexTable(table, query.index)} ${whereClause('ik', encodeRange(query), params)}`;
+    this.engine.tableSchema(table);
+    return (this.engine.statement(sql).get(...params) as { n: number }).n;
+  }
+
+  finish(): void {
+    this.window.finish();
+  }
+
+  private indexTable(table: string, index: string): string {
+    if (!this.engine.tableSchema(table).indexes.has(index)) {
+      throw new StorageError('SCHEMA', `no index ${index} on ${table}`);
+    }
+    return indexSql(table, index);
+  }
+
+  private checkWritable(): void {
+    this.window.check();
+    if (this.mode !== 'readwrite') throw new StorageError('READ_ONLY', 'write in a read-only transaction');
+  }
+}
+
+/** A WHERE clause for an encoded range on `column`, pushing its parameters. */
+function whereClause(column: string, range: EncodedRange, params: Buffer[]): string {
+  const conditions: string[] = [];
+  if (range.lower !== undefined) {
+    conditions.push(`${column} ${range.lowerOpen ? '>' : '>='} ?`);
+    params.push(blob(range.lower));
+  }
+  if (range.upper !== undefined) {
+    conditions.push(`${column} ${range.upperOpen ? '<' : '<='} ?`);
+    params.push(blob(range.upper));
+  }
+  return conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+}

@@ -1,0 +1,106 @@
+/**
+ * What every store of one transaction shares: the engine transaction, the
+ * changes to announce once it commits, and the stream and ID counters (kept in
+ * the counters table, so they commit or roll back with everything else).
+ */
+import type { EngineTxn, KeyRange } from '../engine.js';
+import { StorageError } from '../errors.js';
+import type { Key, KeyPart } from '../keys.js';
+import { T } from '../schema.js';
+import type { Change, StreamWindow } from '../types.js';
+
+const STREAM = 'stream';
+
+export class TxnContext {
+  readonly changes: Change[] = [];
+  /** The stream position as of this transaction, once read. */
+  private position: number | undefined;
+
+  constructor(readonly t: EngineTxn) {}
+
+  /** Queues a change for the commit notice. */
+  note(change: Change): void {
+    this.changes.push(change);
+  }
+
+  /** Throws READ_ONLY in read transactions, before any request is made. */
+  assertWritable(): void {
+    if (this.t.mode !== 'readwrite') throw new StorageError('READ_ONLY', 'write in a read-only transaction');
+  }
+
+  /** The latest stream position handed out. */
+  async streamPosition(): Promise<number> {
+    if (this.position === undefined) this.position = await this.counterValue(STREAM);
+    return this.position;
+  }
+
+  /** Hands out the next stream position. */
+  async nextStreamPosition(): Promise<number> {
+    this.assertWritable();
+    const next = (await this.streamPosition()) + 1;
+    await this.t.put(T.counters, { name: STREAM, value: next });
+    this.position = next;
+    return next;
+  }
+
+  /** Hands out the next value of a named counter (state group IDs, filter IDs, outbound seq). */
+  async nextId(name: 'state_group' | 'filter' | 'outbound'): Promise<number> {
+    this.assertWritable();
+    const next = (await this.counterValue(name)) + 1;
+    await this.t.put(T.counters, { name, value: next });
+    return next;
+  }
+
+  private async counterValue(name: string): Promise<number> {
+    const row = await this.t.get(T.counters, [name]);
+    return typeof row?.value === 'number' ? row.value : 0;
+  }
+}
+
+/** Direction and bounds of a window over keys `[...prefix, ...position]`. */
+export interface Window {
+  dir: 'f' | 'b';
+  from?: Key;
+  to?: Key;
+  limit?: number;
+}
+
+/**
+ * Turns a window into a key range: forwards (from, to], backwards [to, from)
+ * reversed, i.e. (to, from] descending. Unbounded ends use ±Infinity, which
+ * sort before and after every number part.
+ */
+export function windowQuery(
+  prefix: readonly KeyPart[],
+  arity: number,
+  window: Window,
+): KeyRange & { reverse: boolean; limit?: number } {
+  const low = (bound: Key | undefined): Key => [...prefix, ...(bound ?? Array<number>(arity).fill(-Infinity))];
+  const high = (bound: Key | undefined): Key => [...prefix, ...(bound ?? Array<number>(arity).fill(Infinity))];
+  if (window.dir === 'f') {
+    return {
+      lower: low(window.from),
+      lowerOpen: window.from !== undefined,
+      upper: high(window.to),
+      reverse: false,
+      limit: window.limit,
+    };
+  }
+  return {
+    lower: low(window.to),
+    lowerOpen: window.to !== undefined,
+    upper: high(window.from),
+    reverse: true,
+    limit: window.limit,
+  };
+}
+
+/** A stream window with its positions as one-part keys. */
+export function streamWindow(window: StreamWindow): Window {
+  return {
+    dir: window.dir,
+    from: window.from === undefined ? undefined : [window.from],
+    to: window.to === undefined ? undefined : [window.to],
+    limit: window.limit,
+  };
+}

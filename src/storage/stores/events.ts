@@ -1,0 +1,150 @@
+/**
+ * Room events and their order: the events table (one row per event, PDU and
+ * bookkeeping together), the timelines read from its stream and depth indexes,
+ * and the DAG: prev-event edges for walking forwards, and each room's forward
+ * extremities. Storing an event writes its edges in the same transaction, so
+ * the DAG never mentions an event that is not stored.
+ */
+import { StorageError } from '../errors.js';
+import { I, T } from '../schema.js';
+import type {
+  DagStore,
+  EventPatch,
+  EventRecord,
+  EventsStore,
+  NewEvent,
+  StreamWindow,
+  TimelineReader,
+  TopologicalWindow,
+} from '../types.js';
+import { streamWindow, type TxnContext, windowQuery } from './context.js';
+import { fromRow, fromRows, patched, toRow } from './rows.js';
+
+export class Events implements EventsStore {
+  constructor(private readonly ctx: TxnContext) {}
+
+  async get(eventId: string): Promise<EventRecord | undefined> {
+    return fromRow<EventRecord>(await this.ctx.t.get(T.events, [eventId]));
+  }
+
+  async getMany(eventIds: readonly string[]): Promise<Map<string, EventRecord>> {
+    // Issued together: IndexedDB runs the requests in parallel within the transaction.
+    const records = await Promise.all(eventIds.map((id) => this.get(id)));
+    const found = new Map<string, EventRecord>();
+    for (const record of records) if (record) found.set(record.eventId, record);
+    return found;
+  }
+
+  async has(eventId: string): Promise<boolean> {
+    return (await this.ctx.t.count(T.events, { prefix: [eventId] })) > 0;
+  }
+
+  async add(input: NewEvent): Promise<EventRecord> {
+    this.ctx.assertWritable();
+    if (await this.has(input.eventId)) throw new StorageError('EXISTS', `event ${input.eventId} is already stored`);
+    const outlier = input.outlier ?? false;
+    const record: EventRecord = {
+      eventId: input.eventId,
+      roomId: input.roomId,
+      event: input.event,
+      depth: input.depth ?? (typeof input.event.depth === 'number' ? input.event.depth : 0),
+      outlier,
+      rejected: input.rejected,
+      softFailed: input.softFailed,
+    };
+    if (!outlier) record.streamOrdering = await this.ctx.nextStreamPosition();
+    const row = toRow(record);
+    await this.ctx.t.put(T.events, row);
+    const prevs = Array.isArray(input.event.prev_events) ? input.event.prev_events : [];
+    for (const prevId of new Set(prevs)) {
+      await this.ctx.t.put(T.eventEdges, { prevId, eventId: input.eventId });
+    }
+    this.noteTimeline(record);
+    return row as unknown as EventRecord;
+  }
+
+  async update(eventId: string, patch: EventPatch): Promise<EventRecord> {
+    this.ctx.assertWritable();
+    const record = await this.get(eventId);
+    if (!record) throw new StorageError('NOT_FOUND', `event ${eventId} is not stored`);
+    const next = patched(record, patch);
+    await this.ctx.t.put(T.events, toRow(next));
+    return next;
+  }
+
+  async promote(eventId: string): Promise<EventRecord> {
+    this.ctx.assertWritable();
+    const record = await this.get(eventId);
+    if (!record) throw new StorageError('NOT_FOUND', `event ${eventId} is not stored`);
+    if (!record.outlier) return record;
+    const next: EventRecord = { ...record, outlier: false, streamOrdering: await this.ctx.nextStreamPosition() };
+    await this.ctx.t.put(T.events, toRow(next));
+    this.noteTimeline(next);
+    return next;
+  }
+
+  private noteTimeline(record: EventRecord): void {
+    if (record.streamOrdering === undefined) return;
+    this.ctx.note({
+      kind: 'event',
+      roomId: record.roomId,
+      eventId: record.eventId,
+      streamOrdering: record.streamOrdering,
+    });
+  }
+}
+
+export class Timeline implements TimelineReader {
+  constructor(private readonly ctx: TxnContext) {}
+
+  async range(roomId: string, window: StreamWindow): Promise<EventRecord[]> {
+    const query = windowQuery([roomId], 1, streamWindow(window));
+    return fromRows<EventRecord>(await this.ctx.t.scan(T.events, { ...query, index: I.eventsByRoomStream }));
+  }
+
+  async rangeAll(window: StreamWindow): Promise<EventRecord[]> {
+    const query = windowQuery([], 1, streamWindow(window));
+    return fromRows<EventRecord>(await this.ctx.t.scan(T.events, { ...query, index: I.eventsByStream }));
+  }
+
+  async topological(roomId: string, window: TopologicalWindow): Promise<EventRecord[]> {
+    const position = (p: TopologicalWindow['from']) => (p ? [p.depth, p.streamOrdering] : undefined);
+    const query = windowQuery([roomId], 2, {
+      dir: window.dir,
+      from: position(window.from),
+      to: position(window.to),
+      limit: window.limit,
+    });
+    return fromRows<EventRecord>(await this.ctx.t.scan(T.events, { ...query, index: I.eventsByRoomDepth }));
+  }
+}
+
+export class Dag implements DagStore {
+  constructor(private readonly ctx: TxnContext) {}
+
+  async prevEvents(eventId: string): Promise<string[] | undefined> {
+    const record = fromRow<EventRecord>(await this.ctx.t.get(T.events, [eventId]));
+    return record ? [...record.event.prev_events] : undefined;
+  }
+
+  async authEvents(eventId: string): Promise<string[] | undefined> {
+    const record = fromRow<EventRecord>(await this.ctx.t.get(T.events, [eventId]));
+    return record ? [...record.event.auth_events] : undefined;
+  }
+
+  async children(eventId: string): Promise<string[]> {
+    const rows = await this.ctx.t.scan(T.eventEdges, { prefix: [eventId] });
+    return rows.map((row) => row.eventId as string);
+  }
+
+  async extremities(roomId: string): Promise<string[]> {
+    const rows = await this.ctx.t.scan(T.extremities, { prefix: [roomId] });
+    return rows.map((row) => row.eventId as string);
+  }
+
+  async setExtremities(roomId: string, eventIds: readonly string[]): Promise<void> {
+    this.ctx.assertWritable();
+    await this.ctx.t.deleteRange(T.extremities, { prefix: [roomId] });
+    for (const eventId of new Set(eventIds)) await this.ctx.t.put(T.extremities, { roomId, eventId });
+  }
+}

@@ -1,0 +1,710 @@
+/**
+ * The Storage interface: everything a Hometab homeserver keeps (room DAGs,
+ * state, accounts, keys, media, the replication outbox), as typed stores
+ * reached through transactions. One homeserver operation is one `write`; its
+ * subscribers hear about it only after it has committed. Memory, IndexedDB and
+ * SQLite implement this interface identically (tests/storage/contract.ts).
+ *
+ * Stream positions. One counter (`txn.stream`) orders everything /sync reports:
+ * timeline events, receipts, account data, to-device messages and device list
+ * changes all take their `streamOrdering` from it, so a sync token is one
+ * integer. A position P means "everything up to and including P has been seen":
+ * windows are half-open, (from, to] going forwards and descending from `from`
+ * down to, but excluding, `to` going backwards.
+ */
+import type { JsonObject, JsonValue, PDU, StateMap } from '../core/index.js';
+
+// ---------------------------------------------------------------------------
+// Storage and transactions
+
+export interface Storage {
+  /** Runs `fn` in one read-only transaction and resolves with its result. */
+  read<T>(fn: (txn: ReadTxn) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one read-write transaction. If `fn` resolves, its writes commit
+   * and then subscribers are told; if it rejects, nothing it wrote remains.
+   * Inside `fn` await only this transaction's methods: IndexedDB commits a
+   * transaction as soon as no request of it is pending, and the other backends
+   * fail such a transaction with TXN_INACTIVE so the mistake shows in Node too.
+   */
+  write<T>(fn: (txn: WriteTxn) => Promise<T>): Promise<T>;
+  /** Calls `listener` after each committed write that changed something; returns the unsubscribe function. */
+  subscribe(listener: CommitListener): () => void;
+  /** Waits for running transactions, then releases the backend; later calls reject with CLOSED. */
+  close(): Promise<void>;
+}
+
+/** What one committed write changed, and the stream position after it. */
+export interface Commit {
+  position: number;
+  changes: readonly Change[];
+}
+
+export type CommitListener = (commit: Commit) => void;
+
+/** A change worth waking someone for; recorded by the stores that make it. */
+export type Change =
+  | { kind: 'event'; roomId: string; eventId: string; streamOrdering: number }
+  | { kind: 'membership'; roomId: string; userId: string; membership: Membership }
+  | { kind: 'accountData'; userId: string; roomId: string; type: string; streamOrdering: number }
+  | { kind: 'receipt'; roomId: string; userId: string; streamOrdering: number }
+  | { kind: 'toDevice'; userId: string; deviceId: string; streamOrdering: number }
+  | { kind: 'deviceList'; userId: string; streamOrdering: number }
+  | { kind: 'outbound'; destination: string };
+
+export interface ReadTxn {
+  readonly events: EventsReader;
+  readonly timeline: TimelineReader;
+  readonly dag: DagReader;
+  readonly stateGroups: StateGroupsReader;
+  readonly eventState: EventStateReader;
+  readonly currentState: CurrentStateReader;
+  readonly rooms: RoomsReader;
+  readonly directory: DirectoryReader;
+  readonly memberships: MembershipsReader;
+  readonly aliases: AliasesReader;
+  readonly users: UsersReader;
+  readonly devices: DevicesReader;
+  readonly accessTokens: AccessTokensReader;
+  readonly filters: FiltersReader;
+  readonly accountData: AccountDataReader;
+  readonly receipts: ReceiptsReader;
+  readonly deviceKeys: DeviceKeysReader;
+  readonly crossSigningKeys: CrossSigningKeysReader;
+  readonly oneTimeKeys: OneTimeKeysReader;
+  readonly fallbackKeys: FallbackKeysReader;
+  readonly toDevice: ToDeviceReader;
+  readonly deviceLists: DeviceListsReader;
+  readonly media: MediaReader;
+  readonly transactionIds: TransactionIdsReader;
+  readonly outbound: OutboundReader;
+  readonly meta: MetaReader;
+  readonly stream: StreamReader;
+}
+
+export interface WriteTxn extends ReadTxn {
+  readonly events: EventsStore;
+  readonly dag: DagStore;
+  readonly stateGroups: StateGroupsStore;
+  readonly eventState: EventStateStore;
+  readonly currentState: CurrentStateStore;
+  readonly rooms: RoomsStore;
+  readonly directory: DirectoryStore;
+  readonly memberships: MembershipsStore;
+  readonly aliases: AliasesStore;
+  readonly users: UsersStore;
+  readonly devices: DevicesStore;
+  readonly accessTokens: AccessTokensStore;
+  readonly filters: FiltersStore;
+  readonly accountData: AccountDataStore;
+  readonly receipts: ReceiptsStore;
+  readonly deviceKeys: DeviceKeysStore;
+  readonly crossSigningKeys: CrossSigningKeysStore;
+  readonly oneTimeKeys: OneTimeKeysStore;
+  readonly fallbackKeys: FallbackKeysStore;
+  readonly toDevice: ToDeviceStore;
+  readonly deviceLists: DeviceListsStore;
+  readonly media: MediaStore;
+  readonly transactionIds: TransactionIdsStore;
+  readonly outbound: OutboundStore;
+  readonly meta: MetaStore;
+  readonly stream: StreamStore;
+}
+
+/** A half-open window over stream positions; see the module header. */
+export interface StreamWindow {
+  dir: 'f' | 'b';
+  /** Start: exclusive going forwards, inclusive going backwards; unbounded if absent. */
+  from?: number;
+  /** End: inclusive going forwards, exclusive going backwards; unbounded if absent. */
+  to?: number;
+  limit?: number;
+}
+
+// ---------------------------------------------------------------------------
+// Events, timelines, the DAG
+
+export interface EventRecord {
+  eventId: string;
+  roomId: string;
+  /** The event as received or created, `unsigned` included. */
+  event: PDU;
+  /** Position in the stream; absent for outliers, which stay out of timelines and /sync. */
+  streamOrdering?: number;
+  /** Topological ordering: the event's depth in the room DAG. */
+  depth: number;
+  outlier: boolean;
+  /** Why the event failed auth; rejected events are kept so they are not fetched again. */
+  rejected?: string;
+  /** Passed auth against its own state but not against the room's current state. */
+  softFailed?: boolean;
+  /** The redaction event that redacted this one. */
+  redactedBy?: string;
+}
+
+export interface NewEvent {
+  eventId: string;
+  /** Given explicitly: v12 create events carry no room_id. */
+  roomId: string;
+  event: PDU;
+  /** Outliers get no stream position (default false). */
+  outlier?: boolean;
+  rejected?: string;
+  softFailed?: boolean;
+  /** Defaults to `event.depth`, else 0. */
+  depth?: number;
+}
+
+export type EventPatch = Partial<Pick<EventRecord, 'event' | 'rejected' | 'softFailed' | 'redactedBy'>>;
+
+export interface EventsReader {
+  /** The event with this ID, if stored. */
+  get(eventId: string): Promise<EventRecord | undefined>;
+  /** The stored ones among `eventIds`, by ID. */
+  getMany(eventIds: readonly string[]): Promise<Map<string, EventRecord>>;
+  /** Whether the event is stored (outlier or not). */
+  has(eventId: string): Promise<boolean>;
+}
+
+export interface EventsStore extends EventsReader {
+  /** Stores a new event and its DAG edges; non-outliers take the next stream position. Throws EXISTS if stored. */
+  add(event: NewEvent): Promise<EventRecord>;
+  /** Changes an event's record (redaction, rejection); throws NOT_FOUND if absent. */
+  update(eventId: string, patch: EventPatch): Promise<EventRecord>;
+  /** Makes an outlier part of the timeline at the next stream position; no-op if it already is. */
+  promote(eventId: string): Promise<EventRecord>;
+}
+
+/** Where a topological window starts or ends: depth first, stream ordering to break ties. */
+export interface TopologicalPosition {
+  depth: number;
+  streamOrdering: number;
+}
+
+export interface TopologicalWindow {
+  dir: 'f' | 'b';
+  from?: TopologicalPosition;
+  to?: TopologicalPosition;
+  limit?: number;
+}
+
+export interface TimelineReader {
+  /** A room's timeline events in stream order within `window` (for /messages and /sync). */
+  range(roomId: string, window: StreamWindow): Promise<EventRecord[]>;
+  /** Timeline events of every room within `window` (for incremental /sync). */
+  rangeAll(window: StreamWindow): Promise<EventRecord[]>;
+  /** A room's timeline events ordered by (depth, stream ordering), same window rules. */
+  topological(roomId: string, window: TopologicalWindow): Promise<EventRecord[]>;
+}
+
+export interface DagReader {
+  /** The event's prev_events, or undefined if the event is not stored. */
+  prevEvents(eventId: string): Promise<string[] | undefined>;
+  /** The event's auth_events, or undefined if the event is not stored. */
+  authEvents(eventId: string): Promise<string[] | undefined>;
+  /** Stored events that list `eventId` in their prev_events. */
+  children(eventId: string): Promise<string[]>;
+  /** The room's forward extremities (events no stored event builds on). */
+  extremities(roomId: string): Promise<string[]>;
+}
+
+export interface DagStore extends DagReader {
+  /** Replaces the room's forward extremities with `eventIds`. */
+  setExtremities(roomId: string, eventIds: readonly string[]): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------
+// Room state
+
+/**
+ * A state group: a room state stored as a delta against an earlier group, so
+ * events that share a state share one group. `null` in a delta removes a key.
+ * Keys are `stateKeyOf(type, state_key)` from the core.
+ */
+export interface StateGroupRecord {
+  id: number;
+  roomId: string;
+  /** The group this one is a delta against; absent for a full snapshot. */
+  prevGroupId?: number;
+  delta: Map<string, string | null>;
+}
+
+/** Delta chains longer than this are cut by storing a full snapshot instead. */
+export const STATE_DELTA_CHAIN_LIMIT = 32;
+
+export interface StateGroupsReader {
+  /** The group as stored (a delta or a snapshot). */
+  get(groupId: number): Promise<StateGroupRecord | undefined>;
+  /** The full state of a group; throws NOT_FOUND if the group or one it builds on is missing. */
+  load(groupId: number): Promise<StateMap>;
+}
+
+export interface StateGroupsStore extends StateGroupsReader {
+  /** Stores `delta` against `prevGroupId` (or as a snapshot without one) and returns the new group's ID. */
+  create(roomId: string, delta: Map<string, string | null>, prevGroupId?: number): Promise<number>;
+  /** Stores `state` as a delta against `prevGroupId`; returns `prevGroupId` itself if the state is the same. */
+  createFromState(roomId: string, state: StateMap, prevGroupId?: number): Promise<number>;
+}
+
+/** The state groups before and after an event (equal for non-state events). */
+export interface EventStateRecord {
+  eventId: string;
+  before: number;
+  after: number;
+}
+
+export interface EventStateReader {
+  /** The event's state groups, if recorded. */
+  get(eventId: string): Promise<EventStateRecord | undefined>;
+}
+
+export interface EventStateStore extends EventStateReader {
+  /** Records the event's state groups. */
+  set(record: EventStateRecord): Promise<void>;
+}
+
+export interface CurrentStateReader {
+  /** The event ID at (type, stateKey) in the room's current state. */
+  get(roomId: string, type: string, stateKey: string): Promise<string | undefined>;
+  /** The room's whole current state. */
+  load(roomId: string): Promise<StateMap>;
+  /** State keys of one event type (e.g. all m.room.member) mapped to event IDs. */
+  ofType(roomId: string, type: string): Promise<Map<string, string>>;
+}
+
+export interface CurrentStateStore extends CurrentStateReader {
+  /** Applies a delta keyed by `stateKeyOf`; `null` removes the key. */
+  apply(roomId: string, delta: Map<string, string | null>): Promise<void>;
+  /** Replaces the room's current state with `state`. */
+  replace(roomId: string, state: StateMap): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------
+// Rooms
+
+export interface RoomRecord {
+  roomId: string;
+  roomVersion: string;
+  creator: string;
+  createdAt: number;
+}
+
+export interface RoomsReader {
+  /** The room, if this server knows it. */
+  get(roomId: string): Promise<RoomRecord | undefined>;
+  /** Every known room, by room ID. */
+  list(): Promise<RoomRecord[]>;
+}
+
+export interface RoomsStore extends RoomsReader {
+  /** Inserts or replaces the room. */
+  put(room: RoomRecord): Promise<void>;
+}
+
+export interface DirectoryReader {
+  /** Whether the room is in the public room directory. */
+  isPublic(roomId: string): Promise<boolean>;
+  /** Rooms in the public directory, by room ID. */
+  list(): Promise<string[]>;
+}
+
+export interface DirectoryStore extends DirectoryReader {
+  /** Adds the room to the directory or removes it. */
+  setPublic(roomId: string, visible: boolean): Promise<void>;
+}
+
+export type Membership = 'join' | 'invite' | 'leave' | 'ban' | 'knock';
+
+export interface MembershipRecord {
+  roomId: string;
+  userId: string;
+  membership: Membership;
+  /** The m.room.member event that set it. */
+  eventId: string;
+}
+
+export interface MembershipsReader {
+  /** The user's membership of the room, if any. */
+  get(roomId: string, userId: string): Promise<MembershipRecord | undefined>;
+  /** The user's rooms, optionally only those with one membership. */
+  forUser(userId: string, membership?: Membership): Promise<MembershipRecord[]>;
+  /** The room's members, optionally only those with one membership. */
+  forRoom(roomId: string, membership?: Membership): Promise<MembershipRecord[]>;
+}
+
+export interface MembershipsStore extends MembershipsReader {
+  /** Records the user's current membership of the room. */
+  set(record: MembershipRecord): Promise<void>;
+}
+
+export interface AliasRecord {
+  alias: string;
+  roomId: string;
+  creator: string;
+}
+
+export interface AliasesReader {
+  /** The alias, if it exists. */
+  get(alias: string): Promise<AliasRecord | undefined>;
+  /** Aliases pointing at the room. */
+  forRoom(roomId: string): Promise<AliasRecord[]>;
+}
+
+export interface AliasesStore extends AliasesReader {
+  /** Creates the alias; throws EXISTS if taken. */
+  add(record: AliasRecord): Promise<void>;
+  /** Removes the alias (no-op if absent). */
+  delete(alias: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------
+// Accounts
+
+export interface UserRecord {
+  userId: string;
+  passwordHash?: string;
+  displayname?: string;
+  avatarUrl?: string;
+  deactivated: boolean;
+  admin?: boolean;
+  createdAt: number;
+}
+
+export interface UsersReader {
+  /** The local user, if registered. */
+  get(userId: string): Promise<UserRecord | undefined>;
+  /** Local users by user ID, starting after `after`. */
+  list(options?: { after?: string; limit?: number }): Promise<UserRecord[]>;
+}
+
+export interface UsersStore extends UsersReader {
+  /** Registers the user; throws EXISTS if the ID is taken. */
+  add(user: UserRecord): Promise<void>;
+  /** Changes fields of the user; throws NOT_FOUND if absent. */
+  update(userId: string, patch: Partial<Omit<UserRecord, 'userId'>>): Promise<UserRecord>;
+}
+
+export interface DeviceRecord {
+  userId: string;
+  deviceId: string;
+  displayName?: string;
+  lastSeenTs?: number;
+  lastSeenIp?: string;
+  createdAt: number;
+}
+
+export interface DevicesReader {
+  /** The device, if it exists. */
+  get(userId: string, deviceId: string): Promise<DeviceRecord | undefined>;
+  /** The user's devices by device ID. */
+  forUser(userId: string): Promise<DeviceRecord[]>;
+}
+
+export interface DevicesStore extends DevicesReader {
+  /** Inserts or replaces the device. */
+  put(device: DeviceRecord): Promise<void>;
+  /** Changes fields of the device; throws NOT_FOUND if absent. */
+  update(userId: string, deviceId: string, patch: Partial<Omit<DeviceRecord, 'userId' | 'deviceId'>>): Promise<DeviceRecord>;
+  /** Removes the device row only (tokens and keys have their own deleteForDevice). */
+  delete(userId: string, deviceId: string): Promise<void>;
+}
+
+export interface AccessTokenRecord {
+  token: string;
+  userId: string;
+  deviceId: string;
+  createdAt: number;
+}
+
+export interface AccessTokensReader {
+  /** Who the token belongs to, if it is valid. */
+  get(token: string): Promise<AccessTokenRecord | undefined>;
+  /** Tokens issued to one device. */
+  forDevice(userId: string, deviceId: string): Promise<AccessTokenRecord[]>;
+}
+
+export interface AccessTokensStore extends AccessTokensReader {
+  /** Stores the token. */
+  put(record: AccessTokenRecord): Promise<void>;
+  /** Revokes one token. */
+  delete(token: string): Promise<void>;
+  /** Revokes every token of one device. */
+  deleteForDevice(userId: string, deviceId: string): Promise<void>;
+}
+
+export interface FiltersReader {
+  /** The filter the user uploaded under this ID. */
+  get(userId: string, filterId: string): Promise<JsonObject | undefined>;
+}
+
+export interface FiltersStore extends FiltersReader {
+  /** Stores a filter and returns its new ID. */
+  create(userId: string, filter: JsonObject): Promise<string>;
+}
+
+export interface AccountDataRecord {
+  userId: string;
+  /** '' for global account data. */
+  roomId: string;
+  type: string;
+  content: JsonObject;
+  streamOrdering: number;
+}
+
+export interface AccountDataReader {
+  /** One account data entry; `roomId` omitted for global data. */
+  get(userId: string, type: string, roomId?: string): Promise<AccountDataRecord | undefined>;
+  /** The user's global entries, or one room's when `roomId` is given. */
+  list(userId: string, roomId?: string): Promise<AccountDataRecord[]>;
+  /** The user's entries (global and per room) changed within `window`, in stream order. */
+  changes(userId: string, window: StreamWindow): Promise<AccountDataRecord[]>;
+}
+
+export interface AccountDataStore extends AccountDataReader {
+  /** Sets an entry at the next stream position and returns it. */
+  put(userId: string, type: string, content: JsonObject, roomId?: string): Promise<AccountDataRecord>;
+}
+
+export interface ReceiptRecord {
+  roomId: string;
+  receiptType: string;
+  userId: string;
+  /** '' for unthreaded receipts. */
+  threadId: string;
+  eventId: string;
+  ts: number;
+  streamOrdering: number;
+}
+
+export interface ReceiptsReader {
+  /** The user's receipt of one type (and thread) in the room. */
+  get(roomId: string, receiptType: string, userId: string, threadId?: string): Promise<ReceiptRecord | undefined>;
+  /** Every current receipt in the room. */
+  forRoom(roomId: string): Promise<ReceiptRecord[]>;
+  /** The room's receipts changed within `window`, in stream order. */
+  changes(roomId: string, window: StreamWindow): Promise<ReceiptRecord[]>;
+}
+
+export interface ReceiptsStore extends ReceiptsReader {
+  /** Sets a receipt (replacing the user's previous one of that type and thread) at the next stream position. */
+  put(receipt: Omit<ReceiptRecord, 'streamOrdering' | 'threadId'> & { threadId?: string }): Promise<ReceiptRecord>;
+}
+
+// ---------------------------------------------------------------------------
+// End-to-end encryption
+
+export interface DeviceKeysRecord {
+  userId: string;
+  deviceId: string;
+  /** The signed device_keys object as uploaded. */
+  keys: JsonObject;
+}
+
+export interface DeviceKeysReader {
+  /** One device's keys. */
+  get(userId: string, deviceId: string): Promise<DeviceKeysRecord | undefined>;
+  /** Keys of every device of the user. */
+  forUser(userId: string): Promise<DeviceKeysRecord[]>;
+}
+
+export interface DeviceKeysStore extends DeviceKeysReader {
+  /** Inserts or replaces one device's keys. */
+  put(record: DeviceKeysRecord): Promise<void>;
+  /** Removes one device's keys. */
+  delete(userId: string, deviceId: string): Promise<void>;
+}
+
+export type CrossSigningKeyType = 'master' | 'self_signing' | 'user_signing';
+
+export interface CrossSigningKeyRecord {
+  userId: string;
+  keyType: CrossSigningKeyType;
+  keys: JsonObject;
+}
+
+export interface CrossSigningKeysReader {
+  /** One of the user's cross-signing keys. */
+  get(userId: string, keyType: CrossSigningKeyType): Promise<CrossSigningKeyRecord | undefined>;
+  /** All of the user's cross-signing keys. */
+  forUser(userId: string): Promise<CrossSigningKeyRecord[]>;
+}
+
+export interface CrossSigningKeysStore extends CrossSigningKeysReader {
+  /** Inserts or replaces one key. */
+  put(record: CrossSigningKeyRecord): Promise<void>;
+}
+
+/** A claimed key: `id` is "algorithm:keyId", as in the key upload and claim APIs. */
+export interface ClaimedKey {
+  id: string;
+  key: JsonValue;
+}
+
+export interface OneTimeKeysReader {
+  /** Unclaimed keys per algorithm (one_time_key_counts). */
+  counts(userId: string, deviceId: string): Promise<Record<string, number>>;
+  /** The unclaimed key stored under "algorithm:keyId", if any. */
+  get(userId: string, deviceId: string, id: string): Promise<JsonValue | undefined>;
+}
+
+export interface OneTimeKeysStore extends OneTimeKeysReader {
+  /** Stores keys given as { "algorithm:keyId": key }, replacing same IDs. */
+  add(userId: string, deviceId: string, keys: Record<string, JsonValue>): Promise<void>;
+  /** Removes and returns one key of the algorithm (lowest key ID first), if any is left. */
+  claim(userId: string, deviceId: string, algorithm: string): Promise<ClaimedKey | undefined>;
+  /** Removes all of one device's keys. */
+  deleteForDevice(userId: string, deviceId: string): Promise<void>;
+}
+
+export interface FallbackKeyRecord {
+  userId: string;
+  deviceId: string;
+  algorithm: string;
+  keyId: string;
+  key: JsonValue;
+  used: boolean;
+}
+
+export interface FallbackKeysReader {
+  /** The device's fallback key for the algorithm. */
+  get(userId: string, deviceId: string, algorithm: string): Promise<FallbackKeyRecord | undefined>;
+  /** Algorithms whose fallback key has not been claimed (device_unused_fallback_key_types). */
+  unusedAlgorithms(userId: string, deviceId: string): Promise<string[]>;
+}
+
+export interface FallbackKeysStore extends FallbackKeysReader {
+  /** Sets the fallback key for the algorithm of "algorithm:keyId", unused. */
+  put(userId: string, deviceId: string, id: string, key: JsonValue): Promise<void>;
+  /** Returns the algorithm's fallback key and marks it used; it stays claimable until replaced. */
+  claim(userId: string, deviceId: string, algorithm: string): Promise<ClaimedKey | undefined>;
+  /** Removes all of one device's fallback keys. */
+  deleteForDevice(userId: string, deviceId: string): Promise<void>;
+}
+
+export interface ToDeviceMessage {
+  sender: string;
+  type: string;
+  content: JsonObject;
+}
+
+export interface ToDeviceRecord extends ToDeviceMessage {
+  userId: string;
+  deviceId: string;
+  streamOrdering: number;
+}
+
+export interface ToDeviceReader {
+  /** The device's inbox within `window` (forwards only), oldest first. */
+  list(userId: string, deviceId: string, window: Omit<StreamWindow, 'dir'>): Promise<ToDeviceRecord[]>;
+}
+
+export interface ToDeviceStore extends ToDeviceReader {
+  /** Puts a message in the device's inbox at the next stream position. */
+  add(userId: string, deviceId: string, message: ToDeviceMessage): Promise<ToDeviceRecord>;
+  /** Deletes the device's messages with stream ordering <= `upTo` (delivered ones). */
+  deleteUpTo(userId: string, deviceId: string, upTo: number): Promise<void>;
+}
+
+export interface DeviceListChange {
+  userId: string;
+  streamOrdering: number;
+}
+
+export interface DeviceListsReader {
+  /** Users whose device lists changed within `window` (forwards only), each once, in order of last change. */
+  changes(window: Omit<StreamWindow, 'dir'>): Promise<string[]>;
+}
+
+export interface DeviceListsStore extends DeviceListsReader {
+  /** Records that the user's devices or keys changed, at the next stream position. */
+  add(userId: string): Promise<DeviceListChange>;
+}
+
+// ---------------------------------------------------------------------------
+// Media, idempotency, replication, meta
+
+export interface MediaRecord {
+  mediaId: string;
+  contentType: string;
+  filename?: string;
+  bytes: Uint8Array;
+  uploader: string;
+  /** Byte length, set from `bytes`. */
+  size: number;
+  createdAt: number;
+}
+
+export interface MediaReader {
+  /** The media item with its bytes. */
+  get(mediaId: string): Promise<MediaRecord | undefined>;
+}
+
+export interface MediaStore extends MediaReader {
+  /** Stores a media item; throws EXISTS if the ID is taken. */
+  add(media: Omit<MediaRecord, 'size'>): Promise<MediaRecord>;
+  /** Removes a media item. */
+  delete(mediaId: string): Promise<void>;
+}
+
+export interface TransactionIdRecord {
+  userId: string;
+  deviceId: string;
+  txnId: string;
+  /** The event the request created, if any. */
+  eventId?: string;
+  /** The response body to replay. */
+  response: JsonValue;
+}
+
+export interface TransactionIdsReader {
+  /** The outcome of a client transaction ID already used by this device. */
+  get(userId: string, deviceId: string, txnId: string): Promise<TransactionIdRecord | undefined>;
+}
+
+export interface TransactionIdsStore extends TransactionIdsReader {
+  /** Records a transaction ID's outcome. */
+  put(record: TransactionIdRecord): Promise<void>;
+}
+
+export interface OutboundRecord {
+  destination: string;
+  /** Increases with every enqueue, across destinations. */
+  seq: number;
+  payload: JsonValue;
+}
+
+export interface OutboundReader {
+  /** The destination's oldest unacknowledged items. */
+  peek(destination: string, limit?: number): Promise<OutboundRecord[]>;
+  /** Destinations with anything queued. */
+  destinations(): Promise<string[]>;
+}
+
+export interface OutboundStore extends OutboundReader {
+  /** Queues a payload for the destination; returns its record. */
+  enqueue(destination: string, payload: JsonValue): Promise<OutboundRecord>;
+  /** Drops the destination's items with seq <= `upTo` (delivered). */
+  ack(destination: string, upTo: number): Promise<void>;
+}
+
+export interface MetaReader {
+  /** The value stored under `key` (server signing seed, settings). */
+  get<T = unknown>(key: string): Promise<T | undefined>;
+}
+
+export interface MetaStore extends MetaReader {
+  /** Stores a structured-clonable value (JSON or Uint8Array) under `key`. */
+  put(key: string, value: unknown): Promise<void>;
+  /** Removes `key`. */
+  delete(key: string): Promise<void>;
+}
+
+export interface StreamReader {
+  /** The latest stream position handed out (0 before any). */
+  current(): Promise<number>;
+}
+
+export interface StreamStore extends StreamReader {
+  /** Hands out the next stream position. */
+  next(): Promise<number>;
+}
