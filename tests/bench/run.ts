@@ -6,6 +6,7 @@
 import '../../src/node/polyfills.js';
 import { fileURLToPath } from 'node:url';
 import { runCoreBench } from './core-bench.js';
+import { runNodeHttpBench } from './node-http.js';
 import { formatTable, type BenchRow } from './report.js';
 import { bundleForBrowser, chromiumAvailable, launchChromium, openScriptPage } from '../support/chromium.js';
 
@@ -35,6 +36,16 @@ if (wants('core')) {
   rows.push(...(await runCoreBench({ where: 'node' })));
   console.log('core (chromium)…');
   rows.push(...(await inChromium('./browser/core-entry.ts')));
+}
+
+if (wants('homeserver') || wants('http')) {
+  console.log('homeserver (node, HTTP + SQLite)…');
+  rows.push(...(await runNodeHttpBench()));
+}
+
+if (wants('homeserver') || wants('browser')) {
+  console.log('homeserver (chromium, IndexedDB)…');
+  rows.push(...(await inChromium('./browser/homeserver-entry.ts')));
 }
 
 console.log(formatTable(rows));

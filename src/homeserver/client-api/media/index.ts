@@ -1,0 +1,132 @@
+/**
+ * Routes of the content repository (spec: "Content repository"): upload
+ * (also the two-step create + PUT of async uploads), download and thumbnail
+ * under both the legacy /_matrix/media/v3 (and r0) paths and the authenticated
+ * /_matrix/client/v1/media paths, and the upload size limit. No image library
+ * runs here, so a thumbnail of an image is the image itself (the spec lets a
+ * server return a larger thumbnail than asked for). Media of other servers is
+ * 404 until federation exists.
+ */
+import { MatrixError, invalidParam, missingParam, notFound, forbidden } from '../../http/errors.js';
+import { bytesResponse } from '../../http/response.js';
+import { clientRoute, type AuthedContext, type RouteDefinition } from '../../http/router.js';
+import type { RouteModule } from '../../services.js';
+import type { HomeserverContext } from '../../context.js';
+import { randomId } from '../../context.js';
+import {
+  cleanFilename,
+  findMedia,
+  isThumbnailable,
+  isValidMediaId,
+  mediaHeaders,
+  normaliseContentType,
+  storeMedia,
+} from '../../media/index.js';
+
+const LEGACY = ['/_matrix/media/v3', '/_matrix/media/r0'];
+const AUTHENTICATED = ['/_matrix/client/v1/media'];
+/** How long a media ID from POST /create waits for its bytes (Synapse: 24 hours). */
+const PENDING_LIFETIME_MS = 24 * 60 * 60 * 1000;
+
+interface PendingUpload {
+  uploader: string;
+  expiresAt: number;
+}
+
+const pendingKey = (mediaId: string) => `media.pending:${mediaId}`;
+
+function positiveInt(value: string | null, name: string): number {
+  if (value === null) throw missingParam(`Missing "${name}"`);
+  if (!/^[0-9]{1,6}$/.test(value) || Number(value) < 1) throw invalidParam(`"${name}" must be a positive integer`);
+  return Number(value);
+}
+
+async function download(ctx: HomeserverContext, req: AuthedContext): Promise<Response> {
+  const { serverName, mediaId, fileName } = req.params;
+  const record = await findMedia(ctx, serverName!, mediaId!);
+  if (!record) throw notFound('Not found');
+  return bytesResponse(record.bytes, record.contentType, mediaHeaders(record, cleanFilename(fileName)));
+}
+
+async function thumbnail(ctx: HomeserverContext, req: AuthedContext): Promise<Response> {
+  positiveInt(req.query.get('width'), 'width');
+  positiveInt(req.query.get('height'), 'height');
+  const method = req.query.get('method') ?? 'scale';
+  if (method !== 'crop' && method !== 'scale') throw invalidParam('"method" must be "crop" or "scale"');
+  const record = await findMedia(ctx, req.params.serverName!, req.params.mediaId!);
+  if (!record) throw notFound('Not found');
+  if (!isThumbnailable(record.contentType)) throw new MatrixError(400, 'M_UNKNOWN', 'Cannot generate a thumbnail of this content');
+  return bytesResponse(record.bytes, record.contentType, mediaHeaders(record));
+}
+
+export const mediaRoutes: RouteModule = ({ ctx }) => {
+  const upload = { prefixes: LEGACY, maxBodyBytes: ctx.config.maxUploadBytes };
+  const config = async () => ({ 'm.upload.size': ctx.config.maxUploadBytes });
+  const routes: RouteDefinition[] = [
+    // POST /_matrix/media/v3/upload?filename= (raw body; Content-Type names its type)
+    clientRoute(
+      'POST',
+      '/upload',
+      'required',
+      async (req) => {
+        const bytes = await req.bytes();
+        const contentType = normaliseContentType(req.request.headers.get('content-type'));
+        const contentUri = await storeMedia(ctx, req.requester.userId, bytes, contentType, cleanFilename(req.query.get('filename')));
+        return { content_uri: contentUri };
+      },
+      upload,
+    ),
+
+    // POST /_matrix/media/v1/create: reserves a media ID for a later PUT /upload/{serverName}/{mediaId}
+    clientRoute(
+      'POST',
+      '/create',
+      'required',
+      async (req) => {
+        const mediaId = randomId(ctx, 24);
+        const expiresAt = ctx.clock.now() + PENDING_LIFETIME_MS;
+        await ctx.storage.write((txn) => txn.meta.put(pendingKey(mediaId), { uploader: req.requester.userId, expiresAt } satisfies PendingUpload));
+        return { content_uri: `mxc://${ctx.serverName}/${mediaId}`, unused_expires_at: expiresAt };
+      },
+      { prefixes: ['/_matrix/media/v1'] },
+    ),
+
+    // PUT /_matrix/media/v3/upload/{serverName}/{mediaId}: the bytes of a reserved media ID
+    clientRoute(
+      'PUT',
+      '/upload/{serverName}/{mediaId}',
+      'required',
+      async (req) => {
+        const { serverName, mediaId } = req.params;
+        if (serverName !== ctx.serverName || !isValidMediaId(mediaId!)) throw notFound('Not found');
+        const bytes = await req.bytes();
+        const contentType = normaliseContentType(req.request.headers.get('content-type'));
+        const filename = cleanFilename(req.query.get('filename'));
+        await ctx.storage.write(async (txn) => {
+          if (await txn.media.get(mediaId!)) throw new MatrixError(409, 'M_CANNOT_OVERWRITE_MEDIA', 'Media ID already has content');
+          const pending = await txn.meta.get<PendingUpload>(pendingKey(mediaId!));
+          if (!pending || pending.expiresAt < ctx.clock.now()) throw notFound('Not found');
+          if (pending.uploader !== req.requester.userId) throw forbidden('Another user reserved this media ID');
+          await txn.meta.delete(pendingKey(mediaId!));
+          await txn.media.add({ mediaId: mediaId!, contentType, filename, bytes, uploader: req.requester.userId, createdAt: ctx.clock.now() });
+        });
+        return {};
+      },
+      upload,
+    ),
+  ];
+
+  // GET .../download/{serverName}/{mediaId}[/{fileName}] and GET .../thumbnail/{serverName}/{mediaId}:
+  // the legacy paths need no token (older clients put mxc URLs in <img>), the v1 client paths do.
+  for (const [prefixes, auth] of [[LEGACY, 'none'], [AUTHENTICATED, 'required']] as const) {
+    const options = { prefixes: [...prefixes] };
+    routes.push(
+      clientRoute('GET', '/download/{serverName}/{mediaId}', auth, (req) => download(ctx, req), options),
+      clientRoute('GET', '/download/{serverName}/{mediaId}/{fileName}', auth, (req) => download(ctx, req), options),
+      clientRoute('GET', '/thumbnail/{serverName}/{mediaId}', auth, (req) => thumbnail(ctx, req), options),
+      // GET .../config: the upload size limit
+      clientRoute('GET', '/config', 'required', config, options),
+    );
+  }
+  return routes;
+};

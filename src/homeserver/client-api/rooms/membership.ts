@@ -1,0 +1,73 @@
+/**
+ * Room membership (client-server API "Room membership"): joining by ID or
+ * alias (restricted rooms included), knocking, inviting, leaving, forgetting, kicking, banning and unbanning. Each
+ * route checks its input and asks the room engine for the member event; the
+ * engine applies the auth rules and Synapse's extra checks (unban of a user
+ * who is not banned, kick of a non-member, ...).
+ */
+import { clientRoute, type AuthedContext, type RouteDefinition } from '../../http/router.js';
+import { optionalReason, requireUserId } from '../../rooms/validate.js';
+import type { MembershipAction } from '../../rooms/types.js';
+import type { HomeserverServices } from '../../services.js';
+import { checkServerNames, requiredString, resolveRoomIdOrAlias, roomIdParam } from './common.js';
+
+export function membershipRoutes(services: HomeserverServices): RouteDefinition[] {
+  const { rooms } = services;
+
+  async function join(ctx: AuthedContext, roomId: string) {
+    const body = await ctx.json();
+    const reason = optionalReason(body);
+    await rooms.updateMembership(roomId, ctx.requester.userId, ctx.requester.userId, 'join', { reason });
+    return { room_id: roomId };
+  }
+
+  /** invite, kick, ban, unban: a target user in the body, an optional reason. */
+  function targeted(action: Exclude<MembershipAction, 'join' | 'leave' | 'knock'>) {
+    return async (ctx: AuthedContext) => {
+      const roomId = roomIdParam(ctx.params.roomId);
+      const body = await ctx.json();
+      const target = requireUserId(requiredString(body, 'user_id'));
+      const reason = optionalReason(body);
+      await rooms.updateMembership(roomId, ctx.requester.userId, target, action, { reason });
+      return {};
+    };
+  }
+
+  return [
+    // POST /_matrix/client/v3/join/{roomIdOrAlias}
+    clientRoute('POST', '/join/{roomIdOrAlias}', 'required', async (ctx) => {
+      checkServerNames(ctx.query);
+      return join(ctx, await resolveRoomIdOrAlias(services, ctx.params.roomIdOrAlias));
+    }),
+    // POST /_matrix/client/v3/knock/{roomIdOrAlias}
+    clientRoute('POST', '/knock/{roomIdOrAlias}', 'required', async (ctx) => {
+      checkServerNames(ctx.query);
+      const roomId = await resolveRoomIdOrAlias(services, ctx.params.roomIdOrAlias);
+      const reason = optionalReason(await ctx.json());
+      await rooms.updateMembership(roomId, ctx.requester.userId, ctx.requester.userId, 'knock', { reason });
+      return { room_id: roomId };
+    }),
+    // POST /_matrix/client/v3/rooms/{roomId}/join
+    clientRoute('POST', '/rooms/{roomId}/join', 'required', (ctx) => join(ctx, roomIdParam(ctx.params.roomId))),
+    // POST /_matrix/client/v3/rooms/{roomId}/invite
+    clientRoute('POST', '/rooms/{roomId}/invite', 'required', targeted('invite')),
+    // POST /_matrix/client/v3/rooms/{roomId}/kick
+    clientRoute('POST', '/rooms/{roomId}/kick', 'required', targeted('kick')),
+    // POST /_matrix/client/v3/rooms/{roomId}/ban
+    clientRoute('POST', '/rooms/{roomId}/ban', 'required', targeted('ban')),
+    // POST /_matrix/client/v3/rooms/{roomId}/unban
+    clientRoute('POST', '/rooms/{roomId}/unban', 'required', targeted('unban')),
+    // POST /_matrix/client/v3/rooms/{roomId}/leave
+    clientRoute('POST', '/rooms/{roomId}/leave', 'required', async (ctx) => {
+      const roomId = roomIdParam(ctx.params.roomId);
+      const reason = optionalReason(await ctx.json());
+      await rooms.updateMembership(roomId, ctx.requester.userId, ctx.requester.userId, 'leave', { reason });
+      return {};
+    }),
+    // POST /_matrix/client/v3/rooms/{roomId}/forget
+    clientRoute('POST', '/rooms/{roomId}/forget', 'required', async (ctx) => {
+      await rooms.forgetRoom(ctx.requester.userId, roomIdParam(ctx.params.roomId));
+      return {};
+    }),
+  ];
+}

@@ -1,0 +1,66 @@
+/**
+ * What every part of a homeserver shares: its name and key, its storage (seen
+ * only through the Storage interface), a clock, its configuration, and the
+ * services built on them (room engine, sync notifier, typing). Built once by
+ * createHomeserver and passed to each API module; nothing here does I/O itself.
+ */
+import type { Signer } from '../core/index.js';
+import type { Storage } from '../storage/types.js';
+
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+}
+
+export interface HomeserverConfig {
+  /** Anyone may register (open registration). @default true */
+  registrationEnabled: boolean;
+  /** Largest request body accepted by JSON endpoints, in bytes. @default 1048576 */
+  maxBodyBytes: number;
+  /** Largest media upload, in bytes. @default 52428800 */
+  maxUploadBytes: number;
+  /** Longest /sync long-poll the server honours, in milliseconds. @default 30000 */
+  maxSyncTimeoutMs: number;
+  /** Room version of new rooms. @default '12' */
+  defaultRoomVersion: string;
+  /** Iterations of PBKDF2-SHA256 for password hashes. @default 100000 */
+  passwordHashIterations: number;
+}
+
+export const DEFAULT_CONFIG: HomeserverConfig = {
+  registrationEnabled: true,
+  maxBodyBytes: 1024 * 1024,
+  maxUploadBytes: 50 * 1024 * 1024,
+  maxSyncTimeoutMs: 30_000,
+  defaultRoomVersion: '12',
+  passwordHashIterations: 100_000,
+};
+
+export interface Logger {
+  debug(message: string, detail?: unknown): void;
+  warn(message: string, detail?: unknown): void;
+  error(message: string, detail?: unknown): void;
+}
+
+/** Fills `out` with cryptographically secure random bytes. */
+export type RandomBytes = (length: number) => Uint8Array;
+
+export interface HomeserverContext {
+  readonly serverName: string;
+  readonly storage: Storage;
+  readonly signer: Signer;
+  readonly clock: Clock;
+  readonly config: HomeserverConfig;
+  readonly log: Logger;
+  readonly randomBytes: RandomBytes;
+}
+
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A random identifier of `length` letters and digits (device IDs, tokens, media IDs). */
+export function randomId(ctx: Pick<HomeserverContext, 'randomBytes'>, length: number): string {
+  const bytes = ctx.randomBytes(length);
+  let out = '';
+  for (let i = 0; i < length; i++) out += ID_ALPHABET[bytes[i]! % ID_ALPHABET.length];
+  return out;
+}

@@ -1,0 +1,81 @@
+/**
+ * The composition of one homeserver: given storage, a signing key and a
+ * clock, builds the room engine and the other services, assembles the
+ * client-server API's routes and exposes them as one
+ * `(Request) => Promise<Response>` handler. Platform specifics (which storage,
+ * where the key comes from, HTTP or in-process) are the caller's: `app/` in
+ * browsers, `node/` in Node.
+ */
+import type { Signer } from '../core/index.js';
+import type { Storage } from '../storage/types.js';
+import { DEFAULT_CONFIG, type Clock, type HomeserverConfig, type HomeserverContext, type Logger } from './context.js';
+import { createRouter, type Requester } from './http/router.js';
+import { unknownToken } from './http/errors.js';
+import type { HomeserverServices, RouteModule } from './services.js';
+import { createRoomEngine } from './rooms/engine.js';
+import { TypingTracker } from './sync/typing.js';
+import { SyncService } from './sync/sync.js';
+import { accountsRoutes } from './client-api/accounts/index.js';
+import { roomsRoutes } from './client-api/rooms/index.js';
+import { syncRoutes } from './client-api/sync/index.js';
+import { e2eeRoutes } from './client-api/e2ee/index.js';
+import { mediaRoutes } from './client-api/media/index.js';
+
+export interface HomeserverOptions {
+  storage: Storage;
+  /** The server's signing key; its serverName is the homeserver's name. */
+  signer: Signer;
+  /** @default Date */
+  clock?: Clock;
+  config?: Partial<HomeserverConfig>;
+  /** @default console */
+  log?: Logger;
+  /** @default crypto.getRandomValues */
+  randomBytes?: (length: number) => Uint8Array;
+}
+
+export interface Homeserver {
+  readonly serverName: string;
+  /** Answers one client-server API request. */
+  handleClient(request: Request): Promise<Response>;
+  /** Stops background work (long-polls, timers); does not close the storage, which the caller owns. */
+  close(): Promise<void>;
+}
+
+const ROUTE_MODULES: RouteModule[] = [accountsRoutes, roomsRoutes, syncRoutes, e2eeRoutes, mediaRoutes];
+
+export function createHomeserver(options: HomeserverOptions): Homeserver {
+  const ctx: HomeserverContext = {
+    serverName: options.signer.serverName,
+    storage: options.storage,
+    signer: options.signer,
+    clock: options.clock ?? { now: () => Date.now() },
+    config: { ...DEFAULT_CONFIG, ...options.config },
+    log: options.log ?? console,
+    randomBytes: options.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n))),
+  };
+  const typing = new TypingTracker();
+  const rooms = createRoomEngine(ctx);
+  const sync = new SyncService(ctx, typing, { transactionIdFor: (eventId, userId, deviceId) => rooms.transactionIdFor(eventId, userId, deviceId) });
+  const services: HomeserverServices = { ctx, rooms, typing, sync };
+
+  async function authenticate(accessToken: string): Promise<Requester> {
+    const record = await ctx.storage.read((txn) => txn.accessTokens.get(accessToken));
+    if (!record) throw unknownToken();
+    return { userId: record.userId, deviceId: record.deviceId, accessToken };
+  }
+
+  const router = createRouter(
+    ROUTE_MODULES.flatMap((module) => module(services)),
+    { authenticate, maxBodyBytes: ctx.config.maxBodyBytes, onError: (e) => ctx.log.error('unhandled error in request', e) },
+  );
+
+  return {
+    serverName: ctx.serverName,
+    handleClient: (request) => router.handle(request),
+    async close() {
+      sync.close();
+      typing.close();
+    },
+  };
+}

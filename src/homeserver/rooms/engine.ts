@@ -1,0 +1,956 @@
+/**
+ * The room engine: the one path by which events enter a room (see types.ts
+ * for the contract). A local event is built from the engine's in-memory view
+ * of the room (prev_events = forward extremities, auth_events picked from
+ * current state, depth = deepest parent + 1), signed, given its ID, checked
+ * against the auth rules, and persisted with everything it changes in one
+ * storage write: the event and its DAG edges, its state groups, forward
+ * extremities, current state, memberships, redactions and the client's
+ * transaction ID. An event from a peer runs the receive checks (format,
+ * signature, content hash, auth against its auth events, against the state
+ * before it, soft-fail against current state) and ends in the same write.
+ *
+ * Writes to one room are serialised by a per-room lock; the room's version,
+ * current state, state group and extremities are cached in memory and updated
+ * only after the write commits, so a local send costs one signature and one
+ * write, and a failed write leaves both storage and cache as they were.
+ */
+import {
+  actionPowerLevel,
+  authEventTypesFor,
+  canonicalJson,
+  checkContentHash,
+  checkEventAuth,
+  CoreError,
+  eventIdOf,
+  MAX_PREV_EVENTS,
+  pickAuthEvents,
+  powerLevelOf,
+  redactEvent,
+  redactionPermitted,
+  redactionTarget,
+  resolveState,
+  roomIdFromCreateEvent,
+  roomVersionRules,
+  serverNameOf,
+  signEvent,
+  splitStateKey,
+  stateKeyOf,
+  validatePdu,
+  verifyEventSignature,
+  type PDU,
+  type StateMap,
+} from '../../core/index.js';
+import type { EventRecord, Membership, UserRecord, WriteTxn } from '../../storage/types.js';
+import { randomId, type HomeserverContext } from '../context.js';
+import { badJson, forbidden, invalidParam, MatrixError, notFound, tooLarge } from '../http/errors.js';
+import { INVITE_STATE_TYPES, planCreateRoom, strippedState, type CreateDraft } from './create-room.js';
+import { KeyedLock } from './lock.js';
+import { authFormOf, RoomState, stateEntryOf } from './room-state.js';
+import {
+  forgottenRoomKey,
+  type ClientTxn,
+  type CreateRoomRequest,
+  type EventDraft,
+  type MemberProfile,
+  type MembershipAction,
+  type MembershipOptions,
+  type ReceiveResult,
+  type RoomEngine,
+  type StateEntry,
+} from './types.js';
+import { checkIdLength, checkPowerLevelsContent, parseRoomAlias } from './validate.js';
+import { isEventVisible } from './visibility.js';
+
+export interface RoomEngineOptions {
+  /**
+   * The public keys of a remote server, by key ID, for checking signatures of
+   * received events. @default a server whose name is 64 hex digits is its own
+   * ed25519 public key (DESIGN.md "Identity and names"); others are unknown.
+   */
+  serverKeys?(serverName: string): Promise<Map<string, Uint8Array>>;
+  /** How many recent transaction IDs to remember for unsigned.transaction_id. @default 10000 */
+  rememberedTransactions?: number;
+}
+
+/** An event built and signed, not yet stored. */
+interface Prepared {
+  eventId: string;
+  /** The event as it will be stored: signed, `unsigned` included, no `event_id`. */
+  event: PDU;
+  /** The auth rules' view: `event_id` attached, no `unsigned`. */
+  pdu: PDU;
+  /** `stateKeyOf(type, state_key)` for state events. */
+  key?: string;
+  depth: number;
+}
+
+interface TxnKey extends ClientTxn {
+  userId: string;
+}
+
+const MEMBER_PROFILE_MEMBERSHIPS = new Set(['join', 'invite', 'knock']);
+const MAX_DEPTH = Number.MAX_SAFE_INTEGER;
+
+function sameJson(a: unknown, b: unknown): boolean {
+  try {
+    return canonicalJson(a as never) === canonicalJson(b as never);
+  } catch {
+    return false;
+  }
+}
+
+/** Maps core failures while building an event to the client-facing error. */
+function coreToMatrix(error: unknown): unknown {
+  if (!(error instanceof CoreError)) return error;
+  if (error.code === 'TOO_LARGE') return tooLarge(`Event too large: ${error.message}`);
+  if (error.code === 'MALFORMED_EVENT' || error.code === 'NOT_CANONICAL') return badJson(error.message);
+  return error;
+}
+
+export function createRoomEngine(ctx: HomeserverContext, options: RoomEngineOptions = {}): RoomEngine {
+  return new Engine(ctx, options);
+}
+
+class Engine implements RoomEngine {
+  private readonly rooms = new Map<string, RoomState>();
+  private readonly lock = new KeyedLock();
+  /** eventId -> the client transaction that sent it (recent sends only). */
+  private readonly sentBy = new Map<string, TxnKey>();
+  /** JSON [user, device, txnId] -> eventId, the same entries the other way round. */
+  private readonly byTxn = new Map<string, string>();
+  private readonly txnMemory: number;
+  /** Last origin_server_ts given to a v12 create event: keeps room IDs of quick successive creates apart. */
+  private lastCreateTs = 0;
+
+  constructor(
+    private readonly ctx: HomeserverContext,
+    private readonly options: RoomEngineOptions,
+  ) {
+    this.txnMemory = options.rememberedTransactions ?? 10_000;
+  }
+
+  // -------------------------------------------------------------------------
+  // Reading
+
+  async roomVersion(roomId: string): Promise<string | undefined> {
+    return (await this.room(roomId))?.version;
+  }
+
+  async currentStateEvent(roomId: string, type: string, stateKey: string): Promise<PDU | undefined> {
+    return (await this.room(roomId))?.get(type, stateKey)?.record.event;
+  }
+
+  async currentState(roomId: string): Promise<ReadonlyMap<string, StateEntry> | undefined> {
+    return (await this.room(roomId))?.state;
+  }
+
+  async membership(roomId: string, userId: string): Promise<Membership | undefined> {
+    return (await this.room(roomId))?.membershipOf(userId);
+  }
+
+  async stateAfter(eventId: string): Promise<StateMap | undefined> {
+    return this.ctx.storage.read(async (txn) => {
+      const groups = await txn.eventState.get(eventId);
+      return groups ? txn.stateGroups.load(groups.after) : undefined;
+    });
+  }
+
+  async stateBefore(eventId: string): Promise<StateMap | undefined> {
+    return this.ctx.storage.read(async (txn) => {
+      const groups = await txn.eventState.get(eventId);
+      return groups ? txn.stateGroups.load(groups.before) : undefined;
+    });
+  }
+
+  transactionIdFor(eventId: string, userId: string, deviceId: string): string | undefined {
+    const sent = this.sentBy.get(eventId);
+    return sent && sent.userId === userId && sent.deviceId === deviceId ? sent.txnId : undefined;
+  }
+
+  async canSeeEvent(userId: string, record: EventRecord): Promise<boolean> {
+    const room = await this.room(record.roomId);
+    if (!room) return false;
+    const hvKey = stateKeyOf('m.room.history_visibility', '');
+    const memberKey = stateKeyOf('m.room.member', userId);
+    const before = await this.ctx.storage.read(async (txn) => {
+      const groups = await txn.eventState.get(record.eventId);
+      if (!groups) return undefined;
+      const state = await txn.stateGroups.load(groups.before);
+      const ids = [state.get(hvKey), state.get(memberKey)].filter((id): id is string => id !== undefined);
+      const events = await txn.events.getMany(ids);
+      const contentAt = (key: string) => {
+        const id = state.get(key);
+        const found = id === undefined ? undefined : events.get(id);
+        return found ? authFormOf(found, room.version).content : undefined;
+      };
+      return { hv: contentAt(hvKey)?.history_visibility, member: contentAt(memberKey)?.membership };
+    });
+    if (!before) return false;
+    return isEventVisible({
+      userId,
+      event: record.event,
+      historyVisibility: typeof before.hv === 'string' ? before.hv : undefined,
+      membershipBefore: typeof before.member === 'string' ? before.member : undefined,
+      membershipNow: room.membershipOf(userId),
+    });
+  }
+
+  /** The cached room, loading it (under its lock) on first use. */
+  private async room(roomId: string): Promise<RoomState | undefined> {
+    return this.rooms.get(roomId) ?? this.lock.run(roomId, () => this.loadRoom(roomId));
+  }
+
+  /** Like room(), for callers that already hold the room's lock. */
+  private async loadRoom(roomId: string): Promise<RoomState | undefined> {
+    const cached = this.rooms.get(roomId);
+    if (cached) return cached;
+    const loaded = await this.ctx.storage.read((txn) => RoomState.load(txn, roomId));
+    if (loaded) this.rooms.set(roomId, loaded);
+    return loaded;
+  }
+
+  // -------------------------------------------------------------------------
+  // Local events
+
+  async sendEvent(roomId: string, sender: string, draft: EventDraft, options: { txn?: ClientTxn } = {}): Promise<EventRecord> {
+    checkIdLength('type', draft.type);
+    if (draft.stateKey !== undefined) checkIdLength('state_key', draft.stateKey);
+    const txn = options.txn ? { userId: sender, ...options.txn } : undefined;
+    const remembered = txn && this.byTxn.get(JSON.stringify([txn.userId, txn.deviceId, txn.txnId]));
+    if (remembered) return this.loadRecord(remembered);
+
+    return this.lock.run(roomId, () =>
+      this.withTxnReplay(txn, async () => {
+        const room = await this.loadRoom(roomId);
+        // Synapse answers 403 for sends into unknown rooms too: they are rooms the user is not in.
+        if (!room) throw forbidden(`User ${sender} not in room ${roomId}`);
+        if (draft.type === 'm.room.create') throw invalidParam('Cannot resend m.room.create event');
+        const isMemberEvent = draft.type === 'm.room.member' && draft.stateKey !== undefined;
+        if (!isMemberEvent && room.membershipOf(sender) !== 'join') throw forbidden(`User ${sender} not in room ${roomId}`);
+        if (draft.type === 'm.room.power_levels' && draft.stateKey === '') checkPowerLevelsContent(draft.content);
+        if (draft.stateKey !== undefined) {
+          // Re-sending the current state unchanged adds nothing (Synapse returns the existing event).
+          const current = room.get(draft.type, draft.stateKey);
+          const unchanged = current && !current.record.redactedBy && current.record.event.sender === sender;
+          if (unchanged && sameJson(current.record.event.content, draft.content)) {
+            return current.record;
+          }
+        }
+        let redacts: string | undefined;
+        if (draft.type === 'm.room.redaction' && draft.stateKey === undefined) {
+          const inContent = draft.content.redacts;
+          redacts = draft.redacts ?? (typeof inContent === 'string' ? inContent : undefined);
+        }
+        const prepared = await this.build(room, sender, draft, redacts);
+        this.authorise(room, prepared);
+        return this.commitLocal(room, prepared, { txn, redacts });
+      }),
+    );
+  }
+
+  async updateMembership(
+    roomId: string,
+    sender: string,
+    target: string,
+    action: MembershipAction,
+    options: MembershipOptions = {},
+  ): Promise<EventRecord> {
+    const membership: Membership = action === 'kick' || action === 'unban' ? 'leave' : action;
+    const txn = options.txn ? { userId: sender, ...options.txn } : undefined;
+    const remembered = txn && this.byTxn.get(JSON.stringify([txn.userId, txn.deviceId, txn.txnId]));
+    if (remembered) return this.loadRecord(remembered);
+
+    // The target's profile goes into joins and invites (a read outside the room's lock: it is not room data).
+    const given = options.content ?? {};
+    const wantsProfile =
+      MEMBER_PROFILE_MEMBERSHIPS.has(membership) && this.isLocal(target) && (!('displayname' in given) || !('avatar_url' in given));
+    const profile = wantsProfile ? await this.ctx.storage.read((t) => t.users.get(target)) : undefined;
+
+    return this.lock.run(roomId, () =>
+      this.withTxnReplay(txn, async () => {
+        const room = await this.loadRoom(roomId);
+        if (!room) {
+          if (membership === 'join' || action === 'knock') throw notFound('No known servers');
+          if (action === 'leave') throw notFound('Not a known room');
+          throw forbidden('Unknown room');
+        }
+        const previous = room.get('m.room.member', target);
+        const before = room.membershipOf(target);
+        if (action === 'unban' && before !== 'ban') {
+          throw new MatrixError(403, 'M_BAD_STATE', `Cannot unban user who was not banned (membership=${before ?? 'None'})`);
+        }
+        if (before === 'ban' && action !== 'ban' && action !== 'unban' && action !== 'leave') {
+          throw new MatrixError(403, 'M_BAD_STATE', `Cannot ${action} user who was banned`);
+        }
+        if (action === 'kick' && (before === undefined || before === 'leave' || before === 'ban')) {
+          throw forbidden('The target user is not in the room');
+        }
+
+        const content: Record<string, unknown> = { ...given };
+        // Only a resident server may add this (and sign for it); clients echo it back by mistake.
+        delete content.join_authorised_via_users_server;
+        content.membership = membership;
+        if (options.reason !== undefined) content.reason = options.reason;
+        if (options.isDirect && membership === 'invite') content.is_direct = true;
+        if (profile && MEMBER_PROFILE_MEMBERSHIPS.has(membership)) addProfile(content, profile);
+        if (membership === 'join' && before !== 'join' && before !== 'invite') {
+          const authoriser = await this.restrictedJoinAuthoriser(room, target);
+          if (authoriser !== undefined) content.join_authorised_via_users_server = authoriser;
+        }
+
+        // Repeating the current membership with the same content changes nothing (Synapse returns the old event).
+        if (previous && previous.record.event.sender === sender && before === membership && sameJson(previous.record.event.content, content)) {
+          return previous.record;
+        }
+        const unsigned = membership === 'invite' ? { invite_room_state: this.inviteRoomState(room, sender) } : undefined;
+        const prepared = await this.build(room, sender, { type: 'm.room.member', stateKey: target, content }, undefined, unsigned);
+        this.authorise(room, prepared);
+        return this.commitLocal(room, prepared, { txn });
+      }),
+    );
+  }
+
+  async forgetRoom(userId: string, roomId: string): Promise<void> {
+    const room = await this.room(roomId);
+    const membership = room?.membershipOf(userId);
+    if (membership !== undefined && membership !== 'leave' && membership !== 'ban') {
+      throw new MatrixError(400, 'M_UNKNOWN', `User ${userId} in room ${roomId}`);
+    }
+    // Nothing to forget in a room the user never had a membership of (Synapse answers 200 as well).
+    if (!room || membership === undefined) return;
+    await this.ctx.storage.write((txn) => txn.meta.put(forgottenRoomKey(userId, roomId), true));
+  }
+
+  async updateProfileInRooms(userId: string, profile: MemberProfile): Promise<void> {
+    const joined = await this.ctx.storage.read((txn) => txn.memberships.forUser(userId, 'join'));
+    for (const { roomId } of joined) {
+      try {
+        await this.lock.run(roomId, async () => {
+          const room = await this.loadRoom(roomId);
+          if (!room || room.membershipOf(userId) !== 'join') return;
+          const content: Record<string, unknown> = { membership: 'join' };
+          if (typeof profile.displayname === 'string') content.displayname = profile.displayname;
+          if (typeof profile.avatar_url === 'string') content.avatar_url = profile.avatar_url;
+          const previous = room.get('m.room.member', userId);
+          if (previous && sameJson(previous.record.event.content, content)) return;
+          const prepared = await this.build(room, userId, { type: 'm.room.member', stateKey: userId, content });
+          this.authorise(room, prepared);
+          await this.commitLocal(room, prepared, {});
+        });
+      } catch (error) {
+        // One room refusing (e.g. a ban racing the update) must not stop the others.
+        this.ctx.log.warn(`profile update of ${userId} in ${roomId} failed`, error);
+      }
+    }
+  }
+
+  /** Runs `fn`; if it fails and the client transaction already produced an event, returns that event instead. */
+  private async withTxnReplay(txn: TxnKey | undefined, fn: () => Promise<EventRecord>): Promise<EventRecord> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (txn && error instanceof MatrixError) {
+        const prior = await this.ctx.storage.read((t) => t.transactionIds.get(txn.userId, txn.deviceId, txn.txnId));
+        if (prior?.eventId) return this.loadRecord(prior.eventId);
+      }
+      throw error;
+    }
+  }
+
+  private async loadRecord(eventId: string): Promise<EventRecord> {
+    const record = await this.ctx.storage.read((txn) => txn.events.get(eventId));
+    if (!record) throw new Error(`event ${eventId} of a recorded transaction is not stored`);
+    return record;
+  }
+
+  private isLocal(userId: string): boolean {
+    const colon = userId.indexOf(':');
+    return colon >= 0 && userId.slice(colon + 1) === this.ctx.serverName;
+  }
+
+  /**
+   * For a join to a restricted room: a local member who may invite, if the
+   * joiner is in one of the rooms the join rule allows (spec "Restricted
+   * rooms"). Memberships of the allowed rooms are read from storage, not from
+   * their caches, so no second room lock is taken.
+   */
+  private async restrictedJoinAuthoriser(room: RoomState, target: string): Promise<string | undefined> {
+    const joinRules = room.get('m.room.join_rules', '')?.pdu.content ?? {};
+    const rule = joinRules.join_rule;
+    const restricted = (rule === 'restricted' && room.rules.restrictedJoins) || (rule === 'knock_restricted' && room.rules.knockRestricted);
+    if (!restricted || !Array.isArray(joinRules.allow)) return undefined;
+    const allowed = joinRules.allow
+      .filter((entry): entry is { type: string; room_id: string } => typeof entry === 'object' && entry !== null && entry.type === 'm.room_membership' && typeof entry.room_id === 'string')
+      .map((entry) => entry.room_id);
+    if (allowed.length === 0) return undefined;
+    const memberships = await this.ctx.storage.read((t) => Promise.all(allowed.map((id) => t.memberships.get(id, target))));
+    if (!memberships.some((m) => m?.membership === 'join')) return undefined;
+    const needed = actionPowerLevel('invite', room.powerLevels);
+    return room
+      .members('join')
+      .filter((userId) => this.isLocal(userId))
+      .find((userId) => powerLevelOf(userId, room.powerLevels, room.createEvent, room.rules) >= needed);
+  }
+
+  /** Stripped state an invitee sees before joining, with the inviter's member event. */
+  private inviteRoomState(room: RoomState, inviter: string): unknown[] {
+    const out: unknown[] = [];
+    for (const type of INVITE_STATE_TYPES) {
+      const entry = room.get(type, '');
+      if (entry) out.push(strippedState(entry.pdu));
+    }
+    const inviterMember = room.get('m.room.member', inviter);
+    if (inviterMember) out.push(strippedState(inviterMember.pdu));
+    return out;
+  }
+
+  /** Chooses parents: the deepest forward extremities, at most the spec's 20. */
+  private pickPrevEvents(room: RoomState): string[] {
+    const tips = [...room.extremities];
+    if (tips.length > MAX_PREV_EVENTS) tips.sort((a, b) => b[1] - a[1]);
+    return tips.slice(0, MAX_PREV_EVENTS).map(([id]) => id);
+  }
+
+  /** Builds and signs a local event on top of the room's current extremities and state. */
+  private async build(
+    room: RoomState,
+    sender: string,
+    draft: EventDraft,
+    redacts?: string,
+    unsigned?: Record<string, unknown>,
+  ): Promise<Prepared> {
+    const prevEvents = this.pickPrevEvents(room);
+    let depth = 0;
+    for (const id of prevEvents) depth = Math.max(depth, room.extremities.get(id) ?? 0);
+    const content = { ...draft.content };
+    const event: PDU = {
+      room_id: room.roomId,
+      sender,
+      type: draft.type,
+      content,
+      origin_server_ts: this.ctx.clock.now(),
+      depth: Math.min(depth + 1, MAX_DEPTH),
+      prev_events: prevEvents,
+      auth_events: [],
+    };
+    if (draft.stateKey !== undefined) event.state_key = draft.stateKey;
+    if (redacts !== undefined) {
+      // v11+ carry the target in content only; v10 at the top level (Synapse does the same).
+      if (room.rules.redactsInContent) content.redacts = redacts;
+      else event.redacts = redacts;
+    }
+    for (const [type, stateKey] of authEventTypesFor(event, room.rules)) {
+      const found = room.get(type, stateKey);
+      if (found) event.auth_events.push(found.record.eventId);
+    }
+    let extra = unsigned;
+    if (draft.stateKey !== undefined) {
+      const replaced = room.get(draft.type, draft.stateKey);
+      if (replaced) {
+        extra = {
+          ...extra,
+          prev_content: replaced.pdu.content,
+          prev_sender: replaced.pdu.sender,
+          replaces_state: replaced.record.eventId,
+        };
+      }
+    }
+    return this.sign(event, room.version, extra);
+  }
+
+  /** Hashes, signs, checks format and size, and computes the event ID. */
+  private async sign(event: PDU, roomVersion: string, unsigned?: Record<string, unknown>): Promise<Prepared> {
+    let signed: PDU;
+    try {
+      signed = await signEvent(event, this.ctx.signer, roomVersion);
+      validatePdu(signed, roomVersion);
+    } catch (error) {
+      throw coreToMatrix(error);
+    }
+    const eventId = eventIdOf(signed, roomVersion);
+    return {
+      eventId,
+      event: unsigned ? { ...signed, unsigned } : signed,
+      pdu: { ...signed, event_id: eventId },
+      key: typeof signed.state_key === 'string' ? stateKeyOf(signed.type, signed.state_key) : undefined,
+      depth: signed.depth ?? 0,
+    };
+  }
+
+  /** Checks a local event against the room's current state; 403 with the rule's reason if denied. */
+  private authorise(room: RoomState, prepared: Prepared): void {
+    const result = checkEventAuth(prepared.pdu, pickAuthEvents(prepared.pdu, room.lookup, room.rules), room.version);
+    if (!result.allowed) throw forbidden(result.reason);
+  }
+
+  /** Persists a local event built on the room's current state, in one write, then updates the cache. */
+  private async commitLocal(room: RoomState, prepared: Prepared, opts: { txn?: TxnKey; redacts?: string }): Promise<EventRecord> {
+    const { eventId, key } = prepared;
+    const parents = new Set(prepared.event.prev_events);
+    const extremities = new Map([...room.extremities].filter(([id]) => !parents.has(id)));
+    extremities.set(eventId, prepared.depth);
+    const delta = key === undefined ? undefined : new Map<string, string | null>([[key, eventId]]);
+    const { txn } = opts;
+
+    const outcome = await this.ctx.storage.write(async (t) => {
+      if (txn) {
+        const priorId = (await t.transactionIds.get(txn.userId, txn.deviceId, txn.txnId))?.eventId;
+        if (priorId !== undefined) return { replayed: true as const, eventId: priorId };
+      }
+      const target = opts.redacts === undefined ? undefined : await this.redactionToApply(t, room, prepared, opts.redacts);
+      if (prepared.pdu.type === 'm.room.canonical_alias' && prepared.pdu.state_key === '') {
+        await this.checkCanonicalAlias(t, room, prepared.pdu);
+      }
+      const before = room.stateGroup ?? (await t.stateGroups.createFromState(room.roomId, room.stateIds()));
+      const record = await t.events.add({ eventId, roomId: room.roomId, event: prepared.event, depth: prepared.depth });
+      const after = delta ? await t.stateGroups.create(room.roomId, delta, before) : before;
+      await t.eventState.set({ eventId, before, after });
+      await t.dag.setExtremities(room.roomId, [...extremities.keys()]);
+      if (delta) {
+        await t.currentState.apply(room.roomId, delta);
+        if (prepared.pdu.type === 'm.room.member') await this.recordMembership(t, room, prepared.pdu);
+      }
+      const redacted = target ? await t.events.update(target.eventId, { redactedBy: eventId }) : undefined;
+      if (txn) {
+        await t.transactionIds.put({ ...txn, eventId, response: { event_id: eventId } });
+      }
+      return { replayed: false as const, record, after, redacted };
+    });
+    if (outcome.replayed) return this.loadRecord(outcome.eventId);
+
+    // Committed: bring the cache up to date.
+    room.stateGroup = outcome.after;
+    room.extremities.clear();
+    for (const [id, depth] of extremities) room.extremities.set(id, depth);
+    if (key !== undefined) room.state.set(key, stateEntryOf(outcome.record, room.version));
+    if (outcome.redacted) this.refreshRedacted(room, outcome.redacted);
+    if (txn) this.rememberTxn(eventId, txn);
+    return outcome.record;
+  }
+
+  /**
+   * The local redaction rules: the target must be in this room, must not be
+   * the create or server ACL event, and the sender needs the redact level or
+   * must have sent the target. Returns the target to mark redacted (none if it
+   * is unknown here or already redacted).
+   */
+  private async redactionToApply(t: WriteTxn, room: RoomState, prepared: Prepared, targetId: string): Promise<EventRecord | undefined> {
+    const target = await t.events.get(targetId);
+    if (!target) return undefined;
+    if (target.roomId !== room.roomId) throw invalidParam('Cannot redact event from a different room');
+    if (target.event.type === 'm.room.create') throw forbidden('Redacting create events is not permitted');
+    if (target.event.type === 'm.room.server_acl') throw forbidden('Redacting server ACL events is not permitted');
+    const sender = prepared.pdu.sender;
+    const level = powerLevelOf(sender, room.powerLevels, room.createEvent, room.rules);
+    if (level < actionPowerLevel('redact', room.powerLevels) && target.event.sender !== sender) {
+      throw forbidden("You don't have permission to redact events");
+    }
+    return target.redactedBy ? undefined : target;
+  }
+
+  /** A local canonical alias event may only name aliases that point to this room (400 M_BAD_ALIAS otherwise). */
+  private async checkCanonicalAlias(t: WriteTxn, room: RoomState, pdu: PDU): Promise<void> {
+    const previous = room.get('m.room.canonical_alias', '')?.pdu.content ?? {};
+    const { alias, alt_aliases: alt } = pdu.content;
+    if (alias !== undefined && typeof alias !== 'string') throw invalidParam('The alias must be of type string.');
+    if (alt !== undefined && !Array.isArray(alt)) throw invalidParam('The alt_aliases property must be a list.');
+    const toCheck: unknown[] = [];
+    if (typeof alias === 'string' && alias !== previous.alias) toCheck.push(alias);
+    const before = new Set(Array.isArray(previous.alt_aliases) ? previous.alt_aliases : []);
+    for (const entry of alt ?? []) if (!before.has(entry)) toCheck.push(entry);
+    for (const entry of toCheck) {
+      if (typeof entry !== 'string') throw invalidParam('Each alt_alias must be of type string.');
+      const parsed = parseRoomAlias(entry);
+      const found = parsed ? await t.aliases.get(entry) : undefined;
+      if (!found || found.roomId !== room.roomId) {
+        throw new MatrixError(400, 'M_BAD_ALIAS', `Room alias ${entry} does not point to the room`);
+      }
+    }
+  }
+
+  /** Records the membership a member event sets; a local user coming back un-forgets the room. */
+  private async recordMembership(t: WriteTxn, room: RoomState, pdu: PDU): Promise<void> {
+    const userId = pdu.state_key as string;
+    const membership = pdu.content.membership;
+    if (typeof membership !== 'string') return;
+    const before = room.membershipOf(userId);
+    await t.memberships.set({ roomId: room.roomId, userId, membership: membership as Membership, eventId: pdu.event_id as string });
+    if ((before === 'leave' || before === 'ban') && MEMBER_PROFILE_MEMBERSHIPS.has(membership) && this.isLocal(userId)) {
+      await t.meta.delete(forgottenRoomKey(userId, room.roomId));
+    }
+  }
+
+  /** After a redaction committed: a redacted current-state event is seen redacted by the auth rules. */
+  private refreshRedacted(room: RoomState, redacted: EventRecord): void {
+    const { type, state_key: stateKey } = redacted.event;
+    if (typeof stateKey !== 'string') return;
+    const key = stateKeyOf(type, stateKey);
+    if (room.state.get(key)?.record.eventId === redacted.eventId) room.state.set(key, stateEntryOf(redacted, room.version));
+  }
+
+  private rememberTxn(eventId: string, txn: TxnKey): void {
+    this.sentBy.set(eventId, txn);
+    this.byTxn.set(JSON.stringify([txn.userId, txn.deviceId, txn.txnId]), eventId);
+    if (this.sentBy.size > this.txnMemory) {
+      const [oldest, sent] = this.sentBy.entries().next().value as [string, TxnKey];
+      this.sentBy.delete(oldest);
+      this.byTxn.delete(JSON.stringify([sent.userId, sent.deviceId, sent.txnId]));
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // createRoom
+
+  async createRoom(creator: string, request: CreateRoomRequest): Promise<{ roomId: string; alias?: string }> {
+    const plan = planCreateRoom(creator, request, this.ctx.config.defaultRoomVersion);
+    const version = plan.roomVersion;
+    const rules = roomVersionRules(version);
+    const alias = plan.aliasLocalpart === undefined ? undefined : `#${plan.aliasLocalpart}:${this.ctx.serverName}`;
+    if (alias !== undefined && !parseRoomAlias(alias)) throw invalidParam('Invalid room alias');
+
+    const localUsers = [creator, ...plan.invitees.filter((id) => this.isLocal(id))];
+    const { profiles, aliasTaken } = await this.ctx.storage.read(async (txn) => {
+      const users = await Promise.all(localUsers.map((id) => txn.users.get(id)));
+      return {
+        profiles: new Map(users.filter((u): u is UserRecord => u !== undefined).map((u) => [u.userId, u])),
+        aliasTaken: alias !== undefined && (await txn.aliases.get(alias)) !== undefined,
+      };
+    });
+    // Checked again in the write (another request may take it meanwhile); here to fail before signing anything.
+    if (aliasTaken) throw new MatrixError(400, 'M_ROOM_IN_USE', 'Room alias already taken');
+
+    // The create event. In v12 the room ID is its hash, so it is signed first.
+    const now = this.ctx.clock.now();
+    const createContent: Record<string, unknown> = { ...plan.createContent, room_version: version };
+    if (!rules.implicitCreator) createContent.creator = creator;
+    const createEvent: PDU = {
+      type: 'm.room.create',
+      state_key: '',
+      sender: creator,
+      content: createContent,
+      origin_server_ts: now,
+      depth: 1,
+      prev_events: [],
+      auth_events: [],
+    };
+    let roomId: string;
+    let create: Prepared;
+    if (rules.roomIdFromCreateEvent) {
+      // Two creates by one user with the same content in the same millisecond would share a room ID.
+      createEvent.origin_server_ts = Math.max(now, this.lastCreateTs + 1);
+      this.lastCreateTs = createEvent.origin_server_ts;
+      create = await this.sign(createEvent, version);
+      roomId = roomIdFromCreateEvent(create.event, version);
+    } else {
+      roomId = `!${randomId(this.ctx, 18)}:${this.ctx.serverName}`;
+      createEvent.room_id = roomId;
+      create = await this.sign(createEvent, version);
+    }
+
+    // Build every event against a room that exists only in memory until the write.
+    const room = new RoomState(roomId, version, creator);
+    const prepared: Prepared[] = [];
+    const add = (p: Prepared) => {
+      const check = checkEventAuth(p.pdu, pickAuthEvents(p.pdu, room.lookup, rules), version);
+      if (!check.allowed) throw new MatrixError(400, 'M_INVALID_ROOM_STATE', `${p.pdu.type} event not allowed: ${check.reason}`);
+      prepared.push(p);
+      room.state.set(p.key as string, stateEntryOf(pendingRecord(p, roomId), version));
+      room.extremities.clear();
+      room.extremities.set(p.eventId, p.depth);
+    };
+    add(create);
+
+    const creatorJoin: Record<string, unknown> = { membership: 'join' };
+    addProfile(creatorJoin, profiles.get(creator));
+    add(await this.build(room, creator, { type: 'm.room.member', stateKey: creator, content: creatorJoin }));
+    for (const draft of plan.stateDrafts) {
+      add(await this.build(room, creator, this.resolveDraft(draft, alias)));
+    }
+    for (const invitee of plan.invitees) {
+      const content: Record<string, unknown> = { membership: 'invite' };
+      if (plan.isDirect) content.is_direct = true;
+      addProfile(content, profiles.get(invitee));
+      const unsigned = { invite_room_state: this.inviteRoomState(room, creator) };
+      add(await this.build(room, creator, { type: 'm.room.member', stateKey: invitee, content }, undefined, unsigned));
+    }
+
+    const last = prepared[prepared.length - 1]!;
+    const committed = await this.lock.run(roomId, () =>
+      this.ctx.storage.write(async (t) => {
+        if (alias !== undefined && (await t.aliases.get(alias))) throw new MatrixError(400, 'M_ROOM_IN_USE', 'Room alias already taken');
+        if (await t.rooms.get(roomId)) throw new MatrixError(500, 'M_UNKNOWN', "Couldn't generate a unique room ID");
+        await t.rooms.put({ roomId, roomVersion: version, creator, createdAt: now });
+        // The create event's state before is the empty state.
+        let group = await t.stateGroups.create(roomId, new Map());
+        const records: EventRecord[] = [];
+        const finalState = new Map<string, string | null>();
+        for (const p of prepared) {
+          const before = group;
+          records.push(await t.events.add({ eventId: p.eventId, roomId, event: p.event, depth: p.depth }));
+          group = await t.stateGroups.create(roomId, new Map([[p.key as string, p.eventId]]), before);
+          await t.eventState.set({ eventId: p.eventId, before, after: group });
+          finalState.set(p.key as string, p.eventId);
+        }
+        await t.currentState.apply(roomId, finalState);
+        for (const [key, eventId] of finalState) {
+          const entry = room.state.get(key)!;
+          if (entry.pdu.type !== 'm.room.member' || typeof entry.pdu.content.membership !== 'string') continue;
+          await t.memberships.set({ roomId, userId: splitStateKey(key)[1], membership: entry.pdu.content.membership as Membership, eventId: eventId as string });
+        }
+        await t.dag.setExtremities(roomId, [last.eventId]);
+        if (plan.isPublic) await t.directory.setPublic(roomId, true);
+        if (alias !== undefined) await t.aliases.add({ alias, roomId, creator });
+        return { records, group };
+      }),
+    );
+
+    // Committed: the cache gets the stored records (with their stream positions).
+    const byId = new Map(committed.records.map((r) => [r.eventId, r]));
+    for (const [key, entry] of room.state) room.state.set(key, stateEntryOf(byId.get(entry.record.eventId)!, version));
+    room.stateGroup = committed.group;
+    this.rooms.set(roomId, room);
+    return alias === undefined ? { roomId } : { roomId, alias };
+  }
+
+  /** A createRoom draft as an event draft; the canonical alias draft carries only the local part. */
+  private resolveDraft(draft: CreateDraft, alias: string | undefined): EventDraft {
+    if (draft.type === 'm.room.canonical_alias' && alias !== undefined && draft.content.alias === alias.slice(1, alias.indexOf(':'))) {
+      return { type: draft.type, stateKey: draft.stateKey, content: { alias } };
+    }
+    return { type: draft.type, stateKey: draft.stateKey, content: draft.content };
+  }
+
+  // -------------------------------------------------------------------------
+  // Events from peers
+
+  async receiveEvent(input: PDU, origin: string): Promise<ReceiveResult> {
+    const roomId = input.room_id;
+    if (typeof roomId !== 'string') throw new CoreError('MALFORMED_EVENT', 'received event has no room_id');
+    return this.lock.run(roomId, async () => {
+      const room = await this.loadRoom(roomId);
+      if (!room) throw new CoreError('MISSING_EVENT', `room ${roomId} is not known here`);
+      const version = room.version;
+
+      // 1. Format. 2. Signatures. 3. Content hash (a mismatch keeps the event, redacted).
+      validatePdu(input, version);
+      const { unsigned: _remoteUnsigned, event_id: _claimedId, ...wire } = input;
+      await this.verifySignatures(wire as PDU, version, origin);
+      const event = checkContentHash(wire) ? (wire as PDU) : (redactEvent(wire, version) as PDU);
+      const eventId = eventIdOf(event, version);
+      const pdu: PDU = { ...event, event_id: eventId };
+
+      const loaded = await this.ctx.storage.read(async (t) => {
+        if (await t.events.has(eventId)) return undefined;
+        const auth = await t.events.getMany(event.auth_events);
+        const prevs: { id: string; group: number; state: StateMap }[] = [];
+        for (const prevId of event.prev_events) {
+          const groups = await t.eventState.get(prevId);
+          if (!groups) throw new CoreError('MISSING_EVENT', `prev event ${prevId} of ${eventId} is not stored`);
+          prevs.push({ id: prevId, group: groups.after, state: await t.stateGroups.load(groups.after) });
+        }
+        return { auth, prevs };
+      });
+      if (!loaded) return { eventId, outcome: 'duplicate' };
+
+      // 4. Auth against the event's own auth events.
+      const authEvents: PDU[] = [];
+      for (const id of event.auth_events) {
+        const record = loaded.auth.get(id);
+        if (!record) throw new CoreError('MISSING_EVENT', `auth event ${id} of ${eventId} is not stored`);
+        if (record.rejected) return this.storeRejected(room, pdu, event, `auth event ${id} was rejected`);
+        authEvents.push(authFormOf(record, version));
+      }
+      if (room.rules.roomIdFromCreateEvent) authEvents.push(room.createEvent);
+      const ownAuth = checkEventAuth(pdu, authEvents, version);
+      if (!ownAuth.allowed) return this.storeRejected(room, pdu, event, ownAuth.reason);
+
+      // 5. Auth against the state before the event (a resolution when it merges branches).
+      // Resolution may need this event itself: it is in the state after it, not yet in storage.
+      const getEvent = this.eventLoader(version, pdu);
+      const stateBefore =
+        loaded.prevs.length === 1
+          ? loaded.prevs[0]!.state
+          : await resolveState(version, loaded.prevs.map((p) => p.state), getEvent);
+      const beforeLookup = await this.stateLookup(stateBefore, authEventTypesFor(pdu, room.rules), getEvent);
+      const beforeAuth = checkEventAuth(pdu, pickAuthEvents(pdu, beforeLookup, room.rules), version);
+      if (!beforeAuth.allowed) return this.storeRejected(room, pdu, event, beforeAuth.reason);
+
+      // 6. Soft fail against current state: kept (others may build on it) but not shown or built on.
+      const currentAuth = checkEventAuth(pdu, pickAuthEvents(pdu, room.lookup, room.rules), version);
+      const key = typeof event.state_key === 'string' ? stateKeyOf(event.type, event.state_key) : undefined;
+      const stateAfter: StateMap = new Map(stateBefore);
+      if (key !== undefined) stateAfter.set(key, eventId);
+
+      let unsigned: Record<string, unknown> | undefined;
+      const replacedId = key === undefined ? undefined : stateBefore.get(key);
+      if (replacedId !== undefined) {
+        const replaced = await getEvent(replacedId);
+        if (replaced) unsigned = { prev_content: replaced.content, prev_sender: replaced.sender, replaces_state: replacedId };
+      }
+      const stored: PDU = unsigned ? { ...event, unsigned } : event;
+      const depth = typeof event.depth === 'number' ? event.depth : 0;
+      const prevGroup = loaded.prevs[0]?.group;
+      const singleParentGroup = loaded.prevs.length === 1 ? prevGroup : undefined;
+
+      if (!currentAuth.allowed) {
+        await this.ctx.storage.write(async (t) => {
+          const before = singleParentGroup ?? (await t.stateGroups.createFromState(roomId, stateBefore, prevGroup));
+          const after = key === undefined ? before : await t.stateGroups.create(roomId, new Map([[key, eventId]]), before);
+          await t.events.add({ eventId, roomId, event: stored, depth, outlier: true, softFailed: true });
+          await t.eventState.set({ eventId, before, after });
+        });
+        return { eventId, outcome: 'softFailed', reason: currentAuth.reason };
+      }
+
+      // The new forward extremities and the current state over them.
+      const parents = new Set(event.prev_events);
+      const otherTips = [...room.extremities.keys()].filter((id) => !parents.has(id));
+      let current: StateMap = stateAfter;
+      if (otherTips.length > 0) {
+        const tipStates = await this.ctx.storage.read(async (t) => {
+          const states: StateMap[] = [];
+          for (const id of otherTips) {
+            const groups = await t.eventState.get(id);
+            if (groups) states.push(await t.stateGroups.load(groups.after));
+          }
+          return states;
+        });
+        current = await resolveState(version, [stateAfter, ...tipStates], getEvent);
+      }
+      const currentIds = room.stateIds();
+      const delta = new Map<string, string | null>();
+      for (const [k, id] of current) if (currentIds.get(k) !== id) delta.set(k, id);
+      for (const k of currentIds.keys()) if (!current.has(k)) delta.set(k, null);
+      const newIds = [...delta.values()].filter((id): id is string => id !== null && id !== eventId);
+      const deltaRecords = await this.ctx.storage.read((t) => t.events.getMany(newIds));
+
+      // A received redaction is carried out if the target is here and the rules allow it.
+      const targetId = event.type === 'm.room.redaction' ? redactionTarget(event, version) : undefined;
+
+      const outcome = await this.ctx.storage.write(async (t) => {
+        const before = singleParentGroup ?? (await t.stateGroups.createFromState(roomId, stateBefore, prevGroup));
+        const record = await t.events.add({ eventId, roomId, event: stored, depth });
+        const after = key === undefined ? before : await t.stateGroups.create(roomId, new Map([[key, eventId]]), before);
+        await t.eventState.set({ eventId, before, after });
+        await t.dag.setExtremities(roomId, [...otherTips, eventId]);
+        const currentGroup = otherTips.length === 0 ? after : await t.stateGroups.createFromState(roomId, current, after);
+        if (delta.size > 0) {
+          await t.currentState.apply(roomId, delta);
+          for (const [k, id] of delta) {
+            if (id === null || splitStateKey(k)[0] !== 'm.room.member') continue;
+            const memberPdu = id === eventId ? pdu : deltaRecords.get(id) && authFormOf(deltaRecords.get(id)!, version);
+            if (memberPdu) await this.recordMembership(t, room, memberPdu);
+          }
+        }
+        let redacted: EventRecord | undefined;
+        if (targetId !== undefined) {
+          const target = await t.events.get(targetId);
+          if (target && target.roomId === roomId && !target.redactedBy && target.event.type !== 'm.room.create') {
+            const levels = beforeLookup('m.room.power_levels', '');
+            if (redactionPermitted(event, target.event, levels, room.createEvent, version)) {
+              redacted = await t.events.update(targetId, { redactedBy: eventId });
+            }
+          }
+        }
+        return { record, currentGroup, redacted };
+      });
+
+      // Committed: update the cache.
+      room.stateGroup = outcome.currentGroup;
+      const depths = new Map(room.extremities);
+      room.extremities.clear();
+      for (const id of otherTips) room.extremities.set(id, depths.get(id) ?? 0);
+      room.extremities.set(eventId, depth);
+      for (const [k, id] of delta) {
+        if (id === null) room.state.delete(k);
+        else if (id === eventId) room.state.set(k, stateEntryOf(outcome.record, version));
+        else {
+          const record = deltaRecords.get(id);
+          if (record) room.state.set(k, stateEntryOf(record, version));
+        }
+      }
+      if (outcome.redacted) this.refreshRedacted(room, outcome.redacted);
+      return { eventId, outcome: 'accepted' };
+    });
+  }
+
+  /** Stores a rejected event as an outlier, so it is neither shown nor fetched again. */
+  private async storeRejected(room: RoomState, pdu: PDU, event: PDU, reason: string): Promise<ReceiveResult> {
+    const eventId = pdu.event_id as string;
+    await this.ctx.storage.write(async (t) => {
+      await t.events.add({ eventId, roomId: room.roomId, event, depth: event.depth ?? 0, outlier: true, rejected: reason });
+    });
+    return { eventId, outcome: 'rejected', reason };
+  }
+
+  /** A cached loader of stored events in their auth form, for state resolution. */
+  private eventLoader(version: string, pending?: PDU): (eventId: string) => Promise<PDU | undefined> {
+    const cache = new Map<string, PDU | undefined>();
+    if (pending) cache.set(pending.event_id as string, pending);
+    return async (eventId) => {
+      if (cache.has(eventId)) return cache.get(eventId);
+      const record = await this.ctx.storage.read((t) => t.events.get(eventId));
+      const pdu = record && !record.rejected ? authFormOf(record, version) : undefined;
+      cache.set(eventId, pdu);
+      return pdu;
+    };
+  }
+
+  /** A lookup over a state map, preloaded with the entries an auth check will ask for. */
+  private async stateLookup(
+    state: StateMap,
+    keys: [string, string][],
+    getEvent: (id: string) => Promise<PDU | undefined>,
+  ): Promise<(type: string, stateKey: string) => PDU | undefined> {
+    const wanted: [string, string][] = [['m.room.create', ''], ...keys];
+    const found = new Map<string, PDU>();
+    for (const [type, stateKey] of wanted) {
+      const k = stateKeyOf(type, stateKey);
+      const id = state.get(k);
+      const event = id === undefined ? undefined : await getEvent(id);
+      if (event) found.set(k, event);
+    }
+    return (type, stateKey) => found.get(stateKeyOf(type, stateKey));
+  }
+
+  /** Checks the signature of the sender's server (and of a restricted join's authorising server). */
+  private async verifySignatures(event: PDU, version: string, origin: string): Promise<void> {
+    const servers = new Set([serverNameOf(event.sender)]);
+    const authoriser = event.content.join_authorised_via_users_server;
+    if (event.type === 'm.room.member' && typeof authoriser === 'string') servers.add(serverNameOf(authoriser));
+    for (const server of servers) {
+      const signatures = event.signatures?.[server] ?? {};
+      let ok = false;
+      for (const keyId of Object.keys(signatures)) {
+        const key = await this.keyOf(server, keyId);
+        if (key && (await verifyEventSignature(event, version, server, keyId, key))) {
+          ok = true;
+          break;
+        }
+      }
+      if (!ok) throw new CoreError('MALFORMED_EVENT', `event from ${origin} lacks a valid signature of ${server}`);
+    }
+  }
+
+  private async keyOf(server: string, keyId: string): Promise<Uint8Array | undefined> {
+    if (server === this.ctx.serverName) return keyId === this.ctx.signer.keyId ? this.ctx.signer.publicKey : undefined;
+    if (this.options.serverKeys) return (await this.options.serverKeys(server)).get(keyId);
+    // A server named by 64 hex digits is its own ed25519 public key.
+    if (/^[0-9a-f]{64}$/.test(server) && keyId.startsWith('ed25519:')) {
+      return Uint8Array.from(server.match(/../g)!, (hex) => parseInt(hex, 16));
+    }
+    return undefined;
+  }
+}
+
+/** A record for an event built but not yet stored (createRoom's in-memory room). */
+function pendingRecord(p: Prepared, roomId: string): EventRecord {
+  return { eventId: p.eventId, roomId, event: p.event, depth: p.depth, outlier: false };
+}
+
+function addProfile(content: Record<string, unknown>, profile: UserRecord | undefined): void {
+  if (!profile) return;
+  if (!('displayname' in content) && profile.displayname !== undefined) content.displayname = profile.displayname;
+  if (!('avatar_url' in content) && profile.avatarUrl !== undefined) content.avatar_url = profile.avatarUrl;
+}

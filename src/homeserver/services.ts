@@ -1,0 +1,20 @@
+/**
+ * The services a homeserver's API modules are given: the shared context plus
+ * the long-lived parts built on it (room engine, typing tracker, sync). Each API
+ * module is a function from these services to its routes.
+ */
+import type { RouteDefinition } from './http/router.js';
+import type { HomeserverContext } from './context.js';
+import type { RoomEngine } from './rooms/types.js';
+import type { TypingTracker } from './sync/typing.js';
+import type { SyncService } from './sync/sync.js';
+
+export interface HomeserverServices {
+  readonly ctx: HomeserverContext;
+  readonly rooms: RoomEngine;
+  readonly typing: TypingTracker;
+  /** /sync and the read side of rooms (notifier, caches); its close() ends long-polls. */
+  readonly sync: SyncService;
+}
+
+export type RouteModule = (services: HomeserverServices) => RouteDefinition[];

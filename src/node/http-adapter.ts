@@ -1,0 +1,151 @@
+/**
+ * Serves a `(Request) => Promise<Response>` handler over HTTP with node:http,
+ * on 127.0.0.1 only. Each Node request becomes a web Request whose body
+ * streams from the socket (so the router can refuse oversized bodies early)
+ * and whose signal aborts when the client goes away (long-polling /sync); the
+ * Response goes back buffered for JSON and streamed for everything else
+ * (media). Closing stops listening and drops every open connection.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+
+export type FetchHandler = (request: Request) => Promise<Response>;
+
+export interface HttpAdapterOptions {
+  /** TCP port; 0 picks a free one. @default 8008 */
+  port?: number;
+  /** Interface to listen on. @default '127.0.0.1' */
+  host?: string;
+  /** Where failures of the adapter itself are reported. @default console.error */
+  onError?(error: unknown): void;
+}
+
+export interface HttpServerHandle {
+  /** The port actually listened on (the real one when 0 was asked for). */
+  readonly port: number;
+  /** `http://host:port` */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** A web ReadableStream over a Node request body that respects backpressure. */
+function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
+  let cancelled = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      req.on('data', (chunk: Buffer) => {
+        if (cancelled) return;
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 1) <= 0) req.pause();
+      });
+      req.on('end', () => {
+        if (!cancelled) controller.close();
+      });
+      req.on('error', (error) => {
+        if (!cancelled) controller.error(error);
+      });
+    },
+    pull() {
+      req.resume();
+    },
+    cancel() {
+      // The rest of the body is read and dropped, so the error response can still be sent.
+      cancelled = true;
+      req.resume();
+    },
+  });
+}
+
+function toRequest(req: IncomingMessage, origin: string, signal: AbortSignal): Request {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  const method = req.method ?? 'GET';
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  // The Host header names the origin the client used (e.g. for .well-known); fall back to ours.
+  let base = origin;
+  const host = req.headers.host;
+  if (host && /^[A-Za-z0-9.:[\]-]+$/.test(host)) base = `http://${host}`;
+  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
+  if (hasBody) {
+    init.body = bodyStream(req);
+    init.duplex = 'half';
+  }
+  return new Request(new URL(req.url ?? '/', base), init);
+}
+
+async function sendResponse(res: ServerResponse, response: Response, method: string): Promise<void> {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, key) => {
+    headers[key] = value;
+  });
+  const streamed = response.body !== null && method !== 'HEAD' && !(headers['content-type'] ?? '').startsWith('application/json');
+  if (!streamed) {
+    const body = response.body && method !== 'HEAD' ? Buffer.from(await response.arrayBuffer()) : undefined;
+    if (body) headers['content-length'] = String(body.byteLength);
+    res.writeHead(response.status, headers);
+    res.end(body);
+    return;
+  }
+  res.writeHead(response.status, headers);
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    if (res.destroyed) return;
+    if (!res.write(chunk)) await once(res, 'drain');
+  }
+  res.end();
+}
+
+/** Starts serving `handler`; resolves once the server listens. */
+export async function serveHttp(handler: FetchHandler, options: HttpAdapterOptions = {}): Promise<HttpServerHandle> {
+  const host = options.host ?? '127.0.0.1';
+  const onError = options.onError ?? ((error: unknown) => console.error('http adapter error', error));
+  let origin = '';
+
+  const server = createServer((req, res) => {
+    const aborter = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) aborter.abort();
+    });
+    (async () => {
+      let request: Request;
+      try {
+        request = toRequest(req, origin, aborter.signal);
+      } catch {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ errcode: 'M_UNRECOGNIZED', error: 'Malformed request' }));
+        return;
+      }
+      const response = await handler(request);
+      await sendResponse(res, response, req.method ?? 'GET');
+    })().catch((error) => {
+      if (aborter.signal.aborted) return;
+      onError(error);
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ errcode: 'M_UNKNOWN', error: 'Internal server error' }));
+      } else {
+        res.destroy();
+      }
+    });
+  });
+
+  server.listen(options.port ?? 8008, host);
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  origin = `http://${host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    url: origin,
+    close() {
+      closing ??= new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        // Keep-alive sockets and long-polls would otherwise hold the server open.
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { serveHttp, type HttpServerHandle } from '../../src/node/http-adapter.js';
+
+let handle: HttpServerHandle | undefined;
+afterEach(async () => {
+  await handle?.close();
+  handle = undefined;
+});
+
+describe('serveHttp', () => {
+  it('listens on 127.0.0.1, on a free port when asked for 0', async () => {
+    handle = await serveHttp(async () => Response.json({ ok: true }), { port: 0 });
+    expect(handle.url).toBe(`http://127.0.0.1:${handle.port}`);
+    expect(handle.port).toBeGreaterThan(0);
+  });
+
+  it('passes method, path, query, headers and body through, and the response back', async () => {
+    handle = await serveHttp(async (request) => {
+      const body = await request.text();
+      return new Response(JSON.stringify({ method: request.method, url: request.url, auth: request.headers.get('authorization'), body }), {
+        status: 201,
+        headers: { 'content-type': 'application/json', 'x-extra': 'yes' },
+      });
+    }, { port: 0 });
+    const response = await fetch(`${handle.url}/a/b?c=d`, { method: 'PUT', headers: { authorization: 'Bearer t' }, body: 'hello' });
+    expect(response.status).toBe(201);
+    expect(response.headers.get('x-extra')).toBe('yes');
+    expect(await response.json()).toEqual({ method: 'PUT', url: `${handle.url}/a/b?c=d`, auth: 'Bearer t', body: 'hello' });
+  });
+
+  it('streams large bodies both ways', async () => {
+    const size = 8 * 1024 * 1024;
+    handle = await serveHttp(async (request) => {
+      const bytes = new Uint8Array(await request.arrayBuffer());
+      return new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } });
+    }, { port: 0 });
+    const sent = new Uint8Array(size).map((_, i) => i % 251);
+    const response = await fetch(handle.url, { method: 'POST', body: sent });
+    const received = new Uint8Array(await response.arrayBuffer());
+    expect(received.length).toBe(size);
+    expect(received[size - 1]).toBe((size - 1) % 251);
+  });
+
+  it('can answer before reading the whole body, and the connection still works', async () => {
+    handle = await serveHttp(async (request) => {
+      const reader = request.body!.getReader();
+      await reader.read();
+      await reader.cancel();
+      return Response.json({ errcode: 'M_TOO_LARGE' }, { status: 413 });
+    }, { port: 0 });
+    const response = await fetch(handle.url, { method: 'POST', body: new Uint8Array(4 * 1024 * 1024) });
+    expect(response.status).toBe(413);
+    expect((await fetch(handle.url, { method: 'POST', body: 'x' })).status).toBe(413);
+  });
+
+  it('aborts the request signal when the client goes away', async () => {
+    let aborted: () => void;
+    const wasAborted = new Promise<void>((resolve) => (aborted = resolve));
+    handle = await serveHttp((request) => {
+      request.signal.addEventListener('abort', () => aborted());
+      return new Promise<Response>(() => {}); // a long-poll that never answers
+    }, { port: 0 });
+    const client = new AbortController();
+    const pending = fetch(handle.url, { signal: client.signal }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    client.abort();
+    await pending;
+    await wasAborted;
+  });
+
+  it('turns a handler failure into a 500 JSON error', async () => {
+    handle = await serveHttp(async () => {
+      throw new Error('boom');
+    }, { port: 0, onError: () => {} });
+    const response = await fetch(handle.url);
+    expect(response.status).toBe(500);
+    expect((await response.json()).errcode).toBe('M_UNKNOWN');
+  });
+
+  it('closes with connections still open', async () => {
+    handle = await serveHttp(() => new Promise<Response>(() => {}), { port: 0 });
+    const pending = fetch(handle.url).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 50));
+    await handle.close();
+    expect(await pending).toBeInstanceOf(Error);
+    handle = undefined;
+  });
+});
