@@ -1,12 +1,12 @@
 /**
- * ruma's state resolution fixtures (../shared/vectors/ruma-state-res), and the
+ * ruma's state resolution fixtures (copied from ../shared/vectors/ruma-state-res into ./fixtures, with ruma's MIT LICENSE), and the
  * three ways its test suite resolves a growing DAG: event by event along
  * prev_events, file by file, and all at once.
  */
 import { readFileSync } from 'node:fs';
 import { forwardExtremities, resolveState, stateKeyOf, topologicalOrder, type PDU, type StateMap } from '../../../src/core/index.js';
 
-const ROOT = new URL('../../../../shared/vectors/ruma-state-res/', import.meta.url);
+const ROOT = new URL('./fixtures/ruma-state-res/', import.meta.url);
 
 function readJson<T>(relative: string): T {
   return JSON.parse(readFileSync(new URL(relative, ROOT), 'utf8')) as T;
