@@ -1,23 +1,15 @@
 // State resolution behaviour beyond ruma's vectors: mainline ordering, v12
 // creator power, rejected events, the no-conflict fast path, and bad input.
 import { describe, expect, it } from 'vitest';
-import { CoreError, resolveState, stateKeyOf, type PDU, type StateMap } from '../../../src/core/index.js';
+import { resolveState, stateKeyOf, type PDU, type StateMap } from '../../../src/core/index.js';
 import { Room, syntheticFork } from '../../bench/fixtures/synthetic-fork.js';
+import { coreErrorCode } from '../error-code.js';
 
 const TOPIC = stateKeyOf('m.room.topic', '');
 const JOIN_RULES = stateKeyOf('m.room.join_rules', '');
 const ADMIN = '@admin:example.org';
 const BOB = '@bob:example.org';
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof CoreError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 /** A room with admin (100) and bob (100 or 50), public join rules. */
 function baseRoom(roomVersion: string, bobLevel: number) {
@@ -125,36 +117,36 @@ describe('resolveState bad input', () => {
   });
 
   it('rejects an unknown room version', async () => {
-    expect(await codeOf(resolveState('9', [left, right], fork.room.getEvent))).toBe('UNKNOWN_ROOM_VERSION');
-    expect(await codeOf(resolveState('13', [left], fork.room.getEvent))).toBe('UNKNOWN_ROOM_VERSION');
+    expect(await coreErrorCode(resolveState('9', [left, right], fork.room.getEvent))).toBe('UNKNOWN_ROOM_VERSION');
+    expect(await coreErrorCode(resolveState('13', [left], fork.room.getEvent))).toBe('UNKNOWN_ROOM_VERSION');
   });
 
   it('reports missing state and auth events', async () => {
     const gone = new Map(right).set(TOPIC, '$gone');
-    expect(await codeOf(resolveState('11', [left, gone], fork.room.getEvent))).toBe('MISSING_EVENT');
+    expect(await coreErrorCode(resolveState('11', [left, gone], fork.room.getEvent))).toBe('MISSING_EVENT');
     const orphan = new Map(right).set(TOPIC, '$orphan');
     const get = withEvents([topic('$orphan', [...events.get(right.get(TOPIC)!)!.auth_events, '$lost'])]);
-    expect(await codeOf(resolveState('11', [left, orphan], get))).toBe('MISSING_EVENT');
+    expect(await coreErrorCode(resolveState('11', [left, orphan], get))).toBe('MISSING_EVENT');
     const asyncGet = async (id: string) => get(id);
-    expect(await codeOf(resolveState('11', [left, orphan], asyncGet))).toBe('MISSING_EVENT');
+    expect(await coreErrorCode(resolveState('11', [left, orphan], asyncGet))).toBe('MISSING_EVENT');
   });
 
   it('reports auth_events cycles instead of looping', async () => {
     const cyclic = new Map(right).set(TOPIC, '$x');
     const get = withEvents([topic('$x', ['$y']), topic('$y', ['$x'])]);
-    expect(await codeOf(resolveState('11', [left, cyclic], get))).toBe('AUTH_CYCLE');
+    expect(await coreErrorCode(resolveState('11', [left, cyclic], get))).toBe('AUTH_CYCLE');
     const selfCited = withEvents([topic('$x', ['$x'])]);
-    expect(await codeOf(resolveState('11', [left, cyclic], selfCited))).toBe('AUTH_CYCLE');
+    expect(await coreErrorCode(resolveState('11', [left, cyclic], selfCited))).toBe('AUTH_CYCLE');
   });
 
   it('reports malformed events', async () => {
     const broken = new Map(right).set(TOPIC, '$broken');
     const get = withEvents([{ ...topic('$broken', []), auth_events: 'nope' as unknown as string[] }]);
-    expect(await codeOf(resolveState('11', [left, broken], get))).toBe('MALFORMED_EVENT');
+    expect(await coreErrorCode(resolveState('11', [left, broken], get))).toBe('MALFORMED_EVENT');
   });
 
   it('refuses inputs over the size limit', async () => {
-    expect(await codeOf(resolveState('11', [left, right], fork.room.getEvent, { maxEvents: 50 }))).toBe('TOO_LARGE');
+    expect(await coreErrorCode(resolveState('11', [left, right], fork.room.getEvent, { maxEvents: 50 }))).toBe('TOO_LARGE');
   });
 
   it('passes errors of the store through', async () => {

@@ -9,10 +9,10 @@ import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import { hashPassword } from '../../accounts/passwords.js';
 import { removeDevices } from '../../accounts/devices.js';
 import { checkNewPassword } from './register.js';
-import { operationOf, optionalBoolean, optionalString, reauthFlows, requesterRecord, requiredString, type AccountsDeps } from './common.js';
+import { operationOf, optionalBoolean, optionalString, reauthenticate, requiredString, type AccountsDeps } from './common.js';
 
 export function accountRoutes(deps: AccountsDeps): RouteDefinition[] {
-  const { services, uia, presence } = deps;
+  const { services, presence } = deps;
   const { ctx, rooms } = services;
 
   return [
@@ -26,15 +26,7 @@ export function accountRoutes(deps: AccountsDeps): RouteDefinition[] {
       const newPassword = requiredString(body, 'new_password');
       checkNewPassword(newPassword);
       const logoutDevices = optionalBoolean(body, 'logout_devices') ?? true;
-      const user = await requesterRecord(deps, requester.userId);
-      await uia.check({
-        auth: body.auth,
-        flows: reauthFlows(user),
-        operation: operationOf(request, url),
-        userId: requester.userId,
-        passwordHash: user.passwordHash,
-        serverName: ctx.serverName,
-      });
+      await reauthenticate(deps, requester.userId, body.auth, operationOf(request, url));
       const passwordHash = await hashPassword(ctx, newPassword);
       await ctx.storage.write(async (txn) => {
         await txn.users.update(requester.userId, { passwordHash });
@@ -54,15 +46,7 @@ export function accountRoutes(deps: AccountsDeps): RouteDefinition[] {
       const body = await json();
       const erase = optionalBoolean(body, 'erase') ?? false;
       optionalString(body, 'id_server');
-      const user = await requesterRecord(deps, requester.userId);
-      await uia.check({
-        auth: body.auth,
-        flows: reauthFlows(user),
-        operation: operationOf(request, url),
-        userId: requester.userId,
-        passwordHash: user.passwordHash,
-        serverName: ctx.serverName,
-      });
+      await reauthenticate(deps, requester.userId, body.auth, operationOf(request, url));
       const userId = requester.userId;
       const memberships = await ctx.storage.write(async (txn) => {
         await txn.users.update(userId, erase ? { deactivated: true, displayname: undefined, avatarUrl: undefined } : { deactivated: true });

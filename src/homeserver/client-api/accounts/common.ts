@@ -93,6 +93,16 @@ export async function requesterRecord(deps: AccountsDeps, userId: string): Promi
   return user;
 }
 
+/**
+ * Runs the re-authentication (the password again, see reauthFlows) that
+ * sensitive account operations need, and returns the requester's record.
+ */
+export async function reauthenticate(deps: AccountsDeps, userId: string, auth: unknown, operation: string): Promise<UserRecord> {
+  const user = await requesterRecord(deps, userId);
+  await deps.uia.check({ auth, flows: reauthFlows(user), operation, userId, passwordHash: user.passwordHash, serverName: deps.services.ctx.serverName });
+  return user;
+}
+
 /** The operation a UIA session is bound to: method and path, without the version prefix. */
 export function operationOf(request: Request, url: URL): string {
   return `${request.method} ${url.pathname.replace(/^\/_matrix\/client\/[^/]+/, '')}`;

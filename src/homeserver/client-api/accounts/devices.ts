@@ -9,7 +9,7 @@ import { invalidParam, badJson, missingParam, notFound } from '../../http/errors
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import { removeDevices } from '../../accounts/devices.js';
 import type { DeviceRecord } from '../../../storage/types.js';
-import { MAX_DEVICE_NAME_LENGTH, operationOf, optionalString, reauthFlows, requesterRecord, type AccountsDeps } from './common.js';
+import { MAX_DEVICE_NAME_LENGTH, operationOf, optionalString, reauthenticate, type AccountsDeps } from './common.js';
 
 function deviceJson(device: DeviceRecord): Record<string, unknown> {
   const out: Record<string, unknown> = { device_id: device.deviceId };
@@ -20,14 +20,7 @@ function deviceJson(device: DeviceRecord): Record<string, unknown> {
 }
 
 export function deviceRoutes(deps: AccountsDeps): RouteDefinition[] {
-  const { services, uia } = deps;
-  const { ctx } = services;
-
-  /** Runs the password re-authentication a deletion needs. */
-  async function reauthenticate(userId: string, auth: unknown, operation: string): Promise<void> {
-    const user = await requesterRecord(deps, userId);
-    await uia.check({ auth, flows: reauthFlows(user), operation, userId, passwordHash: user.passwordHash, serverName: ctx.serverName });
-  }
+  const { ctx } = deps.services;
 
   return [
     // GET /_matrix/client/v3/devices (spec: "Device management")
@@ -63,7 +56,7 @@ export function deviceRoutes(deps: AccountsDeps): RouteDefinition[] {
     // DELETE /_matrix/client/v3/devices/{deviceId} (spec: "Device management"); behind user-interactive auth.
     clientRoute('DELETE', '/devices/{deviceId}', 'required', async ({ requester, params, json, request, url }) => {
       const body = await json();
-      await reauthenticate(requester.userId, body.auth, operationOf(request, url));
+      await reauthenticate(deps, requester.userId, body.auth, operationOf(request, url));
       // An unknown device is not an error (as in Synapse): the outcome the client wants holds.
       await ctx.storage.write((txn) => removeDevices(txn, requester.userId, [params.deviceId!]));
       return {};
@@ -77,7 +70,7 @@ export function deviceRoutes(deps: AccountsDeps): RouteDefinition[] {
         throw badJson('devices must be an array of strings');
       }
       const deviceIds = body.devices as string[];
-      await reauthenticate(requester.userId, body.auth, operationOf(request, url));
+      await reauthenticate(deps, requester.userId, body.auth, operationOf(request, url));
       await ctx.storage.write((txn) => removeDevices(txn, requester.userId, deviceIds));
       return {};
     }),
