@@ -69,18 +69,35 @@ function bad(text: string, why: string): CoreError {
  * is `CoreError('BAD_BASE64')`.
  */
 export function decodeBase64(text: string): Uint8Array {
-  if (typeof text !== 'string') throw new CoreError('BAD_BASE64', `expected a base64 string, got ${typeof text}`);
+  return decodeBase64Into(text, undefined);
+}
+
+/** How many bytes `text` decodes to, or -1 for an impossible length. */
+function decodedLength(text: string): number {
   let end = text.length;
   // Up to two '=' may end the text; their count is not checked (leniency).
   if (end > 0 && text.charCodeAt(end - 1) === 61) end--;
   if (end > 0 && text.charCodeAt(end - 1) === 61) end--;
   const rest = end % 4;
-  if (rest === 1) throw bad(text, 'impossible length');
-  const out = new Uint8Array(((end - rest) / 4) * 3 + (rest === 0 ? 0 : rest - 1));
+  if (rest === 1) return -1;
+  return ((end - rest) / 4) * 3 + (rest === 0 ? 0 : rest - 1);
+}
+
+/**
+ * `decodeBase64`, written into `target` when the bytes fit it exactly (the
+ * result is then `target`), into a new array otherwise. Same errors.
+ * @internal
+ */
+export function decodeBase64Into(text: string, target: Uint8Array | undefined): Uint8Array {
+  if (typeof text !== 'string') throw new CoreError('BAD_BASE64', `expected a base64 string, got ${typeof text}`);
+  const length = decodedLength(text);
+  if (length < 0) throw bad(text, 'impossible length');
+  const out = target && target.length === length ? target : new Uint8Array(length);
+  const full = Math.floor(length / 3) * 4; // characters in whole groups of four
+  const rest = length % 3; // 0, or 1 or 2 bytes from a final group of 2 or 3 characters
   let o = 0;
   let i = 0;
-  const whole = end - rest;
-  for (; i < whole; i += 4) {
+  for (; i < full; i += 4) {
     const a = sextet(text, i);
     const b = sextet(text, i + 1);
     const c = sextet(text, i + 2);
@@ -90,10 +107,10 @@ export function decodeBase64(text: string): Uint8Array {
     out[o++] = (v >> 8) & 255;
     out[o++] = v & 255;
   }
-  if (rest === 2) {
+  if (rest === 1) {
     const v = (sextet(text, i) << 6) | sextet(text, i + 1);
     out[o] = v >> 4;
-  } else if (rest === 3) {
+  } else if (rest === 2) {
     const v = (sextet(text, i) << 12) | (sextet(text, i + 1) << 6) | sextet(text, i + 2);
     out[o++] = v >> 10;
     out[o] = (v >> 2) & 255;

@@ -5,10 +5,13 @@
  * integers, lone surrogates, non-JSON values, absurd nesting). Refusals are
  * `CoreError('NOT_CANONICAL')` naming the JSON path of the offending value.
  *
- * This is on the hot path (every event is hashed at least twice), so strings go
- * through the engine's JSON.stringify, whose escaping is exactly the spec's
- * minimal escaping (", \, \b \f \n \r \t, other C0 controls as lowercase \u00xx,
- * everything else raw) once lone surrogates have been ruled out.
+ * This is on the hot path (every event is hashed at least twice), so the
+ * output is produced by the engine's JSON.stringify wherever it can be: its
+ * escaping is exactly the spec's minimal escaping (", \, \b \f \n \r \t, other
+ * C0 controls as lowercase \u00xx, everything else raw) once lone surrogates
+ * have been ruled out, and it writes whole subtrees at once where every
+ * object's keys are already in code point order. (canonical-bytes.ts writes the
+ * same output straight to UTF-8 for event verification.)
  */
 import { CoreError } from './errors.js';
 
@@ -27,16 +30,14 @@ class Refusal {
   constructor(readonly reason: string) {}
 }
 
-const ASTRAL_OR_HIGH = /[\uD800-\uFFFF]/;
-
 type WellFormed = (this: string) => boolean;
 const nativeIsWellFormed = (String.prototype as { isWellFormed?: WellFormed }).isWellFormed;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** True when the string has no unpaired UTF-16 surrogate (i.e. it is valid Unicode and has a UTF-8 form). */
-export function isWellFormedString(s: string): boolean {
-  return nativeIsWellFormed ? nativeIsWellFormed.call(s) : !LONE_SURROGATE.test(s);
-}
+export const isWellFormedString: (s: string) => boolean = nativeIsWellFormed
+  ? (s) => (s as unknown as { isWellFormed: () => boolean }).isWellFormed()
+  : (s) => !LONE_SURROGATE.test(s);
 
 /**
  * Orders strings by Unicode code point. UTF-16 code unit order (JavaScript's
@@ -60,25 +61,31 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
-function encodeString(s: string): string {
-  if (!isWellFormedString(s)) throw new Refusal('string contains a lone UTF-16 surrogate');
-  return JSON.stringify(s);
-}
-
-function encodeKey(key: string): string {
-  if (isWellFormedString(key)) return JSON.stringify(key);
-  const refusal = new Refusal(`key ${JSON.stringify(key)} contains a lone UTF-16 surrogate`);
-  refusal.atKey = true;
-  throw refusal;
-}
-
-function sortedKeys(obj: object): string[] {
-  const keys = Object.keys(obj);
-  if (keys.length < 2) return keys;
-  for (let i = 0; i < keys.length; i++) {
-    if (ASTRAL_OR_HIGH.test(keys[i])) return keys.sort(compareCodePoints);
+/**
+ * Sorts keys by code point in place and tells whether they were already in
+ * order. Insertion sort for the small objects events are made of (and an
+ * already-sorted list costs one comparison per key); the engine's sort beyond.
+ * @internal
+ */
+export function sortKeysInPlace(keys: string[]): boolean {
+  const n = keys.length;
+  let i = 1;
+  while (i < n && compareCodePoints(keys[i - 1]!, keys[i]!) < 0) i++;
+  if (i >= n) return true;
+  if (n > 16) {
+    keys.sort(compareCodePoints);
+    return false;
   }
-  return keys.sort();
+  for (; i < n; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && compareCodePoints(keys[j]!, key) > 0) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+  return false;
 }
 
 function describe(value: unknown): string {
@@ -88,61 +95,123 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
-function encode(value: unknown, depth: number): string {
+const objectToString = Object.prototype.toString;
+
+/**
+ * Quoted forms of object keys already seen. Events reuse a small vocabulary of
+ * keys, so most objects that need assembling find all theirs here; the cache
+ * stops growing at a fixed size so arbitrary keys cannot make it balloon.
+ */
+const quotedKeys = new Map<string, string>();
+const QUOTED_KEYS_MAX = 4096;
+
+/** `"key":` for a well-formed key. */
+function quoteKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key) + ':';
+    if (quotedKeys.size < QUOTED_KEYS_MAX && key.length <= 64) quotedKeys.set(key, quoted);
+  }
+  return quoted;
+}
+
+/**
+ * Validates a value and returns its canonical text, or `undefined` when the
+ * value (checked all the way down) is already in canonical shape for the
+ * engine's JSON.stringify: every object's keys in code point order and no
+ * `toJSON` method anywhere. JSON.stringify then writes exactly the canonical
+ * form (no whitespace, safe integers as `String(n)` with -0 as 0, the spec's
+ * minimal string escaping), natively and in one go. Only the objects whose
+ * keys need reordering, and their ancestors, are assembled here.
+ *
+ * Values are visited in canonical order, so the first refusal met is the
+ * first in the output, as the path in the error message promises.
+ */
+function encode(value: unknown, depth: number): string | undefined {
   switch (typeof value) {
     case 'string':
-      return encodeString(value);
+      if (isWellFormedString(value)) return undefined;
+      throw new Refusal('string contains a lone UTF-16 surrogate');
     case 'number':
       // Number.isSafeInteger accepts -0; String(-0) is "0", as the spec wants.
-      if (Number.isSafeInteger(value)) return String(value);
+      if (Number.isSafeInteger(value)) return undefined;
       throw new Refusal(`number ${describe(value)} is not an integer within ±(2^53−1)`);
     case 'boolean':
-      return value ? 'true' : 'false';
+      return undefined;
     case 'object':
       break;
     default:
       throw new Refusal(`${typeof value} has no JSON form`);
   }
-  if (value === null) return 'null';
+  if (value === null) return undefined;
   if (depth >= MAX_CANONICAL_DEPTH) throw new Refusal(`nesting deeper than ${MAX_CANONICAL_DEPTH}`);
 
-  if (Array.isArray(value)) {
-    const n = value.length;
-    if (n === 0) return '[]';
-    let i = 0;
-    try {
-      let out = '[';
-      for (; i < n; i++) {
-        if (i > 0) out += ',';
-        // Holes in sparse arrays read as undefined and are refused like undefined.
-        out += encode(value[i], depth + 1);
-      }
-      return out + ']';
-    } catch (err) {
-      if (err instanceof Refusal) err.path.push(i);
-      throw err;
-    }
-  }
+  if (Array.isArray(value)) return encodeArray(value, depth);
 
   // Tag check rather than a prototype check so plain objects from another realm
   // still pass, while Date, Map, typed arrays, boxed primitives and such do not.
-  if (Object.prototype.toString.call(value) !== '[object Object]') {
+  if (objectToString.call(value) !== '[object Object]') {
     throw new Refusal(`${describe(value)} is not a plain JSON object`);
   }
-  const obj = value as Record<string, unknown>;
-  const keys = sortedKeys(obj);
-  if (keys.length === 0) return '{}';
-  let key = '';
+  return encodeObject(value as Record<string, unknown>, depth);
+}
+
+function encodeArray(value: unknown[], depth: number): string | undefined {
+  const n = value.length;
+  // A `toJSON` (inherited, say) would make JSON.stringify write something else.
+  let out: string | undefined = typeof (value as { toJSON?: unknown }).toJSON === 'function' ? '[' : undefined;
+  let i = 0;
   try {
-    let out = '{';
-    for (let i = 0; i < keys.length; i++) {
-      key = keys[i];
-      if (i > 0) out += ',';
-      out += encodeKey(key);
-      out += ':';
-      out += encode(obj[key], depth + 1);
+    for (; i < n; i++) {
+      // Holes in sparse arrays read as undefined and are refused like undefined.
+      const item = value[i];
+      const text = encode(item, depth + 1);
+      if (out === undefined) {
+        if (text === undefined) continue;
+        // First item that needs assembling: write the ones before it natively.
+        out = i === 0 ? '[' : JSON.stringify(value.slice(0, i)).slice(0, -1) + ',';
+      } else if (i > 0) {
+        out += ',';
+      }
+      out += text ?? JSON.stringify(item);
     }
-    return out + '}';
+  } catch (err) {
+    if (err instanceof Refusal) err.path.push(i);
+    throw err;
+  }
+  return out === undefined ? undefined : out + ']';
+}
+
+function encodeObject(obj: Record<string, unknown>, depth: number): string | undefined {
+  const keys = Object.keys(obj);
+  const n = keys.length;
+  const sorted = sortKeysInPlace(keys);
+  let out: string | undefined = sorted && typeof obj.toJSON !== 'function' ? undefined : '{';
+  let key = '';
+  let i = 0;
+  try {
+    for (; i < n; i++) {
+      key = keys[i]!;
+      if (!isWellFormedString(key)) {
+        const refusal = new Refusal(`key ${JSON.stringify(key)} contains a lone UTF-16 surrogate`);
+        refusal.atKey = true;
+        throw refusal;
+      }
+      const item = obj[key];
+      const text = encode(item, depth + 1);
+      if (out === undefined) {
+        if (text === undefined) continue;
+        // First member that needs assembling: write the ones before it natively.
+        out = '{';
+        for (let j = 0; j < i; j++) {
+          const k = keys[j]!;
+          if (j > 0) out += ',';
+          out += quoteKey(k) + JSON.stringify(obj[k]);
+        }
+      }
+      if (i > 0) out += ',';
+      out += quoteKey(key) + (text ?? JSON.stringify(item));
+    }
   } catch (err) {
     if (err instanceof Refusal) {
       if (err.atKey) err.atKey = false;
@@ -150,6 +219,7 @@ function encode(value: unknown, depth: number): string {
     }
     throw err;
   }
+  return out === undefined ? undefined : out + '}';
 }
 
 function formatPath(reversed: (string | number)[]): string {
@@ -170,7 +240,8 @@ function formatPath(reversed: (string | number)[]): string {
  */
 export function canonicalJson(value: unknown): string {
   try {
-    return encode(value, 0);
+    const text = encode(value, 0);
+    return text ?? (JSON.stringify(value) as string);
   } catch (err) {
     if (err instanceof Refusal) {
       throw new CoreError('NOT_CANONICAL', `not canonical JSON at ${formatPath(err.path)}: ${err.reason}`);

@@ -25,15 +25,25 @@ export function sha256(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * SHA-256 through WebCrypto when the platform has it: native code off the
- * main thread, several times faster than the synchronous JavaScript hash on
- * event-sized inputs, which matters when verifying a backlog of events.
+ * SHA-256 through WebCrypto when the platform has it: native code, several
+ * times faster than the synchronous JavaScript hash on event-sized inputs in
+ * browsers (in Node it runs on the thread pool), which matters when verifying
+ * a backlog of events.
+ *
+ * The input is read before this returns (WebCrypto copies its arguments when
+ * called), so the caller may reuse the buffer at once.
  */
-export async function sha256Async(bytes: Uint8Array): Promise<Uint8Array> {
-  const subtle = globalThis.crypto?.subtle;
-  if (!subtle) return nobleSha256(bytes);
-  return new Uint8Array(await subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+export function sha256Async(bytes: Uint8Array): Promise<Uint8Array> {
+  const s = subtle();
+  if (!s) return Promise.resolve(nobleSha256(bytes));
+  try {
+    return s.digest('SHA-256', bufferSource(bytes)).then(toBytes);
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
+
+const toBytes = (buffer: ArrayBuffer) => new Uint8Array(buffer);
 
 const textEncoder = new TextEncoder();
 
@@ -58,7 +68,12 @@ export interface Ed25519KeyPair {
   sign(message: Uint8Array): Promise<Uint8Array>;
 }
 
-/** Ed25519 over one backend. Verification never throws: malformed keys or signatures are just invalid. */
+/**
+ * Ed25519 over one backend. Verification never throws: malformed keys or
+ * signatures are just invalid. `verify` reads its three arguments before it
+ * returns (copying them if it has to wait for the backend or a key import),
+ * so callers may reuse their buffers at once.
+ */
 export interface Ed25519 {
   /** The backend in use once `auto` has been resolved. */
   backend(): Promise<Ed25519BackendName>;
@@ -102,8 +117,11 @@ function plausible(publicKey: Uint8Array, message: Uint8Array, signature: Uint8A
   );
 }
 
+let subtleCrypto: SubtleCrypto | undefined;
+
+/** The platform's WebCrypto (looked up once it is found: the lookup is not free in browsers). */
 function subtle(): SubtleCrypto | undefined {
-  return (globalThis as { crypto?: Crypto }).crypto?.subtle;
+  return (subtleCrypto ??= (globalThis as { crypto?: Crypto }).crypto?.subtle);
 }
 
 let webCryptoProbe: Promise<boolean> | undefined;
@@ -160,38 +178,87 @@ function nobleBackend(): Backend {
   };
 }
 
+/** A verification key being imported: `key` is set once the import has succeeded, `failed` once it has failed. */
+interface VerifyKeyEntry {
+  readonly bytes: Uint8Array;
+  readonly loading: Promise<CryptoKey>;
+  key?: CryptoKey;
+  failed?: boolean;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function webCryptoBackend(cacheSize: number): Backend {
-  const s = subtle();
-  if (!s) throw new CoreError('BAD_KEY', 'WebCrypto is not available on this platform');
+  const found = subtle();
+  if (!found) throw new CoreError('BAD_KEY', 'WebCrypto is not available on this platform');
+  const s: SubtleCrypto = found;
   // Verification keys by base64 public key, in least-recently-used order (Map keeps insertion order).
-  const verifyKeys = new Map<string, Promise<CryptoKey>>();
+  const verifyKeys = new Map<string, VerifyKeyEntry>();
+  // The same entries by the caller's key buffer: callers verifying many
+  // events pass the same Uint8Array each time, and finding its entry this way
+  // costs a comparison of 32 bytes instead of a base64 encoding and two map
+  // updates. The bytes are compared on every hit, so a buffer changed in place
+  // falls back to the lookup by value. Entries evicted from `verifyKeys` stay
+  // usable here for as long as the caller keeps the buffer.
+  const byBuffer = new WeakMap<Uint8Array, VerifyKeyEntry>();
   // Signing keys for the raw `sign(seed, msg)` primitive, so repeated use of one seed imports it once.
   // Keyed by a hash of the seed so no secret sits in the map's keys.
   const signKeys = new Map<string, Promise<CryptoKey>>();
 
   const importSign = (seed: Uint8Array) => s.importKey('pkcs8', pkcs8(seed), ED25519, false, ['sign']);
 
-  function cached(
-    cache: Map<string, Promise<CryptoKey>>,
-    limit: number,
-    id: string,
-    load: () => Promise<CryptoKey>,
-  ): Promise<CryptoKey> {
-    const key = cache.get(id);
+  function cachedSignKey(id: string, load: () => Promise<CryptoKey>): Promise<CryptoKey> {
+    const key = signKeys.get(id);
     if (key) {
-      cache.delete(id);
-      cache.set(id, key);
+      signKeys.delete(id);
+      signKeys.set(id, key);
       return key;
     }
     const loading = load();
     // A failed import is not cached (unless a newer entry already replaced it).
     loading.catch(() => {
-      if (cache.get(id) === loading) cache.delete(id);
+      if (signKeys.get(id) === loading) signKeys.delete(id);
     });
-    cache.set(id, loading);
-    if (cache.size > limit) cache.delete(cache.keys().next().value as string);
+    signKeys.set(id, loading);
+    if (signKeys.size > 16) signKeys.delete(signKeys.keys().next().value as string);
     return loading;
   }
+
+  function verifyKey(publicKey: Uint8Array): VerifyKeyEntry {
+    const known = byBuffer.get(publicKey);
+    if (known && !known.failed && sameBytes(known.bytes, publicKey)) return known;
+    const id = encodeBase64(publicKey);
+    let entry = verifyKeys.get(id);
+    if (entry) {
+      verifyKeys.delete(id);
+      verifyKeys.set(id, entry);
+    } else {
+      const bytes = Uint8Array.from(publicKey);
+      const loading = s.importKey('raw', bytes, ED25519, false, ['verify']);
+      const fresh: VerifyKeyEntry = { bytes, loading };
+      entry = fresh;
+      loading.then(
+        (key) => {
+          fresh.key = key;
+        },
+        () => {
+          // A failed import is not cached (unless a newer entry already replaced it).
+          fresh.failed = true;
+          if (verifyKeys.get(id) === fresh) verifyKeys.delete(id);
+        },
+      );
+      verifyKeys.set(id, fresh);
+      if (verifyKeys.size > cacheSize) verifyKeys.delete(verifyKeys.keys().next().value as string);
+    }
+    byBuffer.set(publicKey, entry);
+    return entry;
+  }
+
+  const invalid = () => false;
 
   return {
     name: 'webcrypto',
@@ -205,18 +272,24 @@ function webCryptoBackend(cacheSize: number): Backend {
       };
     },
     async sign(seed, message) {
-      const key = await cached(signKeys, 16, encodeBase64(sha256(seed)), () => importSign(seed));
+      const key = await cachedSignKey(encodeBase64(sha256(seed)), () => importSign(seed));
       return new Uint8Array(await s.sign(ED25519, key, bufferSource(message)));
     },
-    async verify(publicKey, message, signature) {
-      try {
-        const key = await cached(verifyKeys, cacheSize, encodeBase64(publicKey), () =>
-          s.importKey('raw', Uint8Array.from(publicKey), ED25519, false, ['verify']),
-        );
-        return await s.verify(ED25519, key, bufferSource(signature), bufferSource(message));
-      } catch {
-        return false;
+    verify(publicKey, message, signature) {
+      const entry = verifyKey(publicKey);
+      const key = entry.key;
+      // With the key at hand, WebCrypto copies message and signature during this call.
+      if (key) {
+        try {
+          return s.verify(ED25519, key, bufferSource(signature), bufferSource(message)).catch(invalid);
+        } catch {
+          return Promise.resolve(false);
+        }
       }
+      // A failed import is an invalid key, not an error.
+      const m = Uint8Array.from(message);
+      const sig = Uint8Array.from(signature);
+      return entry.loading.then((k) => s.verify(ED25519, k, sig, m)).catch(invalid);
     },
   };
 }
@@ -226,15 +299,25 @@ export function createEd25519(opts: Ed25519Options = {}): Ed25519 {
   const choice = opts.backend ?? 'auto';
   const cacheSize = Math.max(1, opts.verifyKeyCacheSize ?? 1024);
   let resolved: Promise<Backend> | undefined;
+  /** The backend once `resolved` has settled: verification then starts without waiting a turn. */
+  let ready: Backend | undefined;
   const backend = (): Promise<Backend> => {
-    resolved ??= (async () => {
-      if (choice === 'noble') return nobleBackend();
-      if (choice === 'webcrypto') {
-        if (!(await webCryptoHasEd25519())) throw new CoreError('BAD_KEY', 'WebCrypto Ed25519 is not available on this platform');
-        return webCryptoBackend(cacheSize);
-      }
-      return (await webCryptoHasEd25519()) ? webCryptoBackend(cacheSize) : nobleBackend();
-    })();
+    if (!resolved) {
+      resolved = (async () => {
+        if (choice === 'noble') return nobleBackend();
+        if (choice === 'webcrypto') {
+          if (!(await webCryptoHasEd25519())) throw new CoreError('BAD_KEY', 'WebCrypto Ed25519 is not available on this platform');
+          return webCryptoBackend(cacheSize);
+        }
+        return (await webCryptoHasEd25519()) ? webCryptoBackend(cacheSize) : nobleBackend();
+      })();
+      resolved.then(
+        (b) => {
+          ready = b;
+        },
+        () => {},
+      );
+    }
     return resolved;
   };
 
@@ -254,9 +337,12 @@ export function createEd25519(opts: Ed25519Options = {}): Ed25519 {
       checkSeed(seed);
       return (await backend()).sign(seed, message);
     },
-    async verify(publicKey, message, signature) {
-      if (!plausible(publicKey, message, signature)) return false;
-      return (await backend()).verify(publicKey, message, signature);
+    verify(publicKey, message, signature) {
+      if (!plausible(publicKey, message, signature)) return Promise.resolve(false);
+      if (ready) return ready.verify(publicKey, message, signature);
+      // The arguments are read after the backend is known: keep copies, as promised.
+      const [k, m, sig] = [Uint8Array.from(publicKey), Uint8Array.from(message), Uint8Array.from(signature)];
+      return backend().then((b) => b.verify(k, m, sig));
     },
   };
 }

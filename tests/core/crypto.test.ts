@@ -8,6 +8,7 @@ import {
   ed25519Verify,
   setEd25519Backend,
   sha256,
+  sha256Async,
   utf8,
   verifyBatch,
   webCryptoHasEd25519,
@@ -26,6 +27,16 @@ describe('sha256 and utf8', () => {
   });
   it('encodes UTF-8', () => {
     expect([...utf8('日')]).toEqual([0xe6, 0x97, 0xa5]);
+  });
+});
+
+describe('sha256Async', () => {
+  it('agrees with sha256 and reads its input before returning', async () => {
+    const data = utf8('x'.repeat(1000));
+    const expected = toHex(sha256(data));
+    const pending = sha256Async(data);
+    data.fill(0);
+    expect(toHex(await pending)).toBe(expected);
   });
 });
 
@@ -81,6 +92,23 @@ for (const backend of BACKENDS) {
       await expect(ed.keyPair(new Uint8Array(64))).rejects.toBeInstanceOf(CoreError);
     });
 
+    it('reads key, message and signature before verify returns (callers may reuse their buffers)', async () => {
+      const v = rfc8032.vectors[2];
+      // Backend not ready yet; backend ready but the key not imported yet; both ready.
+      const ready = createEd25519({ backend });
+      await ready.backend();
+      for (const inst of [createEd25519({ backend }), ready, ready]) {
+        const pub = hex(v.publicKey);
+        const msg = hex(v.message);
+        const sig = hex(v.signature);
+        const pending = inst.verify(pub, msg, sig);
+        pub.fill(0);
+        msg.fill(0);
+        sig.fill(0);
+        expect(await pending).toBe(true);
+      }
+    });
+
     it('keeps its key after the caller reuses the seed buffer', async () => {
       const seed = hex(rfc8032.vectors[0].secretKey);
       const pair = await ed.keyPair(seed);
@@ -117,6 +145,16 @@ describe('Ed25519 backends agree', () => {
       }),
       { numRuns: 50 },
     );
+  });
+
+  it('finds a cached key by buffer only while the buffer still holds that key', async () => {
+    const inst = createEd25519({ backend: 'webcrypto' });
+    const [a, b] = rfc8032.vectors;
+    const pub = hex(a.publicKey);
+    expect(await inst.verify(pub, hex(a.message), hex(a.signature))).toBe(true);
+    pub.set(hex(b.publicKey)); // same buffer, now another key
+    expect(await inst.verify(pub, hex(b.message), hex(b.signature))).toBe(true);
+    expect(await inst.verify(pub, hex(a.message), hex(a.signature))).toBe(false);
   });
 
   it('a small verification key cache still verifies correctly as keys are evicted', async () => {

@@ -62,6 +62,45 @@ function copyKeys(from: Record<string, unknown>, keys: readonly string[], to: Re
   }
 }
 
+/** The top-level keys the redaction algorithm of these rules keeps (`content` is always written). @internal */
+export function redactionTopLevelKeys(rules: RoomVersionRules): readonly string[] {
+  return rules.redactionV11 ? TOP_LEVEL_V11 : TOP_LEVEL_V10;
+}
+
+/**
+ * The event's `content` (undefined reads as `{}`), checked as the redaction
+ * algorithm needs it: throws `CoreError` for a non-string `type` or non-object `content`.
+ * @internal
+ */
+export function contentForRedaction(event: Record<string, unknown>): Record<string, unknown> {
+  if (typeof event.type !== 'string') throw new CoreError('MALFORMED_EVENT', 'event has no string `type`');
+  const content = event.content === undefined ? {} : event.content;
+  if (!isPlainObject(content)) throw new CoreError('MALFORMED_EVENT', 'event `content` must be an object');
+  return content;
+}
+
+/**
+ * What survives of `content` (from `contentForRedaction`) in an event of
+ * this type, sharing values with it; the content itself where all of it survives.
+ * @internal
+ */
+export function redactedContent(type: string, content: Record<string, unknown>, rules: RoomVersionRules): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  if (rules.redactionV11) {
+    if (type === 'm.room.create') return content;
+    const keys = Object.hasOwn(CONTENT_V11, type) ? CONTENT_V11[type] : undefined;
+    if (keys) copyKeys(content, keys, kept);
+    if (type === 'm.room.member' && Object.hasOwn(content, 'third_party_invite')) {
+      const invite = content.third_party_invite;
+      if (isPlainObject(invite)) kept.third_party_invite = Object.hasOwn(invite, 'signed') ? { signed: invite.signed } : {};
+    }
+  } else {
+    const keys = Object.hasOwn(CONTENT_V10, type) ? CONTENT_V10[type] : undefined;
+    if (keys) copyKeys(content, keys, kept);
+  }
+  return kept;
+}
+
 /**
  * The redacted form, sharing nested values with the input (no copies): for
  * hashing and signing, where the result is serialised at once. Callers that
@@ -69,32 +108,11 @@ function copyKeys(from: Record<string, unknown>, keys: readonly string[], to: Re
  */
 export function redactShared(event: object, rules: RoomVersionRules): Record<string, unknown> {
   if (!isPlainObject(event)) throw new CoreError('MALFORMED_EVENT', 'an event must be a JSON object');
-  const type = event.type;
-  if (typeof type !== 'string') throw new CoreError('MALFORMED_EVENT', 'event has no string `type`');
-  const content = event.content === undefined ? {} : event.content;
-  if (!isPlainObject(content)) throw new CoreError('MALFORMED_EVENT', 'event `content` must be an object');
-
+  const content = contentForRedaction(event);
   const out: Record<string, unknown> = {};
-  copyKeys(event, rules.redactionV11 ? TOP_LEVEL_V11 : TOP_LEVEL_V10, out);
-
-  let kept: Record<string, unknown> = {};
-  if (rules.redactionV11) {
-    if (type === 'm.room.create') {
-      kept = content;
-    } else {
-      const keys = Object.hasOwn(CONTENT_V11, type) ? CONTENT_V11[type] : undefined;
-      if (keys) copyKeys(content, keys, kept);
-      if (type === 'm.room.member' && Object.hasOwn(content, 'third_party_invite')) {
-        const invite = content.third_party_invite;
-        if (isPlainObject(invite)) kept.third_party_invite = Object.hasOwn(invite, 'signed') ? { signed: invite.signed } : {};
-      }
-    }
-  } else {
-    const keys = Object.hasOwn(CONTENT_V10, type) ? CONTENT_V10[type] : undefined;
-    if (keys) copyKeys(content, keys, kept);
-  }
+  copyKeys(event, redactionTopLevelKeys(rules), out);
   // Always present, as in Synapse: the redacted form of an event has a content object.
-  out.content = kept;
+  out.content = redactedContent(event.type as string, content, rules);
   return out;
 }
 
