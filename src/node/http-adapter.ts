@@ -1,10 +1,12 @@
 /**
  * Serves a `(Request) => Promise<Response>` handler over HTTP with node:http,
- * on 127.0.0.1 only. Each Node request becomes a web Request whose body
- * streams from the socket (so the router can refuse oversized bodies early)
- * and whose signal aborts when the client goes away (long-polling /sync); the
- * Response goes back buffered for JSON and streamed for everything else
- * (media). Closing stops listening and drops every open connection.
+ * on 127.0.0.1 only. Each Node request becomes a web Request whose signal
+ * aborts when the client goes away (long-polling /sync). A body that declares
+ * a small length (every JSON call) is read whole first and handed over as
+ * bytes, which costs far less than a web stream; other bodies stream from the
+ * socket, so the router can refuse oversized ones early. The Response goes
+ * back buffered for JSON and streamed for everything else (media). Closing
+ * stops listening and drops every open connection.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
@@ -27,6 +29,21 @@ export interface HttpServerHandle {
   /** `http://host:port` */
   readonly url: string;
   close(): Promise<void>;
+}
+
+/** Bodies that declare at most this many bytes are read whole before the handler runs. */
+const BUFFERED_BODY_BYTES = 64 * 1024;
+
+/** The whole body of a request that declared a small Content-Length. */
+function readWholeBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+    // A client gone before the end of its body: 'close' comes without 'end'.
+    req.on('close', () => reject(new Error('request closed before its body ended')));
+  });
 }
 
 /** A web ReadableStream over a Node request body that respects backpressure. */
@@ -57,10 +74,18 @@ function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
   });
 }
 
-function toRequest(req: IncomingMessage, origin: string, signal: AbortSignal): Request {
-  const headers = new Headers();
+/** Whether a request's body is small enough, by its declared length, to be read whole first. */
+function bufferable(req: IncomingMessage): boolean {
+  const declared = req.headers['content-length'];
+  return declared !== undefined && Number(declared) <= BUFFERED_BODY_BYTES;
+}
+
+/** The web Request for a Node request; `body` is its whole body when already read, else it streams. */
+function toRequest(req: IncomingMessage, origin: string, signal: AbortSignal, body?: Buffer): Request {
+  // Name/value pairs in arrival order: the Request builds its Headers from them once.
+  const headers: [string, string][] = [];
   const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  for (let i = 0; i < raw.length; i += 2) headers.push([raw[i]!, raw[i + 1]!]);
   const method = req.method ?? 'GET';
   const hasBody = method !== 'GET' && method !== 'HEAD';
   // The Host header names the origin the client used (e.g. for .well-known); fall back to ours.
@@ -69,8 +94,12 @@ function toRequest(req: IncomingMessage, origin: string, signal: AbortSignal): R
   if (host && /^[A-Za-z0-9.:[\]-]+$/.test(host)) base = `http://${host}`;
   const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
   if (hasBody) {
-    init.body = bodyStream(req);
-    init.duplex = 'half';
+    if (body) {
+      init.body = body as Uint8Array<ArrayBuffer>;
+    } else {
+      init.body = bodyStream(req);
+      init.duplex = 'half';
+    }
   }
   return new Request(new URL(req.url ?? '/', base), init);
 }
@@ -108,9 +137,16 @@ export async function serveHttp(handler: FetchHandler, options: HttpAdapterOptio
       if (!res.writableFinished) aborter.abort();
     });
     (async () => {
+      const method = req.method ?? 'GET';
+      const wholeBody = method !== 'GET' && method !== 'HEAD' && bufferable(req) ? readWholeBody(req) : undefined;
+      // A body that never ends means the client went away: the same as an abort later on.
+      const body = await wholeBody?.catch((error: unknown) => {
+        aborter.abort();
+        throw error;
+      });
       let request: Request;
       try {
-        request = toRequest(req, origin, aborter.signal);
+        request = toRequest(req, origin, aborter.signal, body);
       } catch {
         res.writeHead(400, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ errcode: 'M_UNRECOGNIZED', error: 'Malformed request' }));

@@ -8,18 +8,36 @@ import { percentile } from './report.js';
 
 export type Handler = (request: Request) => Promise<Response>;
 
+/**
+ * One JSON request and its answer: how a benchmark client reaches a server
+ * (a fetch handler in process, or a node:http connection in Node).
+ */
+export type Exchange = (method: string, path: string, body: string | undefined, headers: Record<string, string>) => Promise<{ status: number; json: any }>;
+
 export interface Client {
   call(method: string, path: string, body?: unknown): Promise<any>;
   userId: string;
 }
 
-export async function registerBenchUser(handle: Handler, baseUrl: string, localpart: string): Promise<Client> {
+/** An Exchange over a `(Request) => Promise<Response>` handler. */
+export function exchangeVia(handle: Handler, baseUrl: string): Exchange {
+  return async (method, path, body, headers) => {
+    const response = await handle(new Request(baseUrl + path, { method, headers, body }));
+    return { status: response.status, json: await response.json() };
+  };
+}
+
+export function registerBenchUser(handle: Handler, baseUrl: string, localpart: string): Promise<Client> {
+  return registerBenchUserOver(exchangeVia(handle, baseUrl), localpart);
+}
+
+/** Registers `localpart` and returns a client whose every request goes through `exchange`. */
+export async function registerBenchUserOver(exchange: Exchange, localpart: string): Promise<Client> {
   const raw = async (method: string, path: string, body: unknown, token?: string) => {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
-    const response = await handle(new Request(baseUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
-    const json = await response.json();
-    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+    const { status, json } = await exchange(method, path, body === undefined ? undefined : JSON.stringify(body), headers);
+    if (status < 200 || status > 299) throw new Error(`${method} ${path}: ${status} ${JSON.stringify(json)}`);
     return json;
   };
   const registered = await raw('POST', '/_matrix/client/v3/register', { username: localpart, password: 'bench password', auth: { type: 'm.login.dummy' } });

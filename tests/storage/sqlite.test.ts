@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import * as vitest from 'vitest';
 import { openSqliteStorage } from '../../src/storage/sqlite/index.js';
 import { runStorageContract } from './contract.js';
@@ -20,3 +21,39 @@ runStorageContract(
   },
   vitest,
 );
+
+vitest.describe('sqlite layout', () => {
+  vitest.it('drops the (pk) indexes older databases kept beside index tables; index reads and moves still work', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hometab-storage-'));
+    const path = join(dir, 'hometab.sqlite');
+    const member = (userId: string, membership: 'join' | 'leave') => ({ roomId: '!r:hs', userId, membership, eventId: `$${userId}` });
+    try {
+      const first = await openSqliteStorage(path);
+      await first.write(async (txn) => {
+        await txn.memberships.set(member('@a:hs', 'join'));
+        await txn.memberships.set(member('@b:hs', 'join'));
+      });
+      await first.close();
+      // What an index table carried before index entries were found through their rows.
+      const older = new Database(path);
+      older.exec('CREATE INDEX "x_memberships__by_room__pk" ON "x_memberships__by_room" (pk)');
+      older.close();
+
+      const storage = await openSqliteStorage(path);
+      await storage.write(async (txn) => {
+        await txn.memberships.set(member('@a:hs', 'leave'));
+        await txn.memberships.set(member('@c:hs', 'join'));
+      });
+      const rows = await storage.read((txn) => txn.memberships.forRoom('!r:hs'));
+      vitest.expect(rows.map((r) => [r.userId, r.membership])).toEqual([['@a:hs', 'leave'], ['@b:hs', 'join'], ['@c:hs', 'join']]);
+      await storage.close();
+
+      const db = new Database(path, { readonly: true });
+      const pkIndexes = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name GLOB 'x_*__pk'`).all();
+      db.close();
+      vitest.expect(pkIndexes).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
