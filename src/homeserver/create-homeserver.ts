@@ -13,6 +13,7 @@ import { createRouter, type Requester } from './http/router.js';
 import { unknownToken } from './http/errors.js';
 import type { HomeserverServices, RouteModule } from './services.js';
 import { createRoomEngine } from './rooms/engine.js';
+import { TokenCache } from './accounts/token-cache.js';
 import { TypingTracker } from './sync/typing.js';
 import { SyncService } from './sync/sync.js';
 import { accountsRoutes } from './client-api/accounts/index.js';
@@ -59,8 +60,9 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
   const sync = new SyncService(ctx, typing, { transactionIdFor: (eventId, userId, deviceId) => rooms.transactionIdFor(eventId, userId, deviceId) });
   const services: HomeserverServices = { ctx, rooms, typing, sync };
 
+  const tokens = new TokenCache(ctx.storage);
   async function authenticate(accessToken: string): Promise<Requester> {
-    const record = await ctx.storage.read((txn) => txn.accessTokens.get(accessToken));
+    const record = await tokens.get(accessToken);
     if (!record) throw unknownToken();
     return { userId: record.userId, deviceId: record.deviceId, accessToken };
   }
@@ -74,6 +76,7 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
     serverName: ctx.serverName,
     handleClient: (request) => router.handle(request),
     async close() {
+      tokens.close();
       sync.close();
       typing.close();
     },

@@ -37,6 +37,12 @@ export interface EngineTxn {
   get(table: string, key: Key): Promise<Row | undefined>;
   /** Inserts or replaces the row at its primary key, updating its index entries. */
   put(table: string, row: Row): Promise<void>;
+  /**
+   * Inserts the row; if its primary key is taken the transaction fails with
+   * EXISTS, possibly only when it ends (IndexedDB learns it from the request,
+   * without a read first). Backends without it get a count and a put.
+   */
+  insert?(table: string, row: Row): Promise<void>;
   /** Removes the row with this primary key (no-op if absent). */
   delete(table: string, key: Key): Promise<void>;
   /** Removes every row whose primary key is in `range`. */

@@ -38,6 +38,9 @@ export const T = {
   counters: 'counters',
 } as const;
 
+/** The `eventId` of a room's one row of forward extremities (see migration 3); no event ID is empty. */
+export const EXTREMITIES_ROW = '';
+
 /** Index names, per table. */
 export const I = {
   eventsByRoomStream: 'by_room_stream',
@@ -96,5 +99,21 @@ export const migrations: readonly Migration[] = [
   // 2: topological order per room, for /messages pagination by depth; fills from existing events.
   (s) => {
     s.createIndex(T.events, I.eventsByRoomDepth, ['roomId', 'depth', 'streamOrdering']);
+  },
+  // 3: a room's forward extremities in one row, [roomId, EXTREMITIES_ROW] -> { eventIds }, instead of one row per
+  // event: every event sent replaces them, and one row is one request where deleting and adding rows were two.
+  async (s) => {
+    const byRoom = new Map<string, Set<string>>();
+    for (const row of await s.txn.scan(T.extremities)) {
+      const roomId = row.roomId as string;
+      const ids = byRoom.get(roomId) ?? new Set<string>();
+      if (Array.isArray(row.eventIds)) for (const id of row.eventIds as string[]) ids.add(id);
+      else ids.add(row.eventId as string);
+      byRoom.set(roomId, ids);
+    }
+    await s.txn.deleteRange(T.extremities, {});
+    for (const [roomId, ids] of byRoom) {
+      await s.txn.put(T.extremities, { roomId, eventId: EXTREMITIES_ROW, eventIds: [...ids].sort() });
+    }
   },
 ];

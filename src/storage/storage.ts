@@ -1,16 +1,18 @@
 /**
  * Storage over any engine: wraps each engine transaction in the typed stores,
- * and announces a write to subscribers only after the engine reports it
- * committed, in commit order (the engine calls back before the next
- * transaction starts). Backends provide an Engine and call `createStorage`.
+ * and announces a write to observers (what it stored) and subscribers (what
+ * changed) only after the engine reports it committed, in commit order (the
+ * engine calls back before the next transaction starts). Backends provide an
+ * Engine and call `createStorage`.
  */
 import type { Engine } from './engine.js';
 import { StorageError } from './errors.js';
 import { Txn } from './txn.js';
-import type { Commit, CommitListener, ReadTxn, Storage, WriteTxn } from './types.js';
+import type { Commit, CommitListener, ReadTxn, Storage, WriteObserver, WriteSummary, WriteTxn } from './types.js';
 
 class EngineStorage implements Storage {
   private readonly listeners = new Set<CommitListener>();
+  private readonly observers = new Set<WriteObserver>();
   private closed = false;
 
   constructor(private readonly engine: Engine) {}
@@ -23,6 +25,7 @@ class EngineStorage implements Storage {
   async write<T>(fn: (txn: WriteTxn) => Promise<T>): Promise<T> {
     this.assertOpen();
     let commit: Commit | undefined;
+    let written: WriteSummary | undefined;
     return this.engine.transaction(
       'readwrite',
       async (t) => {
@@ -31,9 +34,11 @@ class EngineStorage implements Storage {
         const { changes } = txn.context;
         // Read before the commit, while the transaction is still live.
         if (changes.length > 0) commit = { position: await txn.context.streamPosition(), changes };
+        written = txn.context.written;
         return result;
       },
       () => {
+        if (written) this.tellObservers(written);
         if (commit) this.emit(commit);
       },
     );
@@ -44,10 +49,16 @@ class EngineStorage implements Storage {
     return () => this.listeners.delete(listener);
   }
 
+  observe(listener: WriteObserver): () => void {
+    this.observers.add(listener);
+    return () => this.observers.delete(listener);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.listeners.clear();
+    this.observers.clear();
     await this.engine.close();
   }
 
@@ -58,6 +69,16 @@ class EngineStorage implements Storage {
       } catch (error) {
         // The write has committed; a failing listener must not turn it into a rejection.
         console.error('storage commit listener failed', error);
+      }
+    }
+  }
+
+  private tellObservers(summary: WriteSummary): void {
+    for (const observer of [...this.observers]) {
+      try {
+        observer(summary);
+      } catch (error) {
+        console.error('storage write observer failed', error);
       }
     }
   }

@@ -30,6 +30,14 @@ export interface Storage {
   write<T>(fn: (txn: WriteTxn) => Promise<T>): Promise<T>;
   /** Calls `listener` after each committed write that changed something; returns the unsubscribe function. */
   subscribe(listener: CommitListener): () => void;
+  /**
+   * Calls `listener` after each committed write that stored any of what a
+   * WriteSummary lists, announced or not, in commit order and before that
+   * write's subscribers; returns the unsubscribe function. For caches kept in
+   * memory beside the storage (see WriteSummary), so optional: without it a
+   * caller keeps no such cache.
+   */
+  observe?(listener: WriteObserver): () => void;
   /** Waits for running transactions, then releases the backend; later calls reject with CLOSED. */
   close(): Promise<void>;
 }
@@ -41,6 +49,25 @@ export interface Commit {
 }
 
 export type CommitListener = (commit: Commit) => void;
+
+/**
+ * What one committed write stored that in-memory caches of storage data
+ * must follow: a cache filled from reads stays exact by applying these (or
+ * dropping what they touch). Records are as now stored; callers must not
+ * change them.
+ */
+export interface WriteSummary {
+  /** Event records the write added, promoted or updated, in write order. */
+  events: readonly EventRecord[];
+  /** Membership records the write set, in write order. */
+  memberships: readonly MembershipRecord[];
+  /** Access tokens the write revoked. */
+  revokedTokens: readonly string[];
+  /** Devices whose one-time or fallback keys the write added, claimed or removed. */
+  keyDevices: readonly { userId: string; deviceId: string }[];
+}
+
+export type WriteObserver = (summary: WriteSummary) => void;
 
 /** A change worth waking someone for; recorded by the stores that make it. */
 export type Change =
@@ -664,6 +691,12 @@ export interface TransactionIdsReader {
 export interface TransactionIdsStore extends TransactionIdsReader {
   /** Records a transaction ID's outcome. */
   put(record: TransactionIdRecord): Promise<void>;
+  /**
+   * Records the outcome of a transaction ID the device has not used; if it
+   * has, the write fails with EXISTS (on IndexedDB only when the write ends:
+   * the check costs no read there).
+   */
+  add(record: TransactionIdRecord): Promise<void>;
 }
 
 export interface OutboundRecord {

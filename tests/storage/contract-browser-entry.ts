@@ -44,6 +44,7 @@ export async function runStorageContractInBrowser(): Promise<BrowserContractResu
   const api = collector(root);
   runStorageContract('memory', memoryBackend, api);
   runStorageContract('idb', idbBackend(), api);
+  runStorageContract('idb (exclusive)', idbBackend(true), api);
   const result: BrowserContractResult = { passed: [], failed: [] };
   await runSuite(root, [], result);
   return result;
@@ -54,15 +55,15 @@ const memoryBackend: ContractBackend = {
   location: () => ({ open: async (options) => createMemoryStorage(options) }),
 };
 
-function idbBackend(): ContractBackend {
+function idbBackend(exclusive = false): ContractBackend {
   let counter = 0;
-  const run = Date.now().toString(36);
+  const run = `${Date.now().toString(36)}${exclusive ? 'x' : ''}`;
   return {
     persistent: true,
     location: () => {
       const name = `hometab-contract-${run}-${counter++}`;
       return {
-        open: (options) => openIdbStorage(name, options),
+        open: (options) => openIdbStorage(name, { exclusive, ...options }),
         cleanup: () =>
           new Promise<void>((resolve, reject) => {
             const request = indexedDB.deleteDatabase(name);

@@ -946,6 +946,27 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
         expect(topological.map((e) => e.eventId)).toEqual(['$roo3', '$roo2', '$a1', '$roo1', '$create']);
       });
 
+      if (backend.persistent) it('keeps forward extremities of before migration 3, one row per room after it', async () => {
+        await storage.close();
+        await location.cleanup?.();
+        location = backend.location();
+        // Rows in the layout before migration 3: one per (room, event).
+        const oldLayout: Migration = async (schema) => {
+          for (const [roomId, eventId] of [[ROOM, '$b'], [ROOM, '$a'], [OTHER_ROOM, '$z']]) {
+            await schema.txn.put('extremities', { roomId, eventId });
+          }
+        };
+        storage = await location.open({ migrations: [...migrations.slice(0, 2), oldLayout] });
+        await storage.close();
+        storage = await location.open({ migrations: [...migrations.slice(0, 2), oldLayout, migrations[2]!] });
+        expect(await storage.read((txn) => txn.dag.extremities(ROOM))).toEqual(['$a', '$b']);
+        expect(await storage.read((txn) => txn.dag.extremities(OTHER_ROOM))).toEqual(['$z']);
+        await storage.write((txn) => txn.dag.setExtremities(ROOM, ['$c']));
+        expect(await storage.read((txn) => txn.dag.extremities(ROOM))).toEqual(['$c']);
+        await storage.write((txn) => txn.dag.setExtremities(OTHER_ROOM, []));
+        expect(await storage.read((txn) => txn.dag.extremities(OTHER_ROOM))).toEqual([]);
+      });
+
       if (backend.persistent) it('refuses a database newer than the code', async () => {
         await storage.close();
         const error = await location.open({ migrations: migrations.slice(0, 1) }).then(

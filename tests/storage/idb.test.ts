@@ -18,3 +18,16 @@ runStorageContract(
   },
   vitest,
 );
+
+// The same with `exclusive`: counters held in memory between writes must change nothing a caller sees.
+runStorageContract(
+  'idb (exclusive)',
+  {
+    persistent: true,
+    location: () => {
+      const indexedDB = new IDBFactory();
+      return { open: (options) => openIdbStorage('hometab', { indexedDB, IDBKeyRange, exclusive: true, ...options }) };
+    },
+  },
+  vitest,
+);

@@ -494,10 +494,6 @@ class Engine implements RoomEngine {
     const { txn } = opts;
 
     const outcome = await this.ctx.storage.write(async (t) => {
-      if (txn) {
-        const priorId = (await t.transactionIds.get(txn.userId, txn.deviceId, txn.txnId))?.eventId;
-        if (priorId !== undefined) return { replayed: true as const, eventId: priorId };
-      }
       const target = opts.redacts === undefined ? undefined : await this.redactionToApply(t, room, prepared, opts.redacts);
       if (prepared.pdu.type === 'm.room.canonical_alias' && prepared.pdu.state_key === '') {
         await this.checkCanonicalAlias(t, room, prepared.pdu);
@@ -512,10 +508,16 @@ class Engine implements RoomEngine {
         if (prepared.pdu.type === 'm.room.member') await this.recordMembership(t, room, prepared.pdu);
       }
       const redacted = target ? await t.events.update(target.eventId, { redactedBy: eventId }) : undefined;
-      if (txn) {
-        await t.transactionIds.put({ ...txn, eventId, response: { event_id: eventId } });
-      }
+      // Fails the write with EXISTS if the client's transaction ID was used already (no read first).
+      if (txn) await t.transactionIds.add({ ...txn, eventId, response: { event_id: eventId } });
       return { replayed: false as const, record, after, redacted };
+    }).catch(async (error: unknown) => {
+      // A replay the in-memory map no longer knows: the earlier event is the answer.
+      if (txn && (error as { code?: unknown } | null)?.code === 'EXISTS') {
+        const priorId = (await this.ctx.storage.read((t) => t.transactionIds.get(txn.userId, txn.deviceId, txn.txnId)))?.eventId;
+        if (priorId !== undefined) return { replayed: true as const, eventId: priorId };
+      }
+      throw error;
     });
     if (outcome.replayed) return this.loadRecord(outcome.eventId);
 

@@ -42,6 +42,8 @@ export class SyncNotifier {
   seq = 0;
   /** Every change after this stream position has been seen; undefined until known. */
   knownFrom: number | undefined;
+  /** Position of the newest commit seen. */
+  private lastPosition = 0;
   /** Resolves once `knownFrom` is set. */
   readonly ready: Promise<void>;
 
@@ -76,6 +78,14 @@ export class SyncNotifier {
           // Unknown: /sync then reads everything instead of skipping.
         },
       );
+  }
+
+  /**
+   * The stream position after the newest commit seen (undefined until
+   * `knownFrom` is): the position of the storage as the answers below know it.
+   */
+  get position(): number | undefined {
+    return this.knownFrom === undefined ? undefined : Math.max(this.knownFrom, this.lastPosition);
   }
 
   /** Whether the per-kind "last change" answers below are complete for `since`. */
@@ -158,6 +168,7 @@ export class SyncNotifier {
 
   private onCommit(commit: Commit): void {
     const seq = ++this.seq;
+    this.lastPosition = Math.max(this.lastPosition, commit.position);
     this.recent.push({ seq, commit });
     if (this.recent.length > RECENT_COMMITS) this.droppedSeq = this.recent.shift()!.seq;
     for (const change of commit.changes) {

@@ -17,8 +17,10 @@
  * device-list changes and key counts complete it.
  *
  * Cost: an incremental sync reads only rooms and streams the notifier says
- * changed; an initial sync reads each room's newest events (never a whole
- * timeline) and its state.
+ * changed, and is first tried with no storage read at all, over what
+ * SyncMemory holds (a woken long-poll usually needs only the new events); an
+ * initial sync reads each room's newest events (never a whole timeline) and
+ * its state.
  */
 import { splitStateKey, stateKeyOf, type StateMap } from '../../core/index.js';
 import type { AccountDataRecord, EventRecord, MembershipRecord, ReadTxn, ReceiptRecord, ToDeviceRecord } from '../../storage/types.js';
@@ -27,6 +29,7 @@ import { MatrixError } from '../http/errors.js';
 import { forgottenRoomKey } from '../rooms/types.js';
 import type { EventFilter, SyncFilter } from './filters.js';
 import { LruMap } from './lru.js';
+import { CacheMiss, SyncMemory, type Learner } from './memory.js';
 import { SyncNotifier } from './notifier.js';
 import { ReadCaches, RoomReader, strippedState, type FormatOptions, type MembershipView } from './room-reader.js';
 import { formatSyncToken, formatTopoToken, gapAfter, gapBefore, type SyncToken } from './tokens.js';
@@ -99,6 +102,8 @@ export interface SyncServiceOptions {
 export class SyncService {
   readonly caches = new ReadCaches();
   readonly notifier: SyncNotifier;
+  /** Recent events, memberships and key counts: what a woken long-poll usually needs, without a read. */
+  private readonly memory: SyncMemory;
   private readonly unread: UnreadCounter;
   /** user/device -> room -> member user -> member event ID already sent (lazy loading). */
   private readonly lazyMembers = new LruMap<string, Map<string, Map<string, string>>>(512);
@@ -111,11 +116,13 @@ export class SyncService {
     private readonly options: SyncServiceOptions = {},
   ) {
     this.notifier = new SyncNotifier(ctx.storage, typing);
+    this.memory = new SyncMemory(ctx.storage, this.notifier);
     this.unread = new UnreadCounter(this.notifier);
   }
 
   close(): void {
     this.notifier.close();
+    this.memory.close();
   }
 
   /** Runs a read of rooms for /messages and /context (one read transaction). */
@@ -167,142 +174,160 @@ export class SyncService {
     this.toDeviceCleared.set(key, Math.max(cleared ?? 0, since));
   }
 
+  /**
+   * One response for `params`. An incremental sync is first computed from
+   * memory (the same code over SyncMemory's ReadTxn); if that needs anything
+   * memory does not hold, it is computed again in a storage read transaction.
+   */
   private async compute(params: SyncParams): Promise<SyncResult> {
     const typingSerial = this.typing.serial;
     const now = this.ctx.clock.now();
-    return this.ctx.storage.read(async (txn) => {
-      const reader = new RoomReader(txn, this.caches, now);
-      const { userId, deviceId, filter } = params;
-      const since = params.since?.stream;
-      const canSkip = since !== undefined && this.notifier.knows(since);
-      // Everything that does not depend on another read is asked for at once (one round trip in IndexedDB).
-      // Nothing in this transaction lies beyond `current`, so these windows need no upper end.
-      const [current, memberships, toDeviceAll, accountDataAll, oneTimeKeyCounts, fallbackTypes] = await Promise.all([
-        txn.stream.current(),
-        txn.memberships.forUser(userId),
-        !canSkip || this.notifier.toDeviceAfter(userId, deviceId, since!)
-          ? txn.toDevice.list(userId, deviceId, { from: since, limit: TO_DEVICE_LIMIT })
-          : Promise.resolve([] as ToDeviceRecord[]),
-        !canSkip || this.notifier.accountDataAfter(userId, since!)
-          ? txn.accountData.changes(userId, { dir: 'f', from: since })
-          : Promise.resolve([] as AccountDataRecord[]),
-        txn.oneTimeKeys.counts(userId, deviceId),
-        txn.fallbackKeys.unusedAlgorithms(userId, deviceId),
-      ]);
-      if (since !== undefined && since > current) throw new MatrixError(400, 'M_INVALID_PARAM', 'Unknown sync token: it is from the future');
-
-      // A full page of to-device messages pulls the window's end back to its last message.
-      const toDevice = toDeviceAll;
-      const upTo = toDevice.length === TO_DEVICE_LIMIT ? toDevice[toDevice.length - 1].streamOrdering : current;
-      const accountData = accountDataAll.filter((record) => record.streamOrdering <= upTo);
-
-      const resetMembers = since === undefined || params.fullState;
-      const pass: Pass = {
-        reader,
-        params,
-        since,
-        upTo,
-        atCurrent: upTo === current,
-        canSkip,
-        typingSerial,
-        typingReset: params.since !== undefined && params.since.typing > typingSerial,
-        sentMembers: new Map(),
-        knownMembers: resetMembers ? undefined : this.lazyMembers.get(`${userId}\n${deviceId}`),
-      };
-
-      const roomAccountData = new Map<string, AccountDataRecord[]>();
-      const globalAccountData: Json[] = [];
-      for (const record of accountData) {
-        if (record.roomId === '') {
-          const event = { type: record.type, content: record.content };
-          if (filter.accountData.matches(event)) globalAccountData.push(event);
-        } else {
-          const list = roomAccountData.get(record.roomId) ?? [];
-          list.push(record);
-          roomAccountData.set(record.roomId, list);
-        }
+    const fromMemory = params.since && !params.fullState ? this.memory.readTxn(params.since.stream) : undefined;
+    if (fromMemory) {
+      try {
+        return await this.computeIn(fromMemory, params, typingSerial, now);
+      } catch (error) {
+        if (!(error instanceof CacheMiss)) throw error;
       }
+    }
+    const learner = this.memory.learner();
+    return this.ctx.storage.read((txn) => this.computeIn(txn, params, typingSerial, now, learner));
+  }
 
-      // The user's member events (cached: they never change in what is read from them).
-      const memberEvents = await reader.getMemberEvents(memberships.map((m) => m.eventId));
+  private async computeIn(txn: ReadTxn, params: SyncParams, typingSerial: number, now: number, learner?: Learner): Promise<SyncResult> {
+    const reader = new RoomReader(txn, this.caches, now);
+    const { userId, deviceId, filter } = params;
+    const since = params.since?.stream;
+    const canSkip = since !== undefined && this.notifier.knows(since);
+    // Everything that does not depend on another read is asked for at once (one round trip in IndexedDB).
+    // Nothing in this transaction lies beyond `current`, so these windows need no upper end.
+    const [current, memberships, toDeviceAll, accountDataAll, oneTimeKeyCounts, fallbackTypes] = await Promise.all([
+      txn.stream.current(),
+      txn.memberships.forUser(userId),
+      !canSkip || this.notifier.toDeviceAfter(userId, deviceId, since!)
+        ? txn.toDevice.list(userId, deviceId, { from: since, limit: TO_DEVICE_LIMIT })
+        : Promise.resolve([] as ToDeviceRecord[]),
+      !canSkip || this.notifier.accountDataAfter(userId, since!)
+        ? txn.accountData.changes(userId, { dir: 'f', from: since })
+        : Promise.resolve([] as AccountDataRecord[]),
+      txn.oneTimeKeys.counts(userId, deviceId),
+      txn.fallbackKeys.unusedAlgorithms(userId, deviceId),
+    ]);
+    if (since !== undefined && since > current) throw new MatrixError(400, 'M_INVALID_PARAM', 'Unknown sync token: it is from the future');
+    learner?.memberships(userId, memberships);
+    learner?.keys(userId, deviceId, oneTimeKeyCounts, fallbackTypes);
 
-      const join: Json = {};
-      const invite: Json = {};
-      const leave: Json = {};
-      const wakeRooms = new Set<string>();
-      const deviceListHints: DeviceListHints = { joinedRooms: [], newlyJoinedRooms: [], leftRooms: [], memberEvents: [] };
+    // A full page of to-device messages pulls the window's end back to its last message.
+    const toDevice = toDeviceAll;
+    const upTo = toDevice.length === TO_DEVICE_LIMIT ? toDevice[toDevice.length - 1].streamOrdering : current;
+    const accountData = accountDataAll.filter((record) => record.streamOrdering <= upTo);
 
-      await Promise.all(
-        memberships.map(async (m) => {
-          if (m.membership === 'join' || m.membership === 'invite') wakeRooms.add(m.roomId);
-          if (m.membership === 'join') deviceListHints.joinedRooms.push(m.roomId);
-          if (!filter.allowsRoom(m.roomId)) return;
-          const event = memberEvents.get(m.eventId);
-          const eventStream = event?.streamOrdering ?? 0;
-          if (event && eventStream > upTo) {
-            // The window ends early (TO_DEVICE_LIMIT) and the membership changed after its end: that change is
-            // the next sync's news. A user joined at the window's end still gets the room's news up to it.
-            if (since === undefined || (await reader.previousMembership(event)) !== 'join') return;
-            const view: MembershipView = { userId, membership: 'join', memberEvent: undefined };
-            const room = await this.joinedRoom(pass, m, view, params.fullState, false, roomAccountData, deviceListHints);
-            if (room) join[m.roomId] = room;
-            return;
+    const resetMembers = since === undefined || params.fullState;
+    const pass: Pass = {
+      reader,
+      params,
+      since,
+      upTo,
+      atCurrent: upTo === current,
+      canSkip,
+      typingSerial,
+      typingReset: params.since !== undefined && params.since.typing > typingSerial,
+      sentMembers: new Map(),
+      knownMembers: resetMembers ? undefined : this.lazyMembers.get(`${userId}\n${deviceId}`),
+    };
+
+    const roomAccountData = new Map<string, AccountDataRecord[]>();
+    const globalAccountData: Json[] = [];
+    for (const record of accountData) {
+      if (record.roomId === '') {
+        const event = { type: record.type, content: record.content };
+        if (filter.accountData.matches(event)) globalAccountData.push(event);
+      } else {
+        const list = roomAccountData.get(record.roomId) ?? [];
+        list.push(record);
+        roomAccountData.set(record.roomId, list);
+      }
+    }
+
+    // The user's member events (cached: they never change in what is read from them).
+    const memberEvents = await reader.getMemberEvents(memberships.map((m) => m.eventId));
+
+    const join: Json = {};
+    const invite: Json = {};
+    const leave: Json = {};
+    const wakeRooms = new Set<string>();
+    const deviceListHints: DeviceListHints = { joinedRooms: [], newlyJoinedRooms: [], leftRooms: [], memberEvents: [] };
+
+    await Promise.all(
+      memberships.map(async (m) => {
+        if (m.membership === 'join' || m.membership === 'invite') wakeRooms.add(m.roomId);
+        if (m.membership === 'join') deviceListHints.joinedRooms.push(m.roomId);
+        if (!filter.allowsRoom(m.roomId)) return;
+        const event = memberEvents.get(m.eventId);
+        const eventStream = event?.streamOrdering ?? 0;
+        if (event && eventStream > upTo) {
+          // The window ends early (TO_DEVICE_LIMIT) and the membership changed after its end: that change is
+          // the next sync's news. A user joined at the window's end still gets the room's news up to it.
+          if (since === undefined || (await reader.previousMembership(event)) !== 'join') return;
+          const view: MembershipView = { userId, membership: 'join', memberEvent: undefined };
+          const room = await this.joinedRoom(pass, m, view, params.fullState, false, roomAccountData, deviceListHints);
+          if (room) join[m.roomId] = room;
+          return;
+        }
+        // An outlier member event (a peer's invite) has no stream position: go by when the notifier saw it.
+        const changed =
+          since === undefined ||
+          (event !== undefined &&
+            (event.streamOrdering !== undefined
+              ? eventStream > since
+              : !this.notifier.knows(since) || this.notifier.membershipChangedAfter(userId, m.roomId, since)));
+        const view: MembershipView = { userId, membership: m.membership, memberEvent: event };
+        if (m.membership === 'join') {
+          let newly = false;
+          if (since !== undefined && changed && event) newly = (await reader.previousMembership(event)) !== 'join';
+          if (newly) deviceListHints.newlyJoinedRooms.push(m.roomId);
+          const room = await this.joinedRoom(pass, m, view, since === undefined || params.fullState || newly, newly, roomAccountData, deviceListHints);
+          if (room) join[m.roomId] = room;
+        } else if (m.membership === 'invite') {
+          if (changed && event) invite[m.roomId] = await this.invitedRoom(pass, event);
+        } else if (m.membership === 'leave' || m.membership === 'ban') {
+          if (!event) return;
+          // A forgotten room is gone from the user's view (POST /forget).
+          if ((since === undefined || changed) && (await txn.meta.get(forgottenRoomKey(userId, m.roomId))) !== undefined) return;
+          if (since === undefined) {
+            if (filter.includeLeave) leave[m.roomId] = await this.leftRoom(pass, view, event, roomAccountData);
+          } else if (changed) {
+            const previous = await reader.previousMembership(event);
+            if (previous !== 'join' && previous !== 'invite' && previous !== 'knock') return;
+            if (previous === 'join') deviceListHints.leftRooms.push(m.roomId);
+            leave[m.roomId] = await this.leftRoom(pass, view, event, roomAccountData);
           }
-          // An outlier member event (a peer's invite) has no stream position: go by when the notifier saw it.
-          const changed =
-            since === undefined ||
-            (event !== undefined &&
-              (event.streamOrdering !== undefined
-                ? eventStream > since
-                : !this.notifier.knows(since) || this.notifier.membershipChangedAfter(userId, m.roomId, since)));
-          const view: MembershipView = { userId, membership: m.membership, memberEvent: event };
-          if (m.membership === 'join') {
-            let newly = false;
-            if (since !== undefined && changed && event) newly = (await reader.previousMembership(event)) !== 'join';
-            if (newly) deviceListHints.newlyJoinedRooms.push(m.roomId);
-            const room = await this.joinedRoom(pass, m, view, since === undefined || params.fullState || newly, newly, roomAccountData, deviceListHints);
-            if (room) join[m.roomId] = room;
-          } else if (m.membership === 'invite') {
-            if (changed && event) invite[m.roomId] = await this.invitedRoom(pass, event);
-          } else if (m.membership === 'leave' || m.membership === 'ban') {
-            if (!event) return;
-            // A forgotten room is gone from the user's view (POST /forget).
-            if ((since === undefined || changed) && (await txn.meta.get(forgottenRoomKey(userId, m.roomId))) !== undefined) return;
-            if (since === undefined) {
-              if (filter.includeLeave) leave[m.roomId] = await this.leftRoom(pass, view, event, roomAccountData);
-            } else if (changed) {
-              const previous = await reader.previousMembership(event);
-              if (previous !== 'join' && previous !== 'invite' && previous !== 'knock') return;
-              if (previous === 'join') deviceListHints.leftRooms.push(m.roomId);
-              leave[m.roomId] = await this.leftRoom(pass, view, event, roomAccountData);
-            }
-          }
-        }),
-      );
+        }
+      }),
+    );
 
-      const deviceLists = since === undefined ? { changed: [], left: [] } : await this.deviceLists(pass, deviceListHints);
+    const deviceLists = since === undefined ? { changed: [], left: [] } : await this.deviceLists(pass, deviceListHints);
 
-      const body: Json = {
-        next_batch: formatSyncToken({ stream: upTo, typing: typingSerial }),
-        rooms: { join, invite, leave, knock: {} },
-        account_data: { events: globalAccountData },
-        presence: { events: [] },
-        to_device: { events: toDevice.map((m) => ({ sender: m.sender, type: m.type, content: m.content })) },
-        device_lists: deviceLists,
-        device_one_time_keys_count: { signed_curve25519: 0, ...oneTimeKeyCounts },
-        device_unused_fallback_key_types: fallbackTypes,
-        'org.matrix.msc2732.device_unused_fallback_key_types': fallbackTypes,
-      };
-      const hasContent =
-        Object.keys(join).length > 0 ||
-        Object.keys(invite).length > 0 ||
-        Object.keys(leave).length > 0 ||
-        globalAccountData.length > 0 ||
-        toDevice.length > 0 ||
-        deviceLists.changed.length > 0 ||
-        deviceLists.left.length > 0;
-      return { body, hasContent, rooms: wakeRooms, typingSerial, sentMembers: pass.sentMembers, resetMembers };
-    });
+    const body: Json = {
+      next_batch: formatSyncToken({ stream: upTo, typing: typingSerial }),
+      rooms: { join, invite, leave, knock: {} },
+      account_data: { events: globalAccountData },
+      presence: { events: [] },
+      to_device: { events: toDevice.map((m) => ({ sender: m.sender, type: m.type, content: m.content })) },
+      device_lists: deviceLists,
+      device_one_time_keys_count: { signed_curve25519: 0, ...oneTimeKeyCounts },
+      device_unused_fallback_key_types: fallbackTypes,
+      'org.matrix.msc2732.device_unused_fallback_key_types': fallbackTypes,
+    };
+    const hasContent =
+      Object.keys(join).length > 0 ||
+      Object.keys(invite).length > 0 ||
+      Object.keys(leave).length > 0 ||
+      globalAccountData.length > 0 ||
+      toDevice.length > 0 ||
+      deviceLists.changed.length > 0 ||
+      deviceLists.left.length > 0;
+    return { body, hasContent, rooms: wakeRooms, typingSerial, sentMembers: pass.sentMembers, resetMembers };
   }
 
   private formatOptions(params: SyncParams): FormatOptions {

@@ -63,6 +63,12 @@ interface Entry {
 
 export class UnreadCounter {
   private readonly entries = new LruMap<string, Entry>(8192);
+  /**
+   * Mention matchers with the stream position they were built at. A matcher
+   * reads only the user's member event in the room, and every change of it
+   * is a membership change the notifier sees.
+   */
+  private readonly matchers = new LruMap<string, { matcher: MentionMatcher; asOf: number }>(8192);
 
   constructor(private readonly notifier: SyncNotifier) {}
 
@@ -81,7 +87,7 @@ export class UnreadCounter {
       }
     }
     const readUpTo = entry && entry.through <= upTo ? entry.readUpTo : await readPosition(reader, roomId, userId);
-    const counts = await countBack(reader, roomId, userId, upTo, readUpTo, known);
+    const counts = await countBack(reader, roomId, userId, upTo, readUpTo, () => this.matcher(reader, roomId, userId, upTo), known);
     this.entries.set(key, { readUpTo, receiptAsOf: upTo, through: upTo, counts });
     return { ...counts };
   }
@@ -107,10 +113,22 @@ export class UnreadCounter {
       }
       if (!notifies(record) || counts.notification_count >= MAX_COUNT) continue;
       counts.notification_count++;
-      matcher ??= await mentionMatcher(reader, roomId, userId);
+      matcher ??= await this.matcher(reader, roomId, userId, upTo);
       if (highlights(record, matcher)) counts.highlight_count++;
     }
     return { ...entry, through: upTo, counts };
+  }
+
+  /** The user's mention matcher in the room as of `upTo`, built again only after their member event changed. */
+  private async matcher(reader: RoomReader, roomId: string, userId: string, upTo: number): Promise<MentionMatcher> {
+    const key = `${userId}\n${roomId}`;
+    const held = this.matchers.get(key);
+    if (held && held.asOf <= upTo && this.notifier.knows(held.asOf) && !this.notifier.membershipChangedAfter(userId, roomId, held.asOf)) {
+      return held.matcher;
+    }
+    const matcher = await mentionMatcher(reader, roomId, userId);
+    this.matchers.set(key, { matcher, asOf: upTo });
+    return matcher;
   }
 }
 
@@ -137,6 +155,7 @@ async function countBack(
   userId: string,
   upTo: number,
   readUpTo: number,
+  matcherOf: () => Promise<MentionMatcher>,
   known?: KnownEvents,
 ): Promise<UnreadCounts> {
   const counts: UnreadCounts = { notification_count: 0, highlight_count: 0 };
@@ -154,7 +173,7 @@ async function countBack(
       if ((record.streamOrdering ?? 0) <= readUpTo || record.event.sender === userId) return counts;
       if (!notifies(record)) continue;
       counts.notification_count++;
-      matcher ??= await mentionMatcher(reader, roomId, userId);
+      matcher ??= await matcherOf();
       if (highlights(record, matcher)) counts.highlight_count++;
       if (counts.notification_count >= MAX_COUNT) return counts;
     }

@@ -104,6 +104,7 @@ export class AccessTokens implements AccessTokensStore {
   async delete(token: string): Promise<void> {
     this.ctx.assertWritable();
     await this.ctx.t.delete(T.accessTokens, [token]);
+    this.ctx.noteRevokedToken(token);
   }
 
   async deleteForDevice(userId: string, deviceId: string): Promise<void> {

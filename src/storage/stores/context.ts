@@ -7,12 +7,22 @@ import type { EngineTxn, KeyRange } from '../engine.js';
 import { StorageError } from '../errors.js';
 import type { Key, KeyPart } from '../keys.js';
 import { T } from '../schema.js';
-import type { Change, StreamWindow } from '../types.js';
+import type { Change, EventRecord, MembershipRecord, StreamWindow, WriteSummary } from '../types.js';
 
 const STREAM = 'stream';
 
+/** A WriteSummary being filled. */
+interface Written extends WriteSummary {
+  events: EventRecord[];
+  memberships: MembershipRecord[];
+  revokedTokens: string[];
+  keyDevices: { userId: string; deviceId: string }[];
+}
+
 export class TxnContext {
   readonly changes: Change[] = [];
+  /** What Storage.observe reports after the commit; undefined until something is noted. */
+  written: Written | undefined;
   /** The stream position as of this transaction, once read. */
   private position: number | undefined;
 
@@ -21,6 +31,30 @@ export class TxnContext {
   /** Queues a change for the commit notice. */
   note(change: Change): void {
     this.changes.push(change);
+  }
+
+  /** Notes a stored event record for Storage.observe. */
+  noteEvent(record: EventRecord): void {
+    this.summary().events.push(record);
+  }
+
+  /** Notes a stored membership record for Storage.observe. */
+  noteMembership(record: MembershipRecord): void {
+    this.summary().memberships.push(record);
+  }
+
+  /** Notes a revoked access token for Storage.observe. */
+  noteRevokedToken(token: string): void {
+    this.summary().revokedTokens.push(token);
+  }
+
+  /** Notes a change to a device's one-time or fallback keys for Storage.observe. */
+  noteKeys(userId: string, deviceId: string): void {
+    this.summary().keyDevices.push({ userId, deviceId });
+  }
+
+  private summary(): Written {
+    return (this.written ??= { events: [], memberships: [], revokedTokens: [], keyDevices: [] });
   }
 
   /** Throws READ_ONLY in read transactions, before any request is made. */

@@ -102,6 +102,7 @@ export class OneTimeKeys implements OneTimeKeysStore {
       const [algorithm, keyId] = splitKeyId(id);
       await this.ctx.t.put(T.oneTimeKeys, toRow({ userId, deviceId, algorithm, keyId, key } satisfies OneTimeKeyRow));
     }
+    this.ctx.noteKeys(userId, deviceId);
   }
 
   async claim(userId: string, deviceId: string, algorithm: string): Promise<ClaimedKey | undefined> {
@@ -111,12 +112,14 @@ export class OneTimeKeys implements OneTimeKeysStore {
     );
     if (!row) return undefined;
     await this.ctx.t.delete(T.oneTimeKeys, [userId, deviceId, algorithm, row.keyId]);
+    this.ctx.noteKeys(userId, deviceId);
     return { id: `${algorithm}:${row.keyId}`, key: row.key };
   }
 
   async deleteForDevice(userId: string, deviceId: string): Promise<void> {
     this.ctx.assertWritable();
     await this.ctx.t.deleteRange(T.oneTimeKeys, { prefix: [userId, deviceId] });
+    this.ctx.noteKeys(userId, deviceId);
   }
 }
 
@@ -137,19 +140,24 @@ export class FallbackKeys implements FallbackKeysStore {
     const [algorithm, keyId] = splitKeyId(id);
     const record: FallbackKeyRecord = { userId, deviceId, algorithm, keyId, key, used: false };
     await this.ctx.t.put(T.fallbackKeys, toRow(record));
+    this.ctx.noteKeys(userId, deviceId);
   }
 
   async claim(userId: string, deviceId: string, algorithm: string): Promise<ClaimedKey | undefined> {
     this.ctx.assertWritable();
     const record = await this.get(userId, deviceId, algorithm);
     if (!record) return undefined;
-    if (!record.used) await this.ctx.t.put(T.fallbackKeys, toRow({ ...record, used: true }));
+    if (!record.used) {
+      await this.ctx.t.put(T.fallbackKeys, toRow({ ...record, used: true }));
+      this.ctx.noteKeys(userId, deviceId);
+    }
     return { id: `${algorithm}:${record.keyId}`, key: record.key };
   }
 
   async deleteForDevice(userId: string, deviceId: string): Promise<void> {
     this.ctx.assertWritable();
     await this.ctx.t.deleteRange(T.fallbackKeys, { prefix: [userId, deviceId] });
+    this.ctx.noteKeys(userId, deviceId);
   }
 }
 

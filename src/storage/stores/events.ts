@@ -6,7 +6,7 @@
  * the DAG never mentions an event that is not stored.
  */
 import { StorageError } from '../errors.js';
-import { I, T } from '../schema.js';
+import { EXTREMITIES_ROW, I, T } from '../schema.js';
 import type {
   DagStore,
   EventPatch,
@@ -41,7 +41,9 @@ export class Events implements EventsStore {
 
   async add(input: NewEvent): Promise<EventRecord> {
     this.ctx.assertWritable();
-    if (await this.has(input.eventId)) throw new StorageError('EXISTS', `event ${input.eventId} is already stored`);
+    // With a native insert the taken key fails the write itself: no read before it.
+    const insert = this.ctx.t.insert;
+    if (!insert && (await this.has(input.eventId))) throw new StorageError('EXISTS', `event ${input.eventId} is already stored`);
     const outlier = input.outlier ?? false;
     const record: EventRecord = {
       eventId: input.eventId,
@@ -54,12 +56,14 @@ export class Events implements EventsStore {
     };
     if (!outlier) record.streamOrdering = await this.ctx.nextStreamPosition();
     const row = toRow(record);
-    await this.ctx.t.put(T.events, row);
+    if (insert) await insert.call(this.ctx.t, T.events, row);
+    else await this.ctx.t.put(T.events, row);
     const prevs = Array.isArray(input.event.prev_events) ? input.event.prev_events : [];
     for (const prevId of new Set(prevs)) {
       await this.ctx.t.put(T.eventEdges, { prevId, eventId: input.eventId });
     }
     this.noteTimeline(record);
+    this.ctx.noteEvent(row as unknown as EventRecord);
     return row as unknown as EventRecord;
   }
 
@@ -69,6 +73,7 @@ export class Events implements EventsStore {
     if (!record) throw new StorageError('NOT_FOUND', `event ${eventId} is not stored`);
     const next = patched(record, patch);
     await this.ctx.t.put(T.events, toRow(next));
+    this.ctx.noteEvent(next);
     return next;
   }
 
@@ -80,6 +85,7 @@ export class Events implements EventsStore {
     const next: EventRecord = { ...record, outlier: false, streamOrdering: await this.ctx.nextStreamPosition() };
     await this.ctx.t.put(T.events, toRow(next));
     this.noteTimeline(next);
+    this.ctx.noteEvent(next);
     return next;
   }
 
@@ -138,13 +144,17 @@ export class Dag implements DagStore {
   }
 
   async extremities(roomId: string): Promise<string[]> {
-    const rows = await this.ctx.t.scan(T.extremities, { prefix: [roomId] });
-    return rows.map((row) => row.eventId as string);
+    const row = await this.ctx.t.get(T.extremities, [roomId, EXTREMITIES_ROW]);
+    return row ? [...(row.eventIds as string[])] : [];
   }
 
   async setExtremities(roomId: string, eventIds: readonly string[]): Promise<void> {
     this.ctx.assertWritable();
-    await this.ctx.t.deleteRange(T.extremities, { prefix: [roomId] });
-    for (const eventId of new Set(eventIds)) await this.ctx.t.put(T.extremities, { roomId, eventId });
+    if (eventIds.length === 0) {
+      await this.ctx.t.delete(T.extremities, [roomId, EXTREMITIES_ROW]);
+      return;
+    }
+    // Sorted by UTF-16 code units: the order of the keys of the one-row-per-event layout before migration 3.
+    await this.ctx.t.put(T.extremities, { roomId, eventId: EXTREMITIES_ROW, eventIds: [...new Set(eventIds)].sort() });
   }
 }

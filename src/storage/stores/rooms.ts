@@ -79,6 +79,7 @@ export class Memberships implements MembershipsStore {
   async set(record: MembershipRecord): Promise<void> {
     this.ctx.assertWritable();
     await this.ctx.t.put(T.memberships, toRow(record));
+    this.ctx.noteMembership({ roomId: record.roomId, userId: record.userId, membership: record.membership, eventId: record.eventId });
     this.ctx.note({ kind: 'membership', roomId: record.roomId, userId: record.userId, membership: record.membership });
   }
 }

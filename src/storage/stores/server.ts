@@ -60,6 +60,16 @@ export class TransactionIds implements TransactionIdsStore {
     this.ctx.assertWritable();
     await this.ctx.t.put(T.transactionIds, toRow(record));
   }
+
+  async add(record: TransactionIdRecord): Promise<void> {
+    this.ctx.assertWritable();
+    const { insert } = this.ctx.t;
+    if (insert) return insert.call(this.ctx.t, T.transactionIds, toRow(record));
+    if (await this.get(record.userId, record.deviceId, record.txnId)) {
+      throw new StorageError('EXISTS', `transaction ${record.txnId} of ${record.userId}/${record.deviceId} is recorded`);
+    }
+    await this.ctx.t.put(T.transactionIds, toRow(record));
+  }
 }
 
 export class Outbound implements OutboundStore {

@@ -42,7 +42,8 @@ async function run(): Promise<BenchRow[]> {
   rows.push({ where, figure: 'raw IndexedDB write, 1 record/txn', value: oneRecord, unit: 'records/s' });
   rows.push({ where, figure: 'raw IndexedDB write, 500 records/txn', value: batched, unit: 'records/s' });
 
-  const storage = await openIdbStorage(`bench-${Date.now()}`);
+  // A fresh database only this page uses: the storage is its only writer, as the app's profile lock makes it.
+  const storage = await openIdbStorage(`bench-${Date.now()}`, { exclusive: true });
   const signer = await createSigner(crypto.getRandomValues(new Uint8Array(32)), 'bench.local', 'ed25519:1');
   const homeserver = createHomeserver({ storage, signer });
   const handle = (request: Request) => homeserver.handleClient(request);
