@@ -81,7 +81,7 @@ function bufferable(req: IncomingMessage): boolean {
 }
 
 /** The web Request for a Node request; `body` is its whole body when already read, else it streams. */
-function toRequest(req: IncomingMessage, origin: string, signal: AbortSignal, body?: Buffer): Request {
+function toRequest(req: IncomingMessage, origin: string, signal: AbortSignal | undefined, body?: Buffer): Request {
   // Name/value pairs in arrival order: the Request builds its Headers from them once.
   const headers: [string, string][] = [];
   const raw = req.rawHeaders;
@@ -92,7 +92,9 @@ function toRequest(req: IncomingMessage, origin: string, signal: AbortSignal, bo
   let base = origin;
   const host = req.headers.host;
   if (host && /^[A-Za-z0-9.:[\]-]+$/.test(host)) base = `http://${host}`;
-  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
+  const init: RequestInit & { duplex?: 'half' } = { method, headers };
+  // Following a signal costs the Request a listener and a finalizer: only requests that can wait get one.
+  if (signal) init.signal = signal;
   if (hasBody) {
     if (body) {
       init.body = body as Uint8Array<ArrayBuffer>;
@@ -101,8 +103,17 @@ function toRequest(req: IncomingMessage, origin: string, signal: AbortSignal, bo
       init.duplex = 'half';
     }
   }
-  return new Request(new URL(req.url ?? '/', base), init);
+  // A plain origin-form target joins the base as a string: the Request parses its URL once itself.
+  const target = req.url ?? '/';
+  const url = target[0] === '/' && target[1] !== '/' && target[1] !== '\\' ? base + target : new URL(target, base).href;
+  return new Request(url, init);
 }
+
+/**
+ * A Response built from a string may carry that string under this symbol (the homeserver's JSON
+ * responses do): sent as it is, it spares reading the body back out of the Response's stream.
+ */
+export const RESPONSE_TEXT = Symbol.for('hometab.responseText');
 
 async function sendResponse(res: ServerResponse, response: Response, method: string): Promise<void> {
   const headers: Record<string, string> = {};
@@ -111,8 +122,12 @@ async function sendResponse(res: ServerResponse, response: Response, method: str
   });
   const streamed = response.body !== null && method !== 'HEAD' && !(headers['content-type'] ?? '').startsWith('application/json');
   if (!streamed) {
-    const body = response.body && method !== 'HEAD' ? Buffer.from(await response.arrayBuffer()) : undefined;
-    if (body) headers['content-length'] = String(body.byteLength);
+    let body: Buffer | string | undefined;
+    if (response.body && method !== 'HEAD') {
+      const text = (response as { [RESPONSE_TEXT]?: unknown })[RESPONSE_TEXT];
+      body = typeof text === 'string' && !response.bodyUsed ? text : Buffer.from(await response.arrayBuffer());
+    }
+    if (body !== undefined) headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
     res.writeHead(response.status, headers);
     res.end(body);
     return;
@@ -132,21 +147,27 @@ export async function serveHttp(handler: FetchHandler, options: HttpAdapterOptio
   let origin = '';
 
   const server = createServer((req, res) => {
-    const aborter = new AbortController();
+    // Only GET/HEAD requests can wait (long-polling /sync), so only they get an abort signal; a
+    // plain flag records a client gone away for the rest.
+    const aborter = req.method === 'GET' || req.method === 'HEAD' ? new AbortController() : undefined;
+    let gone = false;
     res.on('close', () => {
-      if (!res.writableFinished) aborter.abort();
+      if (res.writableFinished) return;
+      gone = true;
+      aborter?.abort();
     });
     (async () => {
       const method = req.method ?? 'GET';
       const wholeBody = method !== 'GET' && method !== 'HEAD' && bufferable(req) ? readWholeBody(req) : undefined;
       // A body that never ends means the client went away: the same as an abort later on.
       const body = await wholeBody?.catch((error: unknown) => {
-        aborter.abort();
+        gone = true;
+        aborter?.abort();
         throw error;
       });
       let request: Request;
       try {
-        request = toRequest(req, origin, aborter.signal, body);
+        request = toRequest(req, origin, aborter?.signal, body);
       } catch {
         res.writeHead(400, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ errcode: 'M_UNRECOGNIZED', error: 'Malformed request' }));
@@ -155,7 +176,7 @@ export async function serveHttp(handler: FetchHandler, options: HttpAdapterOptio
       const response = await handler(request);
       await sendResponse(res, response, req.method ?? 'GET');
     })().catch((error) => {
-      if (aborter.signal.aborted) return;
+      if (gone) return;
       onError(error);
       if (!res.headersSent) {
         res.writeHead(500, { 'content-type': 'application/json' });

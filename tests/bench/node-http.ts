@@ -79,7 +79,7 @@ async function bareServerRates(n: number, concurrentPerSender: number, agents: A
   const url = await new Promise<string>((ok) => child.stdout!.on('data', (d) => ok(/listening on (\S+)/.exec(String(d))![1]!)));
   try {
     const one = connection(url, agents);
-    await bareRate([one], 200); // warm-up, as for the homeserver
+    await bareRate([one], 1000); // warm-up (the JIT settles after about a thousand requests), as for the homeserver
     const sequential = await bareRate([one], n);
     const four = [one, connection(url, agents), connection(url, agents), connection(url, agents)];
     await bareRate(four, 50);
@@ -102,7 +102,7 @@ export async function runNodeHttpBench(): Promise<BenchRow[]> {
   try {
     const alice = await user('alice');
     const roomId = await createRoom(alice, 'bench');
-    await sequentialSends(alice, roomId, 200); // warm-up
+    await sequentialSends(alice, roomId, 1000); // warm-up, as for the bare server
     const sequential = await sequentialSends(alice, roomId, 2000);
     rows.push({
       where,

@@ -10,11 +10,17 @@ export const CORS_HEADERS: Record<string, string> = {
   'access-control-max-age': '86400',
 };
 
+/** Where a Response keeps the text it was built from; the Node adapter sends it without reading the body stream. */
+const RESPONSE_TEXT = Symbol.for('hometab.responseText');
+
 export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
+  const text = JSON.stringify(body);
+  const response = new Response(text, {
     status,
     headers: { 'content-type': 'application/json', ...CORS_HEADERS, ...headers },
   });
+  (response as Response & { [RESPONSE_TEXT]?: string })[RESPONSE_TEXT] = text;
+  return response;
 }
 
 export function bytesResponse(body: Uint8Array, contentType: string, headers: Record<string, string> = {}): Response {
