@@ -129,22 +129,26 @@ export class SyncNotifier {
 
   /**
    * Waits until something may concern the request, or `timeoutMs` passes.
-   * Resolves true when woken, false on timeout or close. Commits and typing
+   * Resolves true when woken, false on timeout, close or `signal` abort. Commits and typing
    * changes that happened after the request's read already count.
    */
-  wait(request: WaitRequest, timeoutMs: number): Promise<boolean> {
-    if (this.closed || timeoutMs <= 0) return Promise.resolve(false);
+  wait(request: WaitRequest, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.closed || timeoutMs <= 0 || signal?.aborted) return Promise.resolve(false);
     if (this.missedSomething(request)) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => waiter.wake(false), timeoutMs);
+      // A client that went away (or stopped its SDK) should not hold a waiter until the timeout.
+      const onAbort = () => waiter.wake(false);
       const waiter: Waiter = {
         ...request,
         wake: (woken) => {
           clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
           this.waiters.delete(waiter);
           resolve(woken);
         },
       };
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.add(waiter);
     });
   }

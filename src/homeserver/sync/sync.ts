@@ -44,6 +44,8 @@ export interface SyncParams {
   timeoutMs: number;
   filter: SyncFilter;
   fullState: boolean;
+  /** Aborted when the client gives up on the request (disconnect, SDK stopped). */
+  signal?: AbortSignal;
 }
 
 type Json = Record<string, unknown>;
@@ -143,7 +145,10 @@ export class SyncService {
       const woken = await this.notifier.wait(
         { userId: params.userId, deviceId: params.deviceId, rooms: result.rooms, seq, typingSerial: result.typingSerial },
         remaining,
+        params.signal,
       );
+      // Nobody will read an aborted response: record nothing as sent (e.g. lazy-loaded members).
+      if (params.signal?.aborted) return result.body;
       if (!woken) return this.deliver(params, result);
     }
   }

@@ -68,7 +68,7 @@ export const syncRoutes: RouteModule = (services) => {
 
   const routes: RouteDefinition[] = [
     // GET /_matrix/client/v3/sync (spec "Syncing")
-    clientRoute('GET', '/sync', 'required', async ({ query, requester }) => {
+    clientRoute('GET', '/sync', 'required', async ({ query, requester, request }) => {
       const sinceRaw = query.get('since');
       let since;
       if (sinceRaw !== null && sinceRaw !== '') {
@@ -87,6 +87,7 @@ export const syncRoutes: RouteModule = (services) => {
         timeoutMs: Math.min(timeout, ctx.config.maxSyncTimeoutMs),
         filter,
         fullState,
+        signal: request.signal,
       });
     }),
 
