@@ -39,46 +39,90 @@ export async function usersSharingRooms(txn: ReadTxn, userId: string): Promise<S
   return shared;
 }
 
+/** What happened in a stream window (from, to] that can change whose devices a user must know. */
+export interface DeviceListWindow {
+  userId: string;
+  /** Start of the window (exclusive); member events at or before it are ignored. */
+  from: number;
+  /** Users with a recorded device list change in the window (storage.deviceLists). */
+  listChanges: readonly string[];
+  /** Rooms the user joined in the window: their members are news. */
+  newlyJoinedRooms: readonly string[];
+  /** Rooms the user stopped being joined to in the window: their members may be gone. */
+  leftRooms: readonly string[];
+  /** m.room.member events in the user's joined rooms (others' events count; the user's own are skipped). */
+  memberEvents: readonly EventRecord[];
+  /** Users sharing a joined room with the user now, the user included; called at most once. */
+  sharedUsers(): Promise<Set<string>>;
+}
+
 /**
- * Device list changes that concern `userId` in the stream window (from, to].
- * `memberEvents` may pass the window's m.room.member timeline events when the
- * caller already has them (sync does), saving a read of the timeline.
+ * The device list delta of a window: the one rule that both /sync's
+ * device_lists and GET /keys/changes answer with, so the two always agree.
  */
-export async function deviceListChanges(
-  txn: ReadTxn,
-  userId: string,
-  from: number,
-  to?: number,
-  memberEvents?: readonly EventRecord[],
-): Promise<DeviceListDelta> {
-  const changedUsers = await txn.deviceLists.changes({ from, to });
-  const members =
-    memberEvents ?? (await txn.timeline.rangeAll({ dir: 'f', from, to })).filter((r) => r.event.type === 'm.room.member');
-  if (changedUsers.length === 0 && members.length === 0) return { changed: [], left: [] };
-
-  const shared = await usersSharingRooms(txn, userId);
-  const changed = new Set<string>(changedUsers.filter((u) => shared.has(u)));
+export async function deviceListDelta(txn: ReadTxn, window: DeviceListWindow): Promise<DeviceListDelta> {
+  const { userId } = window;
+  const changed = new Set<string>();
   const candidatesLeft = new Set<string>();
-  const myRooms = new Set((await txn.memberships.forUser(userId, 'join')).map((m) => m.roomId));
+  let shared: Promise<Set<string>> | undefined;
+  const sharedUsers = () => (shared ??= window.sharedUsers());
 
-  for (const record of members) {
+  if (window.listChanges.length > 0) {
+    const users = await sharedUsers();
+    for (const changedUser of window.listChanges) if (users.has(changedUser)) changed.add(changedUser);
+  }
+  for (const roomId of window.newlyJoinedRooms) {
+    for (const m of await txn.memberships.forRoom(roomId, 'join')) if (m.userId !== userId) changed.add(m.userId);
+  }
+  for (const record of window.memberEvents) {
     const target = record.event.state_key;
-    if (typeof target !== 'string') continue;
-    const membership = (record.event.content as { membership?: unknown }).membership;
-    if (target === userId) {
-      // The user's own membership changed: every member of that room is news (joined) or may be gone (left).
-      const roomMembers = await txn.memberships.forRoom(record.roomId, 'join');
-      for (const m of roomMembers) {
-        if (m.userId === userId) continue;
-        if (membership === 'join') changed.add(m.userId);
-        else candidatesLeft.add(m.userId);
-      }
-    } else if (myRooms.has(record.roomId)) {
-      if (membership === 'join' && shared.has(target)) changed.add(target);
-      else if (membership !== 'join') candidatesLeft.add(target);
+    if (typeof target !== 'string' || target === userId || (record.streamOrdering ?? 0) <= window.from) continue;
+    const membership = record.event.content.membership;
+    if (membership === 'join') changed.add(target);
+    else if (membership === 'leave' || membership === 'ban') candidatesLeft.add(target);
+  }
+  for (const roomId of window.leftRooms) {
+    for (const m of await txn.memberships.forRoom(roomId, 'join')) if (m.userId !== userId) candidatesLeft.add(m.userId);
+  }
+  const left: string[] = [];
+  if (candidatesLeft.size > 0) {
+    const users = await sharedUsers();
+    for (const candidate of candidatesLeft) {
+      if (users.has(candidate)) continue;
+      left.push(candidate);
+      changed.delete(candidate);
     }
   }
-  const left = [...candidatesLeft].filter((u) => !shared.has(u));
-  for (const u of left) changed.delete(u);
   return { changed: [...changed], left };
+}
+
+/** Device list changes that concern `userId` in the stream window (from, to], read from storage (GET /keys/changes). */
+export async function deviceListChanges(txn: ReadTxn, userId: string, from: number, to?: number): Promise<DeviceListDelta> {
+  const listChanges = await txn.deviceLists.changes({ from, to });
+  const members = (await txn.timeline.rangeAll({ dir: 'f', from, to })).filter((r) => r.event.type === 'm.room.member');
+  if (listChanges.length === 0 && members.length === 0) return { changed: [], left: [] };
+
+  const myRooms = new Set((await txn.memberships.forUser(userId, 'join')).map((m) => m.roomId));
+  const newlyJoinedRooms: string[] = [];
+  const leftRooms: string[] = [];
+  const memberEvents: EventRecord[] = [];
+  for (const record of members) {
+    const membership = record.event.content.membership;
+    if (record.event.state_key !== userId) {
+      if (myRooms.has(record.roomId)) memberEvents.push(record);
+    } else if (membership === 'join') {
+      newlyJoinedRooms.push(record.roomId);
+    } else if (membership === 'leave' || membership === 'ban') {
+      leftRooms.push(record.roomId);
+    }
+  }
+  return deviceListDelta(txn, {
+    userId,
+    from,
+    listChanges,
+    newlyJoinedRooms,
+    leftRooms,
+    memberEvents,
+    sharedUsers: () => usersSharingRooms(txn, userId),
+  });
 }

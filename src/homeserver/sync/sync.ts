@@ -35,6 +35,7 @@ import { ReadCaches, RoomReader, strippedState, type FormatOptions, type Members
 import { formatSyncToken, formatTopoToken, gapAfter, gapBefore, type SyncToken } from './tokens.js';
 import type { TypingTracker } from './typing.js';
 import { UnreadCounter } from './unread.js';
+import { deviceListDelta, type DeviceListDelta } from '../keys/device-lists.js';
 
 export interface SyncParams {
   userId: string;
@@ -567,54 +568,25 @@ export class SyncService {
   // -------------------------------------------------------------------------
   // Device lists
 
-  /**
-   * Users whose devices the client should refetch (device-list changes of
-   * anyone sharing a room, and users newly sharing one) and users it no
-   * longer shares any room with.
-   */
-  private async deviceLists(pass: Pass, hints: DeviceListHints): Promise<{ changed: string[]; left: string[] }> {
+  /** device_lists: the shared rule of keys/device-lists.ts over what this sync saw of memberships. */
+  private async deviceLists(pass: Pass, hints: DeviceListHints): Promise<DeviceListDelta> {
     const { reader, since, upTo, canSkip, params } = pass;
     const txn = reader.txn;
-    const changed = new Set<string>();
-    const candidatesLeft = new Set<string>();
-    let shared: Set<string> | undefined;
-    const sharedUsers = async () => {
-      if (!shared) {
-        shared = new Set([params.userId]);
+    const listChanges = !canSkip || this.notifier.deviceListsAfter(since!) ? await txn.deviceLists.changes({ from: since, to: upTo }) : [];
+    return deviceListDelta(txn, {
+      userId: params.userId,
+      from: since!,
+      listChanges,
+      newlyJoinedRooms: hints.newlyJoinedRooms,
+      leftRooms: hints.leftRooms,
+      memberEvents: hints.memberEvents,
+      sharedUsers: async () => {
+        const shared = new Set([params.userId]);
         const lists = await Promise.all(hints.joinedRooms.map((roomId) => txn.memberships.forRoom(roomId, 'join')));
         for (const list of lists) for (const m of list) shared.add(m.userId);
-      }
-      return shared;
-    };
-
-    const listChanges = !canSkip || this.notifier.deviceListsAfter(since!) ? await txn.deviceLists.changes({ from: since, to: upTo }) : [];
-    if (listChanges.length > 0) {
-      const users = await sharedUsers();
-      for (const userId of listChanges) if (users.has(userId)) changed.add(userId);
-    }
-    for (const roomId of hints.newlyJoinedRooms) {
-      for (const m of await txn.memberships.forRoom(roomId, 'join')) if (m.userId !== params.userId) changed.add(m.userId);
-    }
-    for (const record of hints.memberEvents) {
-      const target = record.event.state_key;
-      if (typeof target !== 'string' || target === params.userId || (record.streamOrdering ?? 0) <= since!) continue;
-      const membership = record.event.content.membership;
-      if (membership === 'join') changed.add(target);
-      else if (membership === 'leave' || membership === 'ban') candidatesLeft.add(target);
-    }
-    for (const roomId of hints.leftRooms) {
-      for (const m of await txn.memberships.forRoom(roomId, 'join')) if (m.userId !== params.userId) candidatesLeft.add(m.userId);
-    }
-    const left: string[] = [];
-    if (candidatesLeft.size > 0) {
-      const users = await sharedUsers();
-      for (const userId of candidatesLeft) {
-        if (users.has(userId)) continue;
-        left.push(userId);
-        changed.delete(userId);
-      }
-    }
-    return { changed: [...changed], left };
+        return shared;
+      },
+    });
   }
 }
 
