@@ -12,6 +12,7 @@ import { isValidUserId, roomVersionRules, SUPPORTED_ROOM_VERSIONS, type JsonObje
 import { badJson, invalidParam, MatrixError } from '../http/errors.js';
 import type { CreateRoomRequest } from './types.js';
 import { checkIdLength, checkPowerLevelsContent } from './validate.js';
+import { optionalString } from '../http/params.js';
 
 export type Preset = 'private_chat' | 'public_chat' | 'trusted_private_chat';
 
@@ -69,13 +70,6 @@ export interface CreateRoomPlan {
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-
-function optionalString(body: Record<string, unknown>, key: string): string | undefined {
-  const value = body[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw badJson(`'${key}' must be a string`);
-  return value;
-}
 
 /** Checks the request body's fields and types; returns it typed. */
 export function parseCreateRoomRequest(body: Record<string, unknown>): CreateRoomRequest {

@@ -7,13 +7,8 @@
  * M_BAD_JSON, well-typed but invalid values M_INVALID_PARAM, over-long
  * identifiers M_TOO_LARGE (as Synapse's size checks answer).
  */
-import { isDomainRoomId, isHashRoomId, isValidServerName, isValidUserId, MAX_ID_BYTES, utf8Length } from '../../core/index.js';
+import { isValidServerName, isValidUserId, MAX_ID_BYTES, utf8Length } from '../../core/index.js';
 import { badJson, invalidParam, tooLarge } from '../http/errors.js';
-
-/** A room ID of any version we serve: `!opaque:server` (10, 11) or `!` + hash (12). */
-export function isRoomId(id: unknown): id is string {
-  return isDomainRoomId(id) || isHashRoomId(id);
-}
 
 export interface ParsedAlias {
   alias: string;

@@ -9,7 +9,8 @@ import { utf8, type JsonObject } from '../../../core/index.js';
 import { MatrixError, badJson, invalidParam, notFound } from '../../http/errors.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import { PUSH_RULES_TYPE } from '../../accounts/push-rules.js';
-import { pathRoomId, requireSelf, type AccountsDeps } from './common.js';
+import { roomIdParam } from '../../http/params.js';
+import { requireSelf, type AccountsDeps } from './common.js';
 
 /** Longest account data type or tag name, in bytes (the limit on event types). */
 const MAX_NAME_BYTES = 255;
@@ -72,13 +73,13 @@ export function accountDataRoutes({ services }: AccountsDeps): RouteDefinition[]
     // GET /_matrix/client/v3/user/{userId}/rooms/{roomId}/account_data/{type} (spec: "Client Config")
     clientRoute('GET', '/user/{userId}/rooms/{roomId}/account_data/{type}', 'required', async ({ requester, params }) => {
       requireSelf(requester.userId, params.userId!, 'get account data');
-      return getData(params.userId!, params.type!, pathRoomId(params.roomId!));
+      return getData(params.userId!, params.type!, roomIdParam(params.roomId!));
     }),
 
     // PUT /_matrix/client/v3/user/{userId}/rooms/{roomId}/account_data/{type} (spec: "Client Config")
     clientRoute('PUT', '/user/{userId}/rooms/{roomId}/account_data/{type}', 'required', async ({ requester, params, json }) => {
       requireSelf(requester.userId, params.userId!, 'add account data');
-      const roomId = pathRoomId(params.roomId!);
+      const roomId = roomIdParam(params.roomId!);
       await putData(params.userId!, params.type!, roomId, await json<JsonObject>());
       return {};
     }),
@@ -86,7 +87,7 @@ export function accountDataRoutes({ services }: AccountsDeps): RouteDefinition[]
     // GET /_matrix/client/v3/user/{userId}/rooms/{roomId}/tags (spec: "Room Tagging")
     clientRoute('GET', '/user/{userId}/rooms/{roomId}/tags', 'required', async ({ requester, params }) => {
       requireSelf(requester.userId, params.userId!, 'get tags');
-      const roomId = pathRoomId(params.roomId!);
+      const roomId = roomIdParam(params.roomId!);
       const record = await ctx.storage.read((txn) => txn.accountData.get(requester.userId, 'm.tag', roomId));
       const tags = record?.content.tags;
       return { tags: tags && typeof tags === 'object' && !Array.isArray(tags) ? tags : {} };
@@ -95,7 +96,7 @@ export function accountDataRoutes({ services }: AccountsDeps): RouteDefinition[]
     // PUT /_matrix/client/v3/user/{userId}/rooms/{roomId}/tags/{tag} (spec: "Room Tagging")
     clientRoute('PUT', '/user/{userId}/rooms/{roomId}/tags/{tag}', 'required', async ({ requester, params, json }) => {
       requireSelf(requester.userId, params.userId!, 'add tags');
-      const roomId = pathRoomId(params.roomId!);
+      const roomId = roomIdParam(params.roomId!);
       const tag = params.tag!;
       checkName(tag, 'Tag');
       const body = await json();
@@ -112,7 +113,7 @@ export function accountDataRoutes({ services }: AccountsDeps): RouteDefinition[]
     // DELETE /_matrix/client/v3/user/{userId}/rooms/{roomId}/tags/{tag} (spec: "Room Tagging")
     clientRoute('DELETE', '/user/{userId}/rooms/{roomId}/tags/{tag}', 'required', async ({ requester, params }) => {
       requireSelf(requester.userId, params.userId!, 'remove tags');
-      const roomId = pathRoomId(params.roomId!);
+      const roomId = roomIdParam(params.roomId!);
       const tag = params.tag!;
       // Removing a tag the room does not have succeeds without a change (nothing to tell /sync).
       await editTags(requester.userId, roomId, (tags) => {

@@ -9,7 +9,8 @@ import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import { hashPassword } from '../../accounts/passwords.js';
 import { removeDevices } from '../../accounts/devices.js';
 import { checkNewPassword } from './register.js';
-import { operationOf, optionalBoolean, optionalString, reauthenticate, requiredString, type AccountsDeps } from './common.js';
+import { optionalBoolean, optionalString, requiredString } from '../../http/params.js';
+import { operationOf, reauthenticate, type AccountsDeps } from './common.js';
 
 export function accountRoutes(deps: AccountsDeps): RouteDefinition[] {
   const { services, presence } = deps;

@@ -5,8 +5,8 @@
  * M_MISSING_PARAM, a key of the wrong JSON type is M_BAD_JSON, a value of the
  * right type that is not acceptable is M_INVALID_PARAM.
  */
-import { isDomainRoomId, isHashRoomId, isValidUserId } from '../../../core/index.js';
-import { MatrixError, badJson, forbidden, invalidParam, missingParam } from '../../http/errors.js';
+import { isValidUserId } from '../../../core/index.js';
+import { MatrixError, forbidden, invalidParam } from '../../http/errors.js';
 import type { HomeserverServices } from '../../services.js';
 import { InteractiveAuth, type AuthFlow } from '../../accounts/uia.js';
 import { PresenceTracker } from '../../accounts/presence.js';
@@ -20,27 +20,6 @@ export interface AccountsDeps {
 
 export function createAccountsDeps(services: HomeserverServices): AccountsDeps {
   return { services, uia: new InteractiveAuth(services.ctx), presence: new PresenceTracker(services.ctx.clock) };
-}
-
-type Body = Record<string, unknown>;
-
-export function optionalString(body: Body, key: string): string | undefined {
-  const value = body[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw badJson(`${key} must be a string`);
-  return value;
-}
-
-export function requiredString(body: Body, key: string): string {
-  if (body[key] === undefined) throw missingParam(`Missing parameter: ${key}`);
-  return optionalString(body, key)!;
-}
-
-export function optionalBoolean(body: Body, key: string): boolean | undefined {
-  const value = body[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'boolean') throw badJson(`${key} must be a boolean`);
-  return value;
 }
 
 /** Synapse's limit on device display names. */
@@ -70,11 +49,6 @@ export function requireSelf(requesterId: string, userId: string, what: string): 
   if (requesterId !== userId) throw forbidden(`Cannot ${what} for other users`);
 }
 
-/** A room ID from the path: `!` and either a v12 hash or `opaque:server`. */
-export function pathRoomId(roomId: string): string {
-  if (!isHashRoomId(roomId) && !isDomainRoomId(roomId)) throw invalidParam(`Invalid room ID: ${roomId}`);
-  return roomId;
-}
 
 /**
  * The re-authentication flows for a user: their password if they have one.

@@ -9,7 +9,8 @@ import { invalidParam, badJson, missingParam, notFound } from '../../http/errors
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import { removeDevices } from '../../accounts/devices.js';
 import type { DeviceRecord } from '../../../storage/types.js';
-import { MAX_DEVICE_NAME_LENGTH, operationOf, optionalString, reauthenticate, type AccountsDeps } from './common.js';
+import { optionalString } from '../../http/params.js';
+import { MAX_DEVICE_NAME_LENGTH, operationOf, reauthenticate, type AccountsDeps } from './common.js';
 
 function deviceJson(device: DeviceRecord): Record<string, unknown> {
   const out: Record<string, unknown> = { device_id: device.deviceId };

@@ -9,7 +9,8 @@ import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import { newAccessToken, newDeviceId, openSession, removeDevices } from '../../accounts/devices.js';
 import { verifyPassword } from '../../accounts/passwords.js';
 import { loginUserId } from '../../accounts/users.js';
-import { checkDeviceFields, optionalBoolean, optionalString, type AccountsDeps } from './common.js';
+import { optionalBoolean, optionalString } from '../../http/params.js';
+import { checkDeviceFields, type AccountsDeps } from './common.js';
 
 const badLogin = () => forbidden('Invalid username or password');
 

@@ -6,7 +6,8 @@ import { badJson, forbidden, invalidParam, missingParam, notFound } from '../../
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import { PRESENCE_STATES, type PresenceState } from '../../accounts/presence.js';
 import { isLocalUserId } from '../../accounts/users.js';
-import { optionalString, pathUserId, type AccountsDeps } from './common.js';
+import { optionalString } from '../../http/params.js';
+import { pathUserId, type AccountsDeps } from './common.js';
 
 export function presenceRoutes({ services, presence }: AccountsDeps): RouteDefinition[] {
   const { ctx } = services;

@@ -10,7 +10,8 @@ import { forbidden, invalidParam, missingParam, notFound } from '../../http/erro
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import { isLocalUserId } from '../../accounts/users.js';
 import type { UserRecord } from '../../../storage/types.js';
-import { optionalString, pathUserId, type AccountsDeps } from './common.js';
+import { optionalString } from '../../http/params.js';
+import { pathUserId, type AccountsDeps } from './common.js';
 
 /** Synapse's limits: display names of 256 characters, avatar URLs of 1000. */
 const MAX_DISPLAYNAME_LENGTH = 256;

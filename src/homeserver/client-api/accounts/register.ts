@@ -12,7 +12,8 @@ import { newAccessToken, newDeviceId, openSession } from '../../accounts/devices
 import { MAX_PASSWORD_LENGTH, hashPassword } from '../../accounts/passwords.js';
 import { PUSH_RULES_TYPE, defaultPushRules, pushRulesContent } from '../../accounts/push-rules.js';
 import { generateLocalpart, localpartOf, userIdForUsername } from '../../accounts/users.js';
-import { checkDeviceFields, operationOf, optionalBoolean, optionalString, type AccountsDeps } from './common.js';
+import { optionalBoolean, optionalString } from '../../http/params.js';
+import { checkDeviceFields, operationOf, type AccountsDeps } from './common.js';
 
 const REGISTER_FLOWS = [{ stages: ['m.login.dummy'] }];
 

@@ -8,15 +8,10 @@
 import { isValidServerName, stateKeyOf, utf8Length } from '../../../core/index.js';
 import type { EventRecord, ReadTxn } from '../../../storage/types.js';
 import { toClientEvent, type ClientEvent } from '../../events/client-format.js';
-import { badJson, forbidden, invalidParam, missingParam, notFound } from '../../http/errors.js';
-import { isRoomId, parseRoomAlias, type ParsedAlias } from '../../rooms/validate.js';
+import { forbidden, invalidParam, notFound } from '../../http/errors.js';
+import { parseRoomAlias, type ParsedAlias } from '../../rooms/validate.js';
+import { roomIdParam } from '../../http/params.js';
 import type { HomeserverServices } from '../../services.js';
-
-/** A `{roomId}` path parameter; M_INVALID_PARAM unless it is a room ID. */
-export function roomIdParam(value: string | undefined): string {
-  if (!isRoomId(value)) throw invalidParam(`Invalid room ID: ${value}`);
-  return value;
-}
 
 /** A `{eventId}` path parameter; M_INVALID_PARAM unless it looks like an event ID. */
 export function eventIdParam(value: string | undefined): string {
@@ -31,14 +26,6 @@ export function aliasParam(value: string | undefined): ParsedAlias {
   const parsed = parseRoomAlias(value);
   if (!parsed) throw invalidParam('Room alias invalid');
   return parsed;
-}
-
-/** A required string field of a JSON body (M_MISSING_PARAM if absent, M_BAD_JSON if not a string). */
-export function requiredString(body: Record<string, unknown>, key: string): string {
-  const value = body[key];
-  if (value === undefined) throw missingParam(`Missing params: ['${key}']`);
-  if (typeof value !== 'string') throw badJson(`'${key}' must be a string`);
-  return value;
 }
 
 /** The room a `{roomIdOrAlias}` names; aliases must be known here (remote lookups come with federation). */

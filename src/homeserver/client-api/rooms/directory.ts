@@ -10,8 +10,8 @@ import type { StateEntry } from '../../rooms/types.js';
 import { badJson, forbidden, invalidParam, MatrixError, notFound } from '../../http/errors.js';
 import { clientRoute, type RouteContext, type RouteDefinition } from '../../http/router.js';
 import type { HomeserverServices } from '../../services.js';
-import { aliasParam, requiredString, roomIdParam } from './common.js';
-import { isRoomId } from '../../rooms/validate.js';
+import { aliasParam } from './common.js';
+import { isRoomId, requiredString, roomIdParam } from '../../http/params.js';
 
 type State = ReadonlyMap<string, StateEntry>;
 

@@ -9,7 +9,8 @@ import { clientRoute, type AuthedContext, type RouteDefinition } from '../../htt
 import { optionalReason, requireUserId } from '../../rooms/validate.js';
 import type { MembershipAction } from '../../rooms/types.js';
 import type { HomeserverServices } from '../../services.js';
-import { checkServerNames, requiredString, resolveRoomIdOrAlias, roomIdParam } from './common.js';
+import { requiredString, roomIdParam } from '../../http/params.js';
+import { checkServerNames, resolveRoomIdOrAlias } from './common.js';
 
 export function membershipRoutes(services: HomeserverServices): RouteDefinition[] {
   const { rooms } = services;

@@ -13,7 +13,8 @@ import { forbidden, invalidParam, notFound } from '../../http/errors.js';
 import { clientRoute, type AuthedContext, type RouteDefinition } from '../../http/router.js';
 import type { HomeserverServices } from '../../services.js';
 import { compareTopo, gapAfter, parsePaginationToken } from '../../sync/tokens.js';
-import { eventIdParam, formatEvents, readableState, roomIdParam, stateRecordsAfter } from './common.js';
+import { roomIdParam } from '../../http/params.js';
+import { eventIdParam, formatEvents, readableState, stateRecordsAfter } from './common.js';
 
 const MEMBERSHIPS = new Set(['invite', 'join', 'leave', 'ban', 'knock']);
 

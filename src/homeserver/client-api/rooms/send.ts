@@ -9,7 +9,8 @@ import { badJson, invalidParam } from '../../http/errors.js';
 import { clientRoute, type AuthedContext, type RouteDefinition } from '../../http/router.js';
 import { requireUserId } from '../../rooms/validate.js';
 import type { HomeserverServices } from '../../services.js';
-import { eventIdParam, roomIdParam } from './common.js';
+import { roomIdParam } from '../../http/params.js';
+import { eventIdParam } from './common.js';
 
 const MEMBERSHIPS = new Set(['invite', 'join', 'leave', 'ban', 'knock']);
 

@@ -1,0 +1,43 @@
+/**
+ * Reading fields of request bodies and path parameters, with the errors the
+ * client-server API gives for them: a missing required field is
+ * M_MISSING_PARAM, a field of the wrong JSON type M_BAD_JSON, and a well-typed
+ * but invalid identifier M_INVALID_PARAM (all 400).
+ */
+import { isDomainRoomId, isHashRoomId } from '../../core/index.js';
+import { badJson, invalidParam, missingParam } from './errors.js';
+
+type Body = Record<string, unknown>;
+
+/** A string field that may be absent. */
+export function optionalString(body: Body, key: string): string | undefined {
+  const value = body[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw badJson(`'${key}' must be a string`);
+  return value;
+}
+
+/** A string field that must be present. */
+export function requiredString(body: Body, key: string): string {
+  if (body[key] === undefined) throw missingParam(`Missing params: ['${key}']`);
+  return optionalString(body, key)!;
+}
+
+/** A boolean field that may be absent. */
+export function optionalBoolean(body: Body, key: string): boolean | undefined {
+  const value = body[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw badJson(`'${key}' must be a boolean`);
+  return value;
+}
+
+/** A room ID of any version we serve: `!opaque:server` (10, 11) or `!` + hash (12). */
+export function isRoomId(id: unknown): id is string {
+  return isDomainRoomId(id) || isHashRoomId(id);
+}
+
+/** A `{roomId}` path parameter; M_INVALID_PARAM unless it is a room ID. */
+export function roomIdParam(value: string | undefined): string {
+  if (!isRoomId(value)) throw invalidParam(`Invalid room ID: ${value}`);
+  return value;
+}
