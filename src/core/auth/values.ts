@@ -5,10 +5,10 @@
  * the call site) instead of a crash.
  */
 import type { PDU } from '../types.js';
+import { isPlainObject } from '../json-util.js';
 
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+/** The core's one test for a JSON object (json-util.ts), under the name the rules use. */
+export const isObject = isPlainObject;
 
 /** Canonical JSON only carries integers in [-(2^53)+1, 2^53-1]: exactly the safe integers. */
 export function isInteger(value: unknown): value is number {

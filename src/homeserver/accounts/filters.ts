@@ -6,12 +6,9 @@
  */
 import type { JsonObject } from '../../core/index.js';
 import { badJson } from '../http/errors.js';
+import { isJsonObject } from '../http/params.js';
 
 type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 function fail(path: string, what: string): never {
   throw badJson(`Invalid filter: ${path} must be ${what}`);
@@ -33,7 +30,7 @@ function checkBoolean(value: unknown, path: string): void {
 
 function checkEventFilter(value: unknown, path: string): void {
   if (value === undefined) return;
-  if (!isObject(value)) fail(path, 'an object');
+  if (!isJsonObject(value)) fail(path, 'an object');
   // Zero is allowed although the spec says "greater than 0": clients send it to mean "nothing".
   if (value.limit !== undefined && !(Number.isSafeInteger(value.limit) && (value.limit as number) >= 0)) {
     fail(`${path}.limit`, 'a non-negative integer');
@@ -57,7 +54,7 @@ function checkRoomEventFilter(value: unknown, path: string): void {
 
 /** Throws M_BAD_JSON naming the first key that breaks the filter grammar; returns the filter otherwise. */
 export function checkFilter(value: unknown): JsonObject {
-  if (!isObject(value)) fail('filter', 'an object');
+  if (!isJsonObject(value)) fail('filter', 'an object');
   checkStrings(value.event_fields, 'event_fields');
   if (value.event_format !== undefined && value.event_format !== 'client' && value.event_format !== 'federation') {
     fail('event_format', '"client" or "federation"');
@@ -66,7 +63,7 @@ export function checkFilter(value: unknown): JsonObject {
   checkEventFilter(value.account_data, 'account_data');
   const room = value.room;
   if (room !== undefined) {
-    if (!isObject(room)) fail('room', 'an object');
+    if (!isJsonObject(room)) fail('room', 'an object');
     checkStrings(room.rooms, 'room.rooms', '!');
     checkStrings(room.not_rooms, 'room.not_rooms', '!');
     checkBoolean(room.include_leave, 'room.include_leave');

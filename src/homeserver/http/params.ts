@@ -9,6 +9,11 @@ import { badJson, invalidParam, missingParam } from './errors.js';
 
 type Body = Record<string, unknown>;
 
+/** A JSON object (not null, not an array), as request bodies and their nested fields must often be. */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** A string field that may be absent. */
 export function optionalString(body: Body, key: string): string | undefined {
   const value = body[key];

@@ -12,7 +12,8 @@ import type { HomeserverContext } from '../context.js';
 import { MatrixError, badJson, invalidParam } from '../http/errors.js';
 import type { Requester } from '../http/router.js';
 import type { CrossSigningKeyType, ReadTxn } from '../../storage/types.js';
-import { expectObject, isObject, mergeAllSignatures, sameSignedContent } from './json.js';
+import { expectObject, mergeAllSignatures, sameSignedContent } from './json.js';
+import { isJsonObject } from '../http/params.js';
 
 const KEY_TYPES: ReadonlyArray<[field: string, type: CrossSigningKeyType, usage: string]> = [
   ['master_key', 'master', 'master'],
@@ -182,7 +183,7 @@ export async function uploadSignatures(
         fail(target, keyId, 503, 'M_UNKNOWN', `Not ready for retry: ${serverNameOf(target)} is not reachable`);
         continue;
       }
-      const sigs = isObject(signed.signatures) && isObject(signed.signatures[me]) ? (signed.signatures[me] as Record<string, unknown>) : {};
+      const sigs = isJsonObject(signed.signatures) && isJsonObject(signed.signatures[me]) ? (signed.signatures[me] as Record<string, unknown>) : {};
       let kind: PendingSignature['kind'];
       let stored: JsonObject | undefined;
       let signers: Array<[keyId: string, publicKey: string]>;
@@ -191,7 +192,7 @@ export async function uploadSignatures(
         kind = 'master';
         stored = info.master;
         signers = [...info.devices].flatMap(([deviceId, dk]) => {
-          const pub = isObject(dk.keys) ? (dk.keys as Record<string, unknown>)[`ed25519:${deviceId}`] : undefined;
+          const pub = isJsonObject(dk.keys) ? (dk.keys as Record<string, unknown>)[`ed25519:${deviceId}`] : undefined;
           return typeof pub === 'string' ? [[`ed25519:${deviceId}`, pub] as [string, string]] : [];
         });
       } else if (target === me) {

@@ -11,7 +11,8 @@ import type { HomeserverContext } from '../context.js';
 import { badJson, invalidParam } from '../http/errors.js';
 import type { Requester } from '../http/router.js';
 import type { ReadTxn, WriteTxn } from '../../storage/types.js';
-import { cloneJson, expectObject, isObject, mergeAllSignatures, sameSignedContent, splitKeyId } from './json.js';
+import { cloneJson, expectObject, mergeAllSignatures, sameSignedContent, splitKeyId } from './json.js';
+import { isJsonObject } from '../http/params.js';
 import { privateSignaturesFor } from './cross-signing.js';
 
 /** The algorithm whose count clients expect in every one_time_key_counts (Synapse reports it even at 0). */
@@ -27,7 +28,7 @@ function checkKeyMap(value: unknown, what: string): Record<string, JsonValue> {
   const map = expectObject(value, what);
   for (const [id, key] of Object.entries(map)) {
     splitKeyId(id);
-    if (!isObject(key) && typeof key !== 'string') throw badJson(`${what}.${id} must be an object or a string`);
+    if (!isJsonObject(key) && typeof key !== 'string') throw badJson(`${what}.${id} must be an object or a string`);
   }
   return map as Record<string, JsonValue>;
 }
@@ -169,7 +170,7 @@ async function deviceKeysOf(txn: ReadTxn, userId: string, deviceIds: string[]): 
     const device = devices.get(record.deviceId);
     if (!device) continue; // keys outliving their device are not shown
     const keys = cloneJson(record.keys);
-    const unsigned: JsonObject = isObject(keys.unsigned) ? (keys.unsigned as JsonObject) : {};
+    const unsigned: JsonObject = isJsonObject(keys.unsigned) ? (keys.unsigned as JsonObject) : {};
     if (device.displayName !== undefined) unsigned.device_display_name = device.displayName;
     keys.unsigned = unsigned;
     out[record.deviceId] = keys;

@@ -6,14 +6,11 @@
  */
 import { canonicalJson, isValidUserId, type JsonObject } from '../../core/index.js';
 import { badJson, invalidParam } from '../http/errors.js';
-
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+import { isJsonObject } from '../http/params.js';
 
 /** `value` as an object, or M_BAD_JSON naming `what`. Absent (undefined) is allowed when `optional`. */
 export function expectObject(value: unknown, what: string): Record<string, unknown> {
-  if (!isObject(value)) throw badJson(`${what} must be an object`);
+  if (!isJsonObject(value)) throw badJson(`${what} must be an object`);
   return value;
 }
 
@@ -56,13 +53,13 @@ export function cloneJson<T>(value: T): T {
  */
 export function mergeAllSignatures(target: JsonObject, source: Record<string, unknown> | undefined): JsonObject {
   const out = cloneJson(target);
-  if (!isObject(source)) return out;
-  const signatures: Record<string, Record<string, string>> = isObject(out.signatures)
+  if (!isJsonObject(source)) return out;
+  const signatures: Record<string, Record<string, string>> = isJsonObject(out.signatures)
     ? (out.signatures as Record<string, Record<string, string>>)
     : {};
   for (const [signer, bySigner] of Object.entries(source)) {
-    if (!isObject(bySigner)) continue;
-    const merged = { ...(isObject(signatures[signer]) ? signatures[signer] : {}) };
+    if (!isJsonObject(bySigner)) continue;
+    const merged = { ...(isJsonObject(signatures[signer]) ? signatures[signer] : {}) };
     for (const [keyId, sig] of Object.entries(bySigner)) {
       if (typeof sig === 'string' && !Object.hasOwn(merged, keyId)) merged[keyId] = sig;
     }

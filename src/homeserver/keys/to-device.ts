@@ -9,7 +9,8 @@ import { isValidUserId, serverNameOf, type JsonObject, type JsonValue } from '..
 import type { HomeserverContext } from '../context.js';
 import { badJson, invalidParam, missingParam } from '../http/errors.js';
 import type { Requester } from '../http/router.js';
-import { expectObject, isObject } from './json.js';
+import { expectObject } from './json.js';
+import { isJsonObject } from '../http/params.js';
 
 export type ToDeviceMessages = Map<string, Map<string, JsonObject>>;
 
@@ -22,7 +23,7 @@ export function parseSendToDevice(body: Record<string, unknown>): ToDeviceMessag
     if (!isValidUserId(userId)) throw invalidParam(`messages: ${JSON.stringify(userId)} is not a valid user ID`);
     const devices = new Map<string, JsonObject>();
     for (const [deviceId, content] of Object.entries(expectObject(byDevice, `messages.${userId}`))) {
-      if (!isObject(content)) throw badJson(`messages.${userId}.${deviceId} must be an object`);
+      if (!isJsonObject(content)) throw badJson(`messages.${userId}.${deviceId} must be an object`);
       devices.set(deviceId, content as JsonObject);
     }
     out.set(userId, devices);

@@ -12,7 +12,7 @@ import { isValidUserId, roomVersionRules, SUPPORTED_ROOM_VERSIONS, type JsonObje
 import { badJson, invalidParam, MatrixError } from '../http/errors.js';
 import type { CreateRoomRequest } from './types.js';
 import { checkIdLength, checkPowerLevelsContent } from './validate.js';
-import { optionalString } from '../http/params.js';
+import { isJsonObject, optionalString } from '../http/params.js';
 
 export type Preset = 'private_chat' | 'public_chat' | 'trusted_private_chat';
 
@@ -68,9 +68,6 @@ export interface CreateRoomPlan {
   isDirect: boolean;
 }
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
 /** Checks the request body's fields and types; returns it typed. */
 export function parseCreateRoomRequest(body: Record<string, unknown>): CreateRoomRequest {
   const request: CreateRoomRequest = {};
@@ -110,18 +107,18 @@ export function parseCreateRoomRequest(body: Record<string, unknown>): CreateRoo
   }
   for (const key of ['creation_content', 'power_level_content_override'] as const) {
     if (body[key] === undefined) continue;
-    if (!isPlainObject(body[key])) throw badJson(`'${key}' must be an object`);
+    if (!isJsonObject(body[key])) throw badJson(`'${key}' must be an object`);
     request[key] = body[key] as Record<string, unknown>;
   }
   if (body.initial_state !== undefined) {
     if (!Array.isArray(body.initial_state)) throw badJson("'initial_state' must be a list");
     request.initial_state = body.initial_state.map((entry, i) => {
-      if (!isPlainObject(entry)) throw badJson(`'initial_state[${i}]' must be an object`);
+      if (!isJsonObject(entry)) throw badJson(`'initial_state[${i}]' must be an object`);
       if (typeof entry.type !== 'string') throw badJson(`'initial_state[${i}].type' must be a string`);
       if (entry.state_key !== undefined && typeof entry.state_key !== 'string') {
         throw badJson(`'initial_state[${i}].state_key' must be a string`);
       }
-      if (!isPlainObject(entry.content)) throw badJson(`'initial_state[${i}].content' must be an object`);
+      if (!isJsonObject(entry.content)) throw badJson(`'initial_state[${i}].content' must be an object`);
       return { type: entry.type, state_key: entry.state_key as string | undefined, content: entry.content };
     });
   }
@@ -193,7 +190,7 @@ export function planCreateRoom(creator: string, request: CreateRoomRequest, defa
   const override = request.power_level_content_override;
   if (override) {
     checkPowerLevelsContent(override);
-    if (!rules.privilegedCreators && isPlainObject(override.users) && !Object.hasOwn(override.users, creator)) {
+    if (!rules.privilegedCreators && isJsonObject(override.users) && !Object.hasOwn(override.users, creator)) {
       throw new MatrixError(
         400,
         'M_INVALID_ROOM_STATE',
@@ -236,7 +233,7 @@ export function planCreateRoom(creator: string, request: CreateRoomRequest, defa
       ...preset.powerLevelOverride,
       ...(override ?? {}),
     };
-    if (rules.privilegedCreators && isPlainObject(content.users)) {
+    if (rules.privilegedCreators && isJsonObject(content.users)) {
       // v12 creators must not be listed; drop them rather than fail (Synapse strips them too).
       const extra = createContent.additional_creators;
       const creators = [creator, ...(Array.isArray(extra) ? (extra as string[]) : [])];
