@@ -9,7 +9,7 @@
 import type { Signer } from '../core/index.js';
 import type { Storage } from '../storage/types.js';
 import { DEFAULT_CONFIG, type Clock, type HomeserverConfig, type HomeserverContext, type Logger } from './context.js';
-import { createRouter, type Requester } from './http/router.js';
+import { createRouter, type Requester, type RouteSummary } from './http/router.js';
 import { unknownToken } from './http/errors.js';
 import type { HomeserverServices, RouteModule } from './services.js';
 import { createRoomEngine } from './rooms/engine.js';
@@ -39,6 +39,8 @@ export interface Homeserver {
   readonly serverName: string;
   /** Answers one client-server API request. */
   handleClient(request: Request): Promise<Response>;
+  /** The client-server API's route table. */
+  readonly clientRoutes: readonly RouteSummary[];
   /** Stops background work (long-polls, timers); does not close the storage, which the caller owns. */
   close(): Promise<void>;
 }
@@ -75,6 +77,7 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
   return {
     serverName: ctx.serverName,
     handleClient: (request) => router.handle(request),
+    clientRoutes: router.routes,
     async close() {
       tokens.close();
       sync.close();

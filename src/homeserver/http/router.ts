@@ -79,8 +79,17 @@ export interface RouterOptions {
   onError?(error: unknown, request: Request): void;
 }
 
+/** One entry of the route table: a method and a full path pattern. */
+export interface RouteSummary {
+  method: HttpMethod;
+  path: string;
+  auth: RouteDefinition['auth'];
+}
+
 export interface Router {
   handle(request: Request): Promise<Response>;
+  /** Every `METHOD /path` the router serves (tests walk it; docs list it). */
+  readonly routes: readonly RouteSummary[];
 }
 
 export function createRouter(routes: RouteDefinition[], options: RouterOptions): Router {
@@ -159,7 +168,10 @@ export function createRouter(routes: RouteDefinition[], options: RouterOptions):
     return url.searchParams.get('access_token') ?? undefined;
   }
 
+  const summaries: RouteSummary[] = routes.flatMap((r) => r.paths.map((path) => ({ method: r.method, path, auth: r.auth })));
+
   return {
+    routes: summaries,
     async handle(request) {
       try {
         if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS_HEADERS });
