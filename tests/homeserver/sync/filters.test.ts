@@ -20,7 +20,7 @@ import {
 const ev = (type: string, sender = '@a:hs', extra: Record<string, unknown> = {}) => ({ type, sender, room_id: '!r:hs', content: {}, ...extra });
 
 /** Filters the grammar refuses, each with the field its error must name (shared with the HTTP tests). */
-export const INVALID_FILTERS: { why: string; filter: unknown; field: string }[] = JSON.parse(
+const INVALID_FILTERS: { why: string; filter: unknown; field: string }[] = JSON.parse(
   readFileSync(new URL('./fixtures/invalid-filters.json', import.meta.url), 'utf8'),
 );
 
