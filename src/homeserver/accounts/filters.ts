@@ -16,7 +16,8 @@
  * gives the stored filter back as it is, so the client sees what it owns.
  *
  * Compiled filters are cached per storage (LRU of 1024): a filter never
- * changes once stored, and clients send the same ID with every /sync.
+ * changes once stored, and clients send the same ID with every /sync. Each is
+ * at most MAX_FILTER_JSON_LENGTH characters of JSON, which bounds the cache.
  */
 import type { JsonObject } from '../../core/index.js';
 import type { HomeserverContext } from '../context.js';

@@ -25,11 +25,12 @@
  *   (FILTER_LIST_BOUNDS);
  * - `senders`, `not_senders`, `rooms`, `not_rooms`: at most 1000 entries;
  * - every string: at most 255 characters (MAX_FILTER_STRING_LENGTH, the
- *   spec's limit on IDs and event types: nothing longer can match);
+ *   spec's limit on IDs and event types: a longer ID, or pattern without
+ *   `*`, could match nothing);
  * - the whole normalised filter: at most 65536 characters of JSON
  *   (MAX_FILTER_JSON_LENGTH), which bounds parsing, storage and the compiled
  *   filters /sync caches;
- * - `limit`: clamped to 1000 (MAX_FILTER_LIMIT), as Synapse clamps.
+ * - `limit`: clamped to 1000 (MAX_FILTER_LIMIT), not refused.
  * With these, matching one event costs at most 200 patterns, each in time
  * linear in the pattern and the type (TypePattern: no regular expression is
  * built from input).
@@ -83,14 +84,25 @@ export interface Filterable {
 /** Largest timeline/page size a filter may ask for; larger values are clamped like Synapse does. @default 1000 */
 export const MAX_FILTER_LIMIT = 1000;
 
-/** Most entries in each list of a filter. */
+/**
+ * Most entries in each list of a filter. Type patterns and field paths cost
+ * work per event, so they get fewer; ID lists are set lookups, and a client may
+ * list many rooms or ignored users.
+ */
 export const FILTER_LIST_BOUNDS = {
+  /** @default 100 */
   types: 100,
+  /** @default 100 */
   not_types: 100,
+  /** @default 100 */
   event_fields: 100,
+  /** @default 1000 */
   senders: 1000,
+  /** @default 1000 */
   not_senders: 1000,
+  /** @default 1000 */
   rooms: 1000,
+  /** @default 1000 */
   not_rooms: 1000,
 } as const;
 
