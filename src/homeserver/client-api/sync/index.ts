@@ -4,14 +4,13 @@
  * handlers check parameters and hand over to src/homeserver/sync, which owns
  * the logic.
  */
-import type { JsonObject } from '../../../core/index.js';
 import { badJson, forbidden, MatrixError, notJson } from '../../http/errors.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import type { HomeserverServices, RouteModule } from '../../services.js';
+import { storedSyncFilter } from '../../accounts/filters.js';
 import { parseFilter, parseRoomEventFilterParam, SyncFilter } from '../../sync/filters.js';
 import { eventContext, parseLimit, roomMessages } from '../../sync/messages.js';
 import { checkThreadId, isReceiptType, setReadMarkers, type MarkerRequest } from '../../sync/receipts.js';
-import { LruMap } from '../../sync/lru.js';
 import { parseSyncToken } from '../../sync/tokens.js';
 
 const invalidParam = (message: string) => new MatrixError(400, 'M_INVALID_PARAM', message);
@@ -33,12 +32,6 @@ function parseTimeout(raw: string | null): number {
   return Number(raw);
 }
 
-/**
- * Uploaded filters by user and ID. A filter never changes once stored, and
- * clients send the same filter ID with every /sync: remembered, it costs no read.
- */
-const storedFilters = new WeakMap<HomeserverServices, LruMap<string, JsonObject>>();
-
 /** The `filter` parameter of /sync: inline JSON (starts with '{') or the ID of an uploaded filter. */
 async function syncFilter(services: HomeserverServices, userId: string, raw: string | null): Promise<SyncFilter> {
   if (raw === null || raw === '') return new SyncFilter();
@@ -51,16 +44,7 @@ async function syncFilter(services: HomeserverServices, userId: string, raw: str
     }
     return new SyncFilter(parseFilter(parsed));
   }
-  let known = storedFilters.get(services);
-  if (!known) storedFilters.set(services, (known = new LruMap(1024)));
-  const key = `${userId}\n${raw}`;
-  let stored = known.get(key);
-  if (!stored) {
-    stored = await services.ctx.storage.read((txn) => txn.filters.get(userId, raw));
-    if (!stored) throw invalidParam('No such filter');
-    known.set(key, stored);
-  }
-  return new SyncFilter(parseFilter(stored));
+  return storedSyncFilter(services.ctx, userId, raw);
 }
 
 export const syncRoutes: RouteModule = (services) => {
