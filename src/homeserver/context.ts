@@ -28,6 +28,13 @@ export interface HomeserverConfig {
    * with fewer are rehashed at their next login. @default 600000
    */
   passwordHashIterations: number;
+  /**
+   * The URL clients reach this server's client API at, as GET /.well-known/matrix/client publishes it
+   * (`m.homeserver.base_url`). Never taken from a request: the Host header is the client's to choose, and
+   * a cache or proxy in front could serve one client's Host to everyone. The Node CLI sets it from its
+   * listen address or --public-url. @default undefined (.well-known answers 404: no discovery published)
+   */
+  publicBaseUrl?: string;
 }
 
 export const DEFAULT_CONFIG: HomeserverConfig = {
