@@ -23,8 +23,18 @@ export interface HomeserverConfig {
   maxSyncTimeoutMs: number;
   /** Room version of new rooms. @default '12' */
   defaultRoomVersion: string;
-  /** Iterations of PBKDF2-SHA256 for password hashes. @default 100000 */
+  /**
+   * Iterations of PBKDF2-SHA256 for password hashes (OWASP's advice for PBKDF2-SHA256); passwords hashed
+   * with fewer are rehashed at their next login. @default 600000
+   */
   passwordHashIterations: number;
+  /**
+   * The URL clients reach this server's client API at, as GET /.well-known/matrix/client publishes it
+   * (`m.homeserver.base_url`). Never taken from a request: the Host header is the client's to choose, and
+   * a cache or proxy in front could serve one client's Host to everyone. The Node CLI sets it from its
+   * listen address or --public-url. @default undefined (.well-known answers 404: no discovery published)
+   */
+  publicBaseUrl?: string;
 }
 
 export const DEFAULT_CONFIG: HomeserverConfig = {
@@ -33,7 +43,7 @@ export const DEFAULT_CONFIG: HomeserverConfig = {
   maxUploadBytes: 50 * 1024 * 1024,
   maxSyncTimeoutMs: 30_000,
   defaultRoomVersion: '12',
-  passwordHashIterations: 100_000,
+  passwordHashIterations: 600_000,
 };
 
 export interface Logger {

@@ -20,12 +20,20 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/**
+ * Password hashing cost in tests: 600,000 iterations (the default) is a third of a second per
+ * registration, so tests use this unless they set `passwordHashIterations` themselves (the default and
+ * the rehash on login are tested in tests/homeserver/accounts/passwords.test.ts).
+ */
+export const TEST_PASSWORD_HASH_ITERATIONS = 1000;
+
 export async function startTestServer(options: { storage?: Storage; config?: Partial<HomeserverConfig>; serverName?: string } = {}): Promise<TestServer> {
   const serverName = options.serverName ?? 'hs.test';
   const seed = new Uint8Array(32).fill(serverName.length);
   const signer = await createSigner(seed, serverName, 'ed25519:1');
   const storage = options.storage ?? createMemoryStorage();
-  const homeserver = createHomeserver({ storage, signer, config: options.config });
+  const config = { passwordHashIterations: TEST_PASSWORD_HASH_ITERATIONS, ...options.config };
+  const homeserver = createHomeserver({ storage, signer, config });
   const baseUrl = `http://${serverName}`;
   const call: TestServer['call'] = async (method, path, body, accessToken, headers = {}) => {
     const init: RequestInit = { method, headers: { ...headers } };

@@ -1,5 +1,5 @@
 // The storage contract on the SQLite backend: one database file per test, in a temporary directory.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -52,6 +52,46 @@ vitest.describe('sqlite layout', () => {
       const pkIndexes = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name GLOB 'x_*__pk'`).all();
       db.close();
       vitest.expect(pkIndexes).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+vitest.describe('sqlite files at rest', () => {
+  const modeOf = (path: string) => statSync(path).mode & 0o777;
+
+  vitest.it('creates the database and its -wal and -shm files 0600, whatever the umask', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hometab-storage-'));
+    const path = join(dir, 'hometab.sqlite');
+    const umask = process.umask(0o022);
+    try {
+      const storage = await openSqliteStorage(path);
+      await storage.write((txn) => txn.users.add({ userId: '@a:hs', deactivated: false, createdAt: 1 }));
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+        vitest.expect(existsSync(file)).toBe(true);
+        vitest.expect({ file, mode: modeOf(file) }).toEqual({ file, mode: 0o600 });
+      }
+      await storage.close();
+    } finally {
+      process.umask(umask);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  vitest.it('narrows existing files that others could read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hometab-storage-'));
+    const path = join(dir, 'hometab.sqlite');
+    try {
+      await (await openSqliteStorage(path)).close();
+      chmodSync(path, 0o644);
+      writeFileSync(`${path}-shm`, '');
+      chmodSync(`${path}-shm`, 0o664);
+      const storage = await openSqliteStorage(path);
+      vitest.expect(modeOf(path)).toBe(0o600);
+      vitest.expect(modeOf(`${path}-shm`)).toBe(0o600);
+      vitest.expect(modeOf(`${path}-wal`)).toBe(0o600);
+      await storage.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -11,7 +11,11 @@
  * transactions (reads included) take turns: BEGIN ... COMMIT never interleave.
  * The schema version is PRAGMA user_version; the tables and indexes migrations
  * created are listed in _tables and _indexes so puts know which indexes to keep.
+ * The database file is created with `fileMode` (0600) before SQLite opens it,
+ * and existing files are narrowed to it: SQLite gives the -wal and -shm files
+ * it creates the main file's mode, so none of the three is readable by others.
  */
+import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { deserialize, serialize } from 'node:v8';
 import Database from 'better-sqlite3';
 import type { Engine, EngineTxn, KeyRange, Migration, Query, Row, SchemaEditor, TxnMode } from '../engine.js';
@@ -29,10 +33,17 @@ export interface SqliteStorageOptions {
    * @default every migration in schema.ts
    */
   migrations?: readonly Migration[];
+  /**
+   * Permission bits of the database file and its -wal and -shm files: bits
+   * outside it are removed from existing files, and a new file gets it.
+   * @default 0o600
+   */
+  fileMode?: number;
 }
 
 /** Opens (creating and migrating as needed) the database at `path`, or a private one for ':memory:'. */
 export async function openSqliteStorage(path: string, options: SqliteStorageOptions = {}): Promise<Storage> {
+  if (path !== ':memory:' && path !== '') restrictFiles(path, options.fileMode ?? 0o600);
   const engine = new SqliteEngine(new Database(path));
   try {
     await engine.migrate(options.migrations ?? allMigrations);
@@ -41,6 +52,16 @@ export async function openSqliteStorage(path: string, options: SqliteStorageOpti
     throw error;
   }
   return createStorage(engine);
+}
+
+/** Creates the database file with `mode` if absent and removes other bits from it and its -wal and -shm files. */
+function restrictFiles(path: string, mode: number): void {
+  if (!existsSync(path)) closeSync(openSync(path, 'a', mode));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (!existsSync(file)) continue;
+    const current = statSync(file).mode & 0o777;
+    if ((current & ~mode) !== 0) chmodSync(file, current & mode);
+  }
 }
 
 interface TableSchema {

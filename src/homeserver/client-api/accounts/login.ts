@@ -7,7 +7,7 @@
 import { MatrixError, badJson, forbidden, missingParam } from '../../http/errors.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import { newAccessToken, newDeviceId, openSession, removeDevices } from '../../accounts/devices.js';
-import { verifyPassword } from '../../accounts/passwords.js';
+import { hashPassword, needsRehash, verifyPassword } from '../../accounts/passwords.js';
 import { loginUserId } from '../../accounts/users.js';
 import { optionalBoolean, optionalString } from '../../http/params.js';
 import { checkDeviceFields, type AccountsDeps } from './common.js';
@@ -65,6 +65,9 @@ export function loginRoutes({ services }: AccountsDeps): RouteDefinition[] {
       const record = await ctx.storage.read((txn) => txn.users.get(userId));
       if (!record || !(await verifyPassword(record.passwordHash, password))) throw badLogin();
       if (record.deactivated) throw new MatrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated');
+      // Hashed before the write: a transaction cannot wait for WebCrypto.
+      const verifiedHash = record.passwordHash!;
+      const upgradedHash = needsRehash(ctx, verifiedHash) ? await hashPassword(ctx, password) : undefined;
 
       const deviceId = requestedDeviceId ?? newDeviceId(ctx);
       const accessToken = newAccessToken(ctx);
@@ -78,6 +81,10 @@ export function loginRoutes({ services }: AccountsDeps): RouteDefinition[] {
               throw forbidden('Device ID is in use by a cross-signing key');
             }
           }
+        }
+        // Unless the password changed meanwhile: then the new one's hash stays.
+        if (upgradedHash !== undefined && (await txn.users.get(userId))?.passwordHash === verifiedHash) {
+          await txn.users.update(userId, { passwordHash: upgradedHash });
         }
         await openSession(txn, { userId, deviceId, accessToken, displayName: deviceName, now });
       });

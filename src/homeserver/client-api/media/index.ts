@@ -8,19 +8,21 @@
  * 404 until federation exists.
  */
 import { MatrixError, invalidParam, missingParam, notFound, forbidden } from '../../http/errors.js';
-import { bytesResponse } from '../../http/response.js';
+import { CORS_HEADERS } from '../../http/response.js';
 import { clientRoute, type AuthedContext, type RouteDefinition } from '../../http/router.js';
 import type { RouteModule } from '../../services.js';
 import type { HomeserverContext } from '../../context.js';
-import { randomId } from '../../context.js';
+import type { MediaRecord, ReadTxn } from '../../../storage/types.js';
 import {
   cleanFilename,
   findMedia,
   isThumbnailable,
   isValidMediaId,
+  mediaContent,
   mediaHeaders,
+  newMediaId,
   normaliseContentType,
-  storeMedia,
+  storeUpload,
 } from '../../media/index.js';
 
 const LEGACY = ['/_matrix/media/v3', '/_matrix/media/r0'];
@@ -41,11 +43,19 @@ function positiveInt(value: string | null, name: string): number {
   return Number(value);
 }
 
+/** A 200 whose body streams the item's content from storage. */
+function contentResponse(ctx: HomeserverContext, record: MediaRecord, headers: Record<string, string>): Response {
+  return new Response(mediaContent(ctx, record), {
+    status: 200,
+    headers: { 'content-type': record.contentType, 'content-length': String(record.size), ...CORS_HEADERS, ...headers },
+  });
+}
+
 async function download(ctx: HomeserverContext, req: AuthedContext): Promise<Response> {
   const { serverName, mediaId, fileName } = req.params;
   const record = await findMedia(ctx, serverName!, mediaId!);
   if (!record) throw notFound('Not found');
-  return bytesResponse(record.bytes, record.contentType, mediaHeaders(record, cleanFilename(fileName)));
+  return contentResponse(ctx, record, mediaHeaders(record, cleanFilename(fileName)));
 }
 
 async function thumbnail(ctx: HomeserverContext, req: AuthedContext): Promise<Response> {
@@ -56,11 +66,13 @@ async function thumbnail(ctx: HomeserverContext, req: AuthedContext): Promise<Re
   const record = await findMedia(ctx, req.params.serverName!, req.params.mediaId!);
   if (!record) throw notFound('Not found');
   if (!isThumbnailable(record.contentType)) throw new MatrixError(400, 'M_UNKNOWN', 'Cannot generate a thumbnail of this content');
-  return bytesResponse(record.bytes, record.contentType, mediaHeaders(record));
+  return contentResponse(ctx, record, mediaHeaders(record));
 }
 
 export const mediaRoutes: RouteModule = ({ ctx }) => {
+  // Upload bodies are read by storeUpload as they stream in, never through req.bytes(); it enforces the limit.
   const upload = { prefixes: LEGACY, maxBodyBytes: ctx.config.maxUploadBytes };
+  const limit = ctx.config.maxUploadBytes;
   const config = async () => ({ 'm.upload.size': ctx.config.maxUploadBytes });
   const routes: RouteDefinition[] = [
     // POST /_matrix/media/v3/upload?filename= (raw body; Content-Type names its type)
@@ -69,10 +81,13 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
       '/upload',
       'required',
       async (req) => {
-        const bytes = await req.bytes();
         const contentType = normaliseContentType(req.request.headers.get('content-type'));
-        const contentUri = await storeMedia(ctx, req.requester.userId, bytes, contentType, cleanFilename(req.query.get('filename')));
-        return { content_uri: contentUri };
+        const filename = cleanFilename(req.query.get('filename'));
+        const mediaId = newMediaId(ctx);
+        await storeUpload(ctx, req.request, limit, (txn, { blobId, size }) =>
+          txn.media.finishUpload({ mediaId, contentType, filename, uploader: req.requester.userId, createdAt: ctx.clock.now(), blobId, size }),
+        );
+        return { content_uri: `mxc://${ctx.serverName}/${mediaId}` };
       },
       upload,
     ),
@@ -83,7 +98,7 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
       '/create',
       'required',
       async (req) => {
-        const mediaId = randomId(ctx, 24);
+        const mediaId = newMediaId(ctx);
         const expiresAt = ctx.clock.now() + PENDING_LIFETIME_MS;
         await ctx.storage.write((txn) => txn.meta.put(pendingKey(mediaId), { uploader: req.requester.userId, expiresAt } satisfies PendingUpload));
         return { content_uri: `mxc://${ctx.serverName}/${mediaId}`, unused_expires_at: expiresAt };
@@ -99,16 +114,22 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
       async (req) => {
         const { serverName, mediaId } = req.params;
         if (serverName !== ctx.serverName || !isValidMediaId(mediaId!)) throw notFound('Not found');
-        const bytes = await req.bytes();
         const contentType = normaliseContentType(req.request.headers.get('content-type'));
         const filename = cleanFilename(req.query.get('filename'));
-        await ctx.storage.write(async (txn) => {
+        const uploader = req.requester.userId;
+        const checkReservation = async (txn: ReadTxn) => {
           if (await txn.media.get(mediaId!)) throw new MatrixError(409, 'M_CANNOT_OVERWRITE_MEDIA', 'Media ID already has content');
           const pending = await txn.meta.get<PendingUpload>(pendingKey(mediaId!));
           if (!pending || pending.expiresAt < ctx.clock.now()) throw notFound('Not found');
-          if (pending.uploader !== req.requester.userId) throw forbidden('Another user reserved this media ID');
+          if (pending.uploader !== uploader) throw forbidden('Another user reserved this media ID');
+        };
+        // Checked before the body is stored, so a refused PUT costs no writes, and again when committing:
+        // a concurrent PUT of the same ID may have won meanwhile.
+        await ctx.storage.read(checkReservation);
+        await storeUpload(ctx, req.request, limit, async (txn, { blobId, size }) => {
+          await checkReservation(txn);
           await txn.meta.delete(pendingKey(mediaId!));
-          await txn.media.add({ mediaId: mediaId!, contentType, filename, bytes, uploader: req.requester.userId, createdAt: ctx.clock.now() });
+          await txn.media.finishUpload({ mediaId: mediaId!, contentType, filename, uploader, createdAt: ctx.clock.now(), blobId, size });
         });
         return {};
       },
