@@ -1,32 +1,34 @@
 /**
- * `npm run homeserver -- [--port 8008] [--data ./hs-data | --memory] [--verbose]`:
+ * `npm run homeserver -- [--port 8008] [--data ./hs-data | --memory] [--verbose] [--no-rate-limits]`:
  * a headless Hometab homeserver on 127.0.0.1 over HTTP, for bots, tests and an
  * always-on peer. With --data it keeps everything in that directory (the
  * signing key in `signing.key`, the rest in SQLite), so a restart is the same
  * server with the same users, tokens and history; --memory keeps nothing.
  * Registration is open (the server listens on loopback only). Prints
  * `listening on http://127.0.0.1:PORT` once ready and stops cleanly on
- * SIGINT/SIGTERM.
+ * SIGINT/SIGTERM. --no-rate-limits turns the rc_* limits off (benchmarks).
  */
 import './polyfills.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createHomeserver } from '../homeserver/index.js';
+import { createHomeserver, NO_RATE_LIMITS } from '../homeserver/index.js';
 import { createMemoryStorage } from '../storage/memory/index.js';
 import { openSqliteStorage } from '../storage/sqlite/index.js';
 import type { Storage } from '../storage/types.js';
 import { serveHttp } from './http-adapter.js';
 import { loadOrCreateSigner, signerFromSeed } from './identity.js';
 
-const USAGE = 'usage: npm run homeserver -- [--port 8008] [--data ./hs-data | --memory] [--verbose]';
+const USAGE = 'usage: npm run homeserver -- [--port 8008] [--data ./hs-data | --memory] [--verbose] [--no-rate-limits]';
 export const DATABASE_FILE = 'homeserver.sqlite';
 
 interface CliOptions {
   port: number;
   dataDir?: string;
   verbose: boolean;
+  /** Turns every rc_* limit off: for benchmarks, which send thousands of messages as one user. */
+  noRateLimits: boolean;
 }
 
 function parseOptions(argv: string[]): CliOptions {
@@ -37,6 +39,7 @@ function parseOptions(argv: string[]): CliOptions {
       data: { type: 'string' },
       memory: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
+      'no-rate-limits': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -48,7 +51,7 @@ function parseOptions(argv: string[]): CliOptions {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, not ${values.port}`);
   if (values.memory && values.data !== undefined) throw new Error('--data and --memory exclude each other');
-  return { port, dataDir: values.memory ? undefined : resolve(values.data ?? './hs-data'), verbose: values.verbose };
+  return { port, dataDir: values.memory ? undefined : resolve(values.data ?? './hs-data'), verbose: values.verbose, noRateLimits: values['no-rate-limits'] };
 }
 
 async function main(): Promise<void> {
@@ -76,8 +79,9 @@ async function main(): Promise<void> {
     warn: (message: string, detail?: unknown) => console.error(message, detail ?? ''),
     error: (message: string, detail?: unknown) => console.error(message, detail ?? ''),
   };
-  const homeserver = createHomeserver({ storage, signer, log, config: { registrationEnabled: true } });
-  const http = await serveHttp((request) => homeserver.handleClient(request), { port: options.port, onError: (e) => log.error('http', e) });
+  const rateLimits = options.noRateLimits ? NO_RATE_LIMITS : undefined;
+  const homeserver = createHomeserver({ storage, signer, log, config: { registrationEnabled: true, rateLimits } });
+  const http = await serveHttp((request, connection) => homeserver.handleClient(request, connection), { port: options.port, onError: (e) => log.error('http', e) });
   console.log(`listening on ${http.url}`);
   if (options.verbose) console.error(`server name ${homeserver.serverName}; data ${options.dataDir ?? '(memory)'}`);
 

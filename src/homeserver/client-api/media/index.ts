@@ -6,8 +6,15 @@
  * runs here, so a thumbnail of an image is the image itself (the spec lets a
  * server return a larger thumbnail than asked for). Media of other servers is
  * 404 until federation exists.
+ *
+ * Uploads and reservations are rate-limited per user (rc_media_create and
+ * mediaUpload in limits/rate-limits.ts), and a user holds at most
+ * `maxPendingMediaUploads` reservations without content, as in Synapse: past
+ * it POST /create answers 429 M_LIMIT_EXCEEDED until the oldest expires or is
+ * filled. Each user's reservations are listed under one meta key, so counting
+ * them needs no scan, and expired ones are swept whenever the user reserves.
  */
-import { MatrixError, invalidParam, missingParam, notFound, forbidden } from '../../http/errors.js';
+import { MatrixError, invalidParam, missingParam, notFound, forbidden, limitExceeded } from '../../http/errors.js';
 import { bytesResponse } from '../../http/response.js';
 import { clientRoute, type AuthedContext, type RouteDefinition } from '../../http/router.js';
 import type { RouteModule } from '../../services.js';
@@ -35,6 +42,10 @@ interface PendingUpload {
 
 const pendingKey = (mediaId: string) => `media.pending:${mediaId}`;
 
+/** One user's outstanding reservations, oldest first. */
+type PendingList = { mediaId: string; expiresAt: number }[];
+const pendingListKey = (userId: string) => `media.pending.user:${userId}`;
+
 function positiveInt(value: string | null, name: string): number {
   if (value === null) throw missingParam(`Missing "${name}"`);
   if (!/^[0-9]{1,6}$/.test(value) || Number(value) < 1) throw invalidParam(`"${name}" must be a positive integer`);
@@ -59,7 +70,7 @@ async function thumbnail(ctx: HomeserverContext, req: AuthedContext): Promise<Re
   return bytesResponse(record.bytes, record.contentType, mediaHeaders(record));
 }
 
-export const mediaRoutes: RouteModule = ({ ctx }) => {
+export const mediaRoutes: RouteModule = ({ ctx, limits }) => {
   const upload = { prefixes: LEGACY, maxBodyBytes: ctx.config.maxUploadBytes };
   const config = async () => ({ 'm.upload.size': ctx.config.maxUploadBytes });
   const routes: RouteDefinition[] = [
@@ -69,6 +80,7 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
       '/upload',
       'required',
       async (req) => {
+        limits.take('mediaUpload', req.requester.userId);
         const bytes = await req.bytes();
         const contentType = normaliseContentType(req.request.headers.get('content-type'));
         const contentUri = await storeMedia(ctx, req.requester.userId, bytes, contentType, cleanFilename(req.query.get('filename')));
@@ -83,9 +95,22 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
       '/create',
       'required',
       async (req) => {
+        const userId = req.requester.userId;
+        limits.take('mediaCreate', userId);
         const mediaId = randomId(ctx, 24);
-        const expiresAt = ctx.clock.now() + PENDING_LIFETIME_MS;
-        await ctx.storage.write((txn) => txn.meta.put(pendingKey(mediaId), { uploader: req.requester.userId, expiresAt } satisfies PendingUpload));
+        const now = ctx.clock.now();
+        const expiresAt = now + PENDING_LIFETIME_MS;
+        await ctx.storage.write(async (txn) => {
+          const listed = (await txn.meta.get<PendingList>(pendingListKey(userId))) ?? [];
+          const live = listed.filter((p) => p.expiresAt >= now);
+          for (const p of listed) if (p.expiresAt < now) await txn.meta.delete(pendingKey(p.mediaId));
+          if (live.length >= ctx.config.maxPendingMediaUploads) {
+            // As Synapse: come back when the oldest reservation has expired (or fill one meanwhile).
+            throw limitExceeded(Math.max(1, live[0]!.expiresAt - now + 1), 'Too many pending media uploads');
+          }
+          await txn.meta.put(pendingListKey(userId), [...live, { mediaId, expiresAt }]);
+          await txn.meta.put(pendingKey(mediaId), { uploader: userId, expiresAt } satisfies PendingUpload);
+        });
         return { content_uri: `mxc://${ctx.serverName}/${mediaId}`, unused_expires_at: expiresAt };
       },
       { prefixes: ['/_matrix/media/v1'] },
@@ -99,6 +124,7 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
       async (req) => {
         const { serverName, mediaId } = req.params;
         if (serverName !== ctx.serverName || !isValidMediaId(mediaId!)) throw notFound('Not found');
+        limits.take('mediaUpload', req.requester.userId);
         const bytes = await req.bytes();
         const contentType = normaliseContentType(req.request.headers.get('content-type'));
         const filename = cleanFilename(req.query.get('filename'));
@@ -108,6 +134,8 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
           if (!pending || pending.expiresAt < ctx.clock.now()) throw notFound('Not found');
           if (pending.uploader !== req.requester.userId) throw forbidden('Another user reserved this media ID');
           await txn.meta.delete(pendingKey(mediaId!));
+          const listed = (await txn.meta.get<PendingList>(pendingListKey(pending.uploader))) ?? [];
+          await txn.meta.put(pendingListKey(pending.uploader), listed.filter((p) => p.mediaId !== mediaId));
           await txn.media.add({ mediaId: mediaId!, contentType, filename, bytes, uploader: req.requester.userId, createdAt: ctx.clock.now() });
         });
         return {};
