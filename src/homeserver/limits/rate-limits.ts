@@ -119,6 +119,28 @@ const ACTIONS: RateLimitedAction[] = [
   'mediaUpload',
 ];
 
+/**
+ * The key a client address is limited under: an IPv4 address as it is (also when the socket
+ * reports it IPv4-mapped, '::ffff:192.0.2.1'), an IPv6 address by its /64, the block one
+ * subscriber gets, so rotating addresses within it buys nothing. Undefined stays undefined
+ * (in process: no per-address limit).
+ */
+export function addressKey(remoteAddress: string | undefined): string | undefined {
+  if (remoteAddress === undefined || remoteAddress === '') return undefined;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remoteAddress);
+  if (mapped) return mapped[1];
+  if (!remoteAddress.includes(':')) return remoteAddress;
+  // Expand '::' so the first four groups are the /64, whatever the written form.
+  const [head = '', tail] = remoteAddress.toLowerCase().split('%')[0]!.split('::');
+  const groups = head === '' ? [] : head.split(':');
+  if (tail !== undefined) {
+    const rest = tail === '' ? [] : tail.split(':');
+    while (groups.length + rest.length < 8) groups.push('0');
+    groups.push(...rest);
+  }
+  return groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':') + '::/64';
+}
+
 /** One limiter per action; a call with no key (no client address) or a disabled limit always passes. */
 export class RateLimiters {
   private readonly buckets = new Map<RateLimitedAction, TokenBucket>();

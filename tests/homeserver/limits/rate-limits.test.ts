@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RATE_LIMITS, NO_RATE_LIMITS, type RateLimitConfig } from '../../../src/homeserver/index.js';
+import { addressKey } from '../../../src/homeserver/limits/rate-limits.js';
 import { startTestServer, type TestServer } from '../harness.js';
 
 interface ActionCase {
@@ -150,5 +151,19 @@ describe('rate limits', () => {
     let first429 = -1;
     for (let i = 20; i < 200 && first429 < 0; i++) if ((await send(i)).status === 429) first429 = i;
     expect(first429).toBe(DEFAULT_RATE_LIMITS.message === false ? -1 : DEFAULT_RATE_LIMITS.message.burstCount);
+  });
+});
+
+describe('addressKey', () => {
+  it('keys IPv4 as it is (mapped or not) and IPv6 by its /64; no address, no key', () => {
+    expect(addressKey('192.0.2.1')).toBe('192.0.2.1');
+    expect(addressKey('::ffff:192.0.2.1')).toBe('192.0.2.1');
+    expect(addressKey('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8:1:2::7')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:0db8:0001:0002:ffff::1')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(addressKey(undefined)).toBeUndefined();
   });
 });

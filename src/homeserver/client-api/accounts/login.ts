@@ -13,6 +13,7 @@ import { newAccessToken, newDeviceId, openSession, removeDevices } from '../../a
 import { verifyPassword } from '../../accounts/passwords.js';
 import { loginUserId } from '../../accounts/users.js';
 import { optionalBoolean, optionalString } from '../../http/params.js';
+import { addressKey } from '../../limits/rate-limits.js';
 import { checkDeviceFields, type AccountsDeps } from './common.js';
 
 /** The spec's bound on the length of a user ID. */
@@ -52,7 +53,7 @@ export function loginRoutes({ services }: AccountsDeps): RouteDefinition[] {
 
     // POST /_matrix/client/v3/login (spec: "Login")
     clientRoute('POST', '/login', 'none', async ({ json, remoteAddress }) => {
-      limits.take('loginAddress', remoteAddress);
+      limits.take('loginAddress', addressKey(remoteAddress));
       const body = await json();
       if (body.type === undefined) throw missingParam('Missing parameter: type');
       if (typeof body.type !== 'string') throw badJson('type must be a string');

@@ -14,6 +14,7 @@ import { MAX_PASSWORD_LENGTH, hashPassword } from '../../accounts/passwords.js';
 import { PUSH_RULES_TYPE, defaultPushRules, pushRulesContent } from '../../accounts/push-rules.js';
 import { generateLocalpart, localpartOf, userIdForUsername } from '../../accounts/users.js';
 import { optionalBoolean, optionalString } from '../../http/params.js';
+import { addressKey } from '../../limits/rate-limits.js';
 import { checkDeviceFields, operationOf, type AccountsDeps } from './common.js';
 
 const REGISTER_FLOWS = [{ stages: ['m.login.dummy'] }];
@@ -39,7 +40,7 @@ export function registerRoutes({ services, uia }: AccountsDeps): RouteDefinition
     clientRoute('POST', '/register', 'none', async ({ request, url, query, json, remoteAddress }) => {
       checkRegistrationOpen();
       // Checked first, counted only once an account exists: the UIA round trip that precedes it is free.
-      limits.check('registration', remoteAddress);
+      limits.check('registration', addressKey(remoteAddress));
       const kind = query.get('kind') ?? 'user';
       if (kind === 'guest') throw new MatrixError(403, 'M_GUEST_ACCESS_FORBIDDEN', 'Guest access is disabled');
       if (kind !== 'user') throw invalidParam(`Invalid kind: ${kind}`);
@@ -90,7 +91,7 @@ export function registerRoutes({ services, uia }: AccountsDeps): RouteDefinition
         return chosen;
       });
 
-      limits.record('registration', remoteAddress);
+      limits.record('registration', addressKey(remoteAddress));
       if (inhibitLogin) return { user_id: registered, home_server: ctx.serverName };
       return { user_id: registered, access_token: accessToken, device_id: deviceId, home_server: ctx.serverName };
     }),
