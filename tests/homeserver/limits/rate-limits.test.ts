@@ -141,6 +141,21 @@ describe('rate limits', () => {
     expect((await register('c1', '203.0.113.3')).status).toBe(200);
   });
 
+  it('a retried send (same transaction ID) over the limit gets its event ID back and stores nothing', async () => {
+    const { s, alice, roomId } = await limitedServer('message');
+    const send = (txn: string) =>
+      s.call('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txn}`, { msgtype: 'm.text', body: txn }, alice.accessToken);
+    const first = await send('a');
+    await send('b');
+    await send('c');
+    expect((await send('d')).status).toBe(429);
+    const before = await s.storage.read((t) => t.stream.current());
+    const replay = await send('a');
+    expect(replay.status).toBe(200);
+    expect(replay.json.event_id).toBe(first.json.event_id);
+    expect(await s.storage.read((t) => t.stream.current())).toBe(before);
+  });
+
   it('the defaults let a pasted batch of 20 messages through, and stop a flood', async () => {
     const clock = fakeClock();
     server = await startTestServer({ clock, config: { rateLimits: DEFAULT_RATE_LIMITS } });

@@ -16,13 +16,28 @@ import { eventIdParam } from './common.js';
 
 const MEMBERSHIPS = new Set(['invite', 'join', 'leave', 'ban', 'knock']);
 
-export function sendRoutes({ rooms, limits }: HomeserverServices): RouteDefinition[] {
+export function sendRoutes({ ctx: hs, rooms, limits }: HomeserverServices): RouteDefinition[] {
   const sent = (record: EventRecord) => ({ event_id: record.eventId });
+
+  /**
+   * Counts a send against rc_message. A retry of a send that already happened (same transaction
+   * ID) is let through when over the limit, as Synapse answers replays from its cache: it stores
+   * nothing new, and the client that lost the first answer gets its event ID instead of waiting.
+   */
+  async function countSend(ctx: AuthedContext, txnId: string | undefined): Promise<void> {
+    try {
+      limits.take('message', ctx.requester.userId);
+    } catch (error) {
+      const { userId, deviceId } = ctx.requester;
+      if (txnId !== undefined && (await hs.storage.read((t) => t.transactionIds.get(userId, deviceId, txnId)))) return;
+      throw error;
+    }
+  }
 
   async function send(ctx: AuthedContext, txnId: string | undefined) {
     const roomId = roomIdParam(ctx.params.roomId);
     const content = await ctx.json();
-    limits.take('message', ctx.requester.userId);
+    await countSend(ctx, txnId);
     const txn = txnId === undefined ? undefined : { deviceId: ctx.requester.deviceId, txnId };
     return sent(await rooms.sendEvent(roomId, ctx.requester.userId, { type: ctx.params.eventType!, content }, { txn }));
   }
@@ -41,7 +56,7 @@ export function sendRoutes({ rooms, limits }: HomeserverServices): RouteDefiniti
       const record = await rooms.updateMembership(roomId, ctx.requester.userId, target, membership as 'join', { content });
       return sent(record);
     }
-    limits.take('message', ctx.requester.userId);
+    await countSend(ctx, undefined);
     return sent(await rooms.sendEvent(roomId, ctx.requester.userId, { type, stateKey, content }));
   }
 
@@ -53,7 +68,7 @@ export function sendRoutes({ rooms, limits }: HomeserverServices): RouteDefiniti
     if (content.redacts !== undefined && content.redacts !== target) {
       throw invalidParam('Cannot provide a redacts value incoherent with the event_id of the URL parameter');
     }
-    limits.take('message', ctx.requester.userId);
+    await countSend(ctx, txnId);
     const txn = txnId === undefined ? undefined : { deviceId: ctx.requester.deviceId, txnId };
     const draft = { type: 'm.room.redaction', content, redacts: target };
     return sent(await rooms.sendEvent(roomId, ctx.requester.userId, draft, { txn }));
