@@ -37,7 +37,7 @@ export function parseSendToDevice(body: Record<string, unknown>): ToDeviceMessag
     for (const [deviceId, content] of Object.entries(expectObject(byDevice, `messages.${userId}`))) {
       checkCount('messages (devices named)', ++named, BOUNDS.toDeviceTargets);
       if (!isJsonObject(content)) throw badJson(`messages.${userId}.${deviceId} must be an object`);
-      // UTF-16 length bounds the UTF-8 size from below; exact bytes only when it is close.
+      // UTF-8 takes 1 to 3 bytes per UTF-16 unit: bytes are counted only when that range reaches the bound.
       const json = JSON.stringify(content);
       if (json.length > BOUNDS.toDeviceContentBytes / 3 && new TextEncoder().encode(json).byteLength > BOUNDS.toDeviceContentBytes) {
         throw tooLarge(`'messages.${userId}.${deviceId}' may be at most ${BOUNDS.toDeviceContentBytes} bytes of JSON`);

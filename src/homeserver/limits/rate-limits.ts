@@ -34,6 +34,7 @@ export interface RateLimitConfig {
   loginAddress: RateLimitSetting;
   /**
    * Successful logins per account (rc_login.account): how fast new sessions (devices) appear.
+   * Checked before the password, like failedAttempts, so a 429 never tells a right guess apart.
    * @default { perSecond: 0.17, burstCount: 10 }
    */
   loginAccount: RateLimitSetting;

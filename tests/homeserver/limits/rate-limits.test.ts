@@ -121,6 +121,15 @@ describe('rate limits', () => {
     expect((await attempt('the real password', '192.0.2.1')).status).toBe(200);
   });
 
+  it('once an account has opened its burst of sessions, right and wrong passwords alike get 429 (no oracle)', async () => {
+    const { s } = await limitedServer('loginAccount');
+    const login = (password: string) =>
+      request(s, { method: 'POST', path: '/_matrix/client/v3/login', body: { type: 'm.login.password', user: 'alice', password } });
+    for (let i = 0; i < 3; i++) expect((await login('correct horse battery staple')).status).toBe(200);
+    expect((await login('correct horse battery staple')).status).toBe(429);
+    expect((await login('a wrong guess')).status).toBe(429);
+  });
+
   it('per-address limits apply to the address the transport reports, and not at all in process', async () => {
     const clock = fakeClock();
     server = await startTestServer({ clock, config: { rateLimits: { ...NO_RATE_LIMITS, registration: { perSecond: 0.1, burstCount: 2 } } } });

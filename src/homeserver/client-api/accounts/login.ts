@@ -72,14 +72,16 @@ export function loginRoutes({ services }: AccountsDeps): RouteDefinition[] {
       const userId = loginUserId(user, ctx.serverName);
       if (userId === undefined || userId.length > MAX_USER_ID_LENGTH) throw badLogin();
       // Failed attempts count against the account named, existing or not, so probing names costs the same.
+      // Both account limits are checked before the password: a 429 only after a right one would reveal it.
       limits.check('loginFailedAttempts', userId);
+      limits.check('loginAccount', userId);
       const record = await ctx.storage.read((txn) => txn.users.get(userId));
       if (!record || !(await verifyPassword(record.passwordHash, password))) {
         limits.record('loginFailedAttempts', userId);
         throw badLogin();
       }
       if (record.deactivated) throw new MatrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated');
-      limits.take('loginAccount', userId);
+      limits.record('loginAccount', userId);
 
       const deviceId = requestedDeviceId ?? newDeviceId(ctx);
       const accessToken = newAccessToken(ctx);
