@@ -6,6 +6,7 @@
  */
 import type { Signer } from '../core/index.js';
 import type { Storage } from '../storage/types.js';
+import { DEFAULT_RATE_LIMITS, type RateLimitConfig } from './limits/rate-limits.js';
 
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
@@ -35,7 +36,20 @@ export interface HomeserverConfig {
    * listen address or --public-url. @default undefined (.well-known answers 404: no discovery published)
    */
   publicBaseUrl?: string;
+  /** Synapse-style rc_* limits, each documented with its default in limits/rate-limits.ts. */
+  rateLimits: RateLimitConfig;
+  /**
+   * Most to-device messages waiting for one device; past it the oldest are dropped (a device
+   * away that long has lost them to a lagging inbox anyway, and senders never see an error).
+   * @default 2000
+   */
+  maxToDevicePerDevice: number;
+  /** Most media IDs from POST /_matrix/media/v1/create a user holds without content (Synapse: 5). @default 10 */
+  maxPendingMediaUploads: number;
 }
+
+/** What createHomeserver accepts: any field of the configuration, and any single rate limit. */
+export type HomeserverSettings = Partial<Omit<HomeserverConfig, 'rateLimits'>> & { rateLimits?: Partial<RateLimitConfig> };
 
 export const DEFAULT_CONFIG: HomeserverConfig = {
   registrationEnabled: true,
@@ -44,6 +58,9 @@ export const DEFAULT_CONFIG: HomeserverConfig = {
   maxSyncTimeoutMs: 30_000,
   defaultRoomVersion: '12',
   passwordHashIterations: 600_000,
+  rateLimits: DEFAULT_RATE_LIMITS,
+  maxToDevicePerDevice: 2000,
+  maxPendingMediaUploads: 10,
 };
 
 export interface Logger {

@@ -1,5 +1,5 @@
 /**
- * `npm run homeserver -- [--port 8008] [--data ./hs-data | --memory] [--public-url URL] [--verbose]`:
+ * `npm run homeserver -- [--port 8008] [--data ./hs-data | --memory] [--public-url URL] [--verbose] [--no-rate-limits]`:
  * a headless Hometab homeserver on 127.0.0.1 over HTTP, for bots, tests and an
  * always-on peer. With --data it keeps everything in that directory (the
  * signing key in `signing.key`, the rest in SQLite), so a restart is the same
@@ -9,12 +9,13 @@
  * default the listen address. Registration is open (the server listens on
  * loopback only). Prints `listening on http://127.0.0.1:PORT` once ready and
  * stops cleanly on SIGINT/SIGTERM.
+ * --no-rate-limits turns the rc_* limits off (benchmarks).
  */
 import './polyfills.js';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createHomeserver } from '../homeserver/index.js';
+import { createHomeserver, NO_RATE_LIMITS } from '../homeserver/index.js';
 import { createMemoryStorage } from '../storage/memory/index.js';
 import { openSqliteStorage } from '../storage/sqlite/index.js';
 import type { Storage } from '../storage/types.js';
@@ -23,7 +24,7 @@ import { serveHttp } from './http-adapter.js';
 import type { Homeserver } from '../homeserver/index.js';
 import { loadOrCreateSigner, signerFromSeed } from './identity.js';
 
-const USAGE = 'usage: npm run homeserver -- [--port 8008] [--data ./hs-data | --memory] [--public-url URL] [--verbose]';
+const USAGE = 'usage: npm run homeserver -- [--port 8008] [--data ./hs-data | --memory] [--public-url URL] [--verbose] [--no-rate-limits]';
 export const DATABASE_FILE = 'homeserver.sqlite';
 
 interface CliOptions {
@@ -32,6 +33,8 @@ interface CliOptions {
   /** What .well-known publishes; the listen address when absent. */
   publicUrl?: string;
   verbose: boolean;
+  /** Turns every rc_* limit off: for benchmarks, which send thousands of messages as one user. */
+  noRateLimits: boolean;
 }
 
 function parseOptions(argv: string[]): CliOptions {
@@ -43,6 +46,7 @@ function parseOptions(argv: string[]): CliOptions {
       memory: { type: 'boolean', default: false },
       'public-url': { type: 'string' },
       verbose: { type: 'boolean', default: false },
+      'no-rate-limits': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -62,7 +66,7 @@ function parseOptions(argv: string[]): CliOptions {
     }
     publicUrl = url.href.replace(/\/+$/, '');
   }
-  return { port, dataDir: values.memory ? undefined : resolve(values.data ?? './hs-data'), publicUrl, verbose: values.verbose };
+  return { port, dataDir: values.memory ? undefined : resolve(values.data ?? './hs-data'), publicUrl, verbose: values.verbose, noRateLimits: values['no-rate-limits'] };
 }
 
 async function main(): Promise<void> {
@@ -95,12 +99,12 @@ async function main(): Promise<void> {
   // The homeserver is made once the listen address (port 0 picks one) is known: it is the default public URL.
   let ready!: (homeserver: Homeserver) => void;
   const made = new Promise<Homeserver>((resolve) => (ready = resolve));
-  const http = await serveHttp(async (request) => (await made).handleClient(request), { port: options.port, onError: (e) => log.error('http', e) });
+  const http = await serveHttp(async (request, connection) => (await made).handleClient(request, connection), { port: options.port, onError: (e) => log.error('http', e) });
   const homeserver = createHomeserver({
     storage,
     signer,
     log,
-    config: { registrationEnabled: true, publicBaseUrl: options.publicUrl ?? http.url },
+    config: { registrationEnabled: true, publicBaseUrl: options.publicUrl ?? http.url, rateLimits: options.noRateLimits ? NO_RATE_LIMITS : undefined },
   });
   ready(homeserver);
   console.log(`listening on ${http.url}`);

@@ -19,7 +19,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 
-export type FetchHandler = (request: Request) => Promise<Response>;
+/** What the socket tells of a client, which a web Request cannot carry (per-address rate limits). */
+export interface ClientConnection {
+  remoteAddress?: string;
+}
+
+export type FetchHandler = (request: Request, connection: ClientConnection) => Promise<Response>;
 
 export interface HttpAdapterOptions {
   /** TCP port; 0 picks a free one. @default 8008 */
@@ -205,7 +210,7 @@ export async function serveHttp(handler: FetchHandler, options: HttpAdapterOptio
         res.end(JSON.stringify({ errcode: 'M_UNRECOGNIZED', error: 'Malformed request' }));
         return;
       }
-      const response = await handler(request);
+      const response = await handler(request, { remoteAddress: req.socket.remoteAddress });
       await sendResponse(res, response, req.method ?? 'GET');
     })().catch((error) => {
       if (gone) return;

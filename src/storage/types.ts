@@ -643,6 +643,8 @@ export interface ToDeviceStore extends ToDeviceReader {
   add(userId: string, deviceId: string, message: ToDeviceMessage): Promise<ToDeviceRecord>;
   /** Deletes the device's messages with stream ordering <= `upTo` (delivered ones). */
   deleteUpTo(userId: string, deviceId: string, upTo: number): Promise<void>;
+  /** Deletes the device's oldest messages until at most `keep` remain; returns how many went. */
+  keepNewest(userId: string, deviceId: string, keep: number): Promise<number>;
 }
 
 export interface DeviceListChange {

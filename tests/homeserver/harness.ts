@@ -4,7 +4,7 @@
  * client would (a real `Request` in, a real `Response` out).
  */
 import { createSigner } from '../../src/core/index.js';
-import { createHomeserver, type Homeserver, type HomeserverConfig } from '../../src/homeserver/index.js';
+import { createHomeserver, type Clock, type Homeserver, type HomeserverSettings } from '../../src/homeserver/index.js';
 import { createMemoryStorage } from '../../src/storage/memory/index.js';
 import type { Storage } from '../../src/storage/types.js';
 
@@ -27,13 +27,25 @@ export interface TestServer {
  */
 export const TEST_PASSWORD_HASH_ITERATIONS = 1000;
 
-export async function startTestServer(options: { storage?: Storage; config?: Partial<HomeserverConfig>; serverName?: string } = {}): Promise<TestServer> {
+/**
+ * Tests that send hundreds of messages as one user in a second are about something else than
+ * rc_message; every other limit keeps its default. Rate-limit tests pass their own `rateLimits`.
+ */
+const TEST_RATE_LIMITS: HomeserverSettings['rateLimits'] = { message: false };
+
+export async function startTestServer(
+  options: { storage?: Storage; config?: HomeserverSettings; serverName?: string; clock?: Clock } = {},
+): Promise<TestServer> {
   const serverName = options.serverName ?? 'hs.test';
   const seed = new Uint8Array(32).fill(serverName.length);
   const signer = await createSigner(seed, serverName, 'ed25519:1');
   const storage = options.storage ?? createMemoryStorage();
-  const config = { passwordHashIterations: TEST_PASSWORD_HASH_ITERATIONS, ...options.config };
-  const homeserver = createHomeserver({ storage, signer, config });
+  const config = {
+    passwordHashIterations: TEST_PASSWORD_HASH_ITERATIONS,
+    ...options.config,
+    rateLimits: { ...TEST_RATE_LIMITS, ...options.config?.rateLimits },
+  };
+  const homeserver = createHomeserver({ storage, signer, config, clock: options.clock });
   const baseUrl = `http://${serverName}`;
   const call: TestServer['call'] = async (method, path, body, accessToken, headers = {}) => {
     const init: RequestInit = { method, headers: { ...headers } };

@@ -144,6 +144,28 @@ describe('npm run homeserver', () => {
     expect(await stop(running)).toBe(0);
   });
 
+  it('limits registrations per client address over HTTP (429 with Retry-After); --no-rate-limits lifts it', async () => {
+    const register = (base: string, username: string) =>
+      call(base, 'POST', '/_matrix/client/v3/register', { username, password: 'secret words', auth: { type: 'm.login.dummy' } });
+    const limited = await startCli(['--port', '0', '--memory']);
+    const statuses: number[] = [];
+    let refused: Awaited<ReturnType<typeof register>> | undefined;
+    for (let i = 0; i < 12; i++) {
+      const res = await register(limited.url, `user${i}`);
+      statuses.push(res.status);
+      if (res.status === 429) refused ??= res;
+    }
+    // Every local client shares 127.0.0.1: the default burst of 10, then one about every 6 s.
+    expect(statuses).toEqual([...Array(10).fill(200), 429, 429]);
+    expect(refused!.json).toMatchObject({ errcode: 'M_LIMIT_EXCEEDED', retry_after_ms: expect.any(Number) });
+    expect(refused!.headers.get('retry-after')).toBe(String(Math.ceil(refused!.json.retry_after_ms / 1000)));
+    expect(await stop(limited)).toBe(0);
+
+    const open = await startCli(['--port', '0', '--memory', '--no-rate-limits']);
+    for (let i = 0; i < 12; i++) expect((await register(open.url, `user${i}`)).status).toBe(200);
+    expect(await stop(open)).toBe(0);
+  });
+
   it('refuses conflicting options with a usage message', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/node/cli.ts', '--memory', '--data', '/tmp/x'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';

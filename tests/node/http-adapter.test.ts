@@ -29,6 +29,12 @@ describe('serveHttp', () => {
     expect(await response.json()).toEqual({ method: 'PUT', url: `${handle.url}/a/b?c=d`, auth: 'Bearer t', body: 'hello' });
   });
 
+  it("gives the handler the client's address from the socket (per-address rate limits)", async () => {
+    handle = await serveHttp(async (_request, connection) => Response.json({ remoteAddress: connection.remoteAddress }), { port: 0 });
+    const response = await fetch(`${handle.url}/whoami`);
+    expect(await response.json()).toEqual({ remoteAddress: '127.0.0.1' });
+  });
+
   it('streams large bodies both ways', async () => {
     const size = 8 * 1024 * 1024;
     handle = await serveHttp(async (request) => {

@@ -726,6 +726,20 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
         expect(message).toEqual({ userId: ALICE, deviceId: 'A', streamOrdering: 3, sender: BOB, type: 'm.test', content: { i: 3 } });
       });
 
+      it('keeps only the newest to-device messages of a device when asked', async () => {
+        await storage.write(async (txn) => {
+          for (let i = 1; i <= 5; i++) await txn.toDevice.add(ALICE, 'A', { sender: BOB, type: 'm.test', content: { i } });
+          await txn.toDevice.add(ALICE, 'B', { sender: BOB, type: 'm.test', content: { i: 6 } });
+        });
+        const inbox = async (deviceId: string) => (await storage.read((txn) => txn.toDevice.list(ALICE, deviceId, {}))).map((m) => m.content.i);
+        expect(await storage.write((txn) => txn.toDevice.keepNewest(ALICE, 'A', 10))).toBe(0);
+        expect(await storage.write((txn) => txn.toDevice.keepNewest(ALICE, 'A', 2))).toBe(3);
+        expect(await inbox('A')).toEqual([4, 5]);
+        expect(await inbox('B')).toEqual([6]);
+        expect(await storage.write((txn) => txn.toDevice.keepNewest(ALICE, 'A', 0))).toBe(2);
+        expect(await inbox('A')).toEqual([]);
+      });
+
       it('streams device list changes, each user once', async () => {
         await storage.write(async (txn) => {
           await txn.deviceLists.add(ALICE); // 1

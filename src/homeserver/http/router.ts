@@ -24,10 +24,22 @@ export interface RouteContext {
   query: URLSearchParams;
   /** Present when the route's `auth` is 'required' (or 'optional' and a token was given). */
   requester: Requester | undefined;
+  /** The client's address when the request came over a network; undefined in process. */
+  remoteAddress: string | undefined;
   /** The body as a JSON object; M_NOT_JSON if it does not parse, M_BAD_JSON if it is not an object. */
   json<T = Record<string, unknown>>(): Promise<T>;
   /** The raw body, limited to the route's `maxBodyBytes`. */
   bytes(): Promise<Uint8Array>;
+}
+
+/**
+ * What the transport knows of a request's client, which a web Request does not carry. The Node
+ * HTTP adapter gives the socket's address; in process (the tab) there is none, and per-address
+ * rate limits do not apply (see limits/rate-limits.ts).
+ */
+export interface ConnectionInfo {
+  /** The peer's IP address as the socket reports it, e.g. '127.0.0.1' or '::1'. */
+  remoteAddress?: string;
 }
 
 /** Like RouteContext, for routes that require authentication. */
@@ -87,7 +99,7 @@ export interface RouteSummary {
 }
 
 export interface Router {
-  handle(request: Request): Promise<Response>;
+  handle(request: Request, connection?: ConnectionInfo): Promise<Response>;
   /** Every `METHOD /path` the router serves (tests walk it; docs list it). */
   readonly routes: readonly RouteSummary[];
 }
@@ -172,7 +184,7 @@ export function createRouter(routes: RouteDefinition[], options: RouterOptions):
 
   return {
     routes: summaries,
-    async handle(request) {
+    async handle(request, connection) {
       try {
         if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS_HEADERS });
         const url = new URL(request.url);
@@ -198,6 +210,7 @@ export function createRouter(routes: RouteDefinition[], options: RouterOptions):
           params,
           query: url.searchParams,
           requester,
+          remoteAddress: connection?.remoteAddress,
           bytes,
           async json<T>() {
             const raw = await bytes();
@@ -216,7 +229,7 @@ export function createRouter(routes: RouteDefinition[], options: RouterOptions):
         const result = await definition.handler(ctx);
         return result instanceof Response ? result : jsonResponse(result ?? {});
       } catch (error) {
-        if (error instanceof MatrixError) return jsonResponse(error.toJSON(), error.status);
+        if (error instanceof MatrixError) return jsonResponse(error.toJSON(), error.status, error.headers);
         onError(error, request);
         return jsonResponse(unknown('Internal server error').toJSON(), 500);
       }

@@ -14,6 +14,7 @@ import type { Requester } from '../http/router.js';
 import type { CrossSigningKeyType, ReadTxn } from '../../storage/types.js';
 import { expectObject, mergeAllSignatures, sameSignedContent } from './json.js';
 import { isJsonObject } from '../http/params.js';
+import { BOUNDS, checkCount } from '../limits/bounds.js';
 
 const KEY_TYPES: ReadonlyArray<[field: string, type: CrossSigningKeyType, usage: string]> = [
   ['master_key', 'master', 'master'],
@@ -125,10 +126,14 @@ interface PendingSignature {
 /** Checks the shape of POST /keys/signatures/upload: { userId: { keyId: signedObject } }. */
 export function parseSignaturesUpload(body: Record<string, unknown>): Map<string, Map<string, Record<string, unknown>>> {
   const out = new Map<string, Map<string, Record<string, unknown>>>();
+  let signed = 0;
   for (const [userId, byKey] of Object.entries(body)) {
     if (!isValidUserId(userId)) throw invalidParam(`${JSON.stringify(userId)} is not a valid user ID`);
     const map = new Map<string, Record<string, unknown>>();
-    for (const [keyId, signed] of Object.entries(expectObject(byKey, userId))) map.set(keyId, expectObject(signed, `${userId}.${keyId}`));
+    for (const [keyId, value] of Object.entries(expectObject(byKey, userId))) {
+      checkCount('signed keys', ++signed, BOUNDS.signatureUploads);
+      map.set(keyId, expectObject(value, `${userId}.${keyId}`));
+    }
     out.set(userId, map);
   }
   return out;

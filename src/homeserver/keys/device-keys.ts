@@ -14,6 +14,7 @@ import type { ReadTxn, WriteTxn } from '../../storage/types.js';
 import { cloneJson, expectObject, mergeAllSignatures, sameSignedContent, splitKeyId } from './json.js';
 import { isJsonObject } from '../http/params.js';
 import { privateSignaturesFor } from './cross-signing.js';
+import { BOUNDS, checkCount, checkMapSize } from '../limits/bounds.js';
 
 /** The algorithm whose count clients expect in every one_time_key_counts (Synapse reports it even at 0). */
 const SIGNED_CURVE25519 = 'signed_curve25519';
@@ -64,9 +65,11 @@ export function parseKeysUpload(body: Record<string, unknown>, requester: Reques
     out.device_keys = keysToStore as JsonObject;
   }
   if (body.one_time_keys !== undefined && body.one_time_keys !== null) {
+    checkMapSize('one_time_keys', body.one_time_keys, BOUNDS.oneTimeKeys);
     out.one_time_keys = checkKeyMap(body.one_time_keys, 'one_time_keys');
   }
   const fallback = body.fallback_keys ?? body['org.matrix.msc2732.fallback_keys'];
+  checkMapSize('fallback_keys', fallback, BOUNDS.fallbackKeys);
   if (fallback !== undefined && fallback !== null) out.fallback_keys = checkKeyMap(fallback, 'fallback_keys');
   return out;
 }
@@ -123,12 +126,16 @@ export interface KeysQueryResult {
 /** Checks the body of POST /keys/query: { device_keys: { userId: [deviceId, ...] } }. */
 export function parseKeysQuery(body: Record<string, unknown>): Map<string, string[]> {
   const wanted = expectObject(body.device_keys, 'device_keys');
+  checkMapSize('device_keys', wanted, BOUNDS.keysQueryUsers);
   const out = new Map<string, string[]>();
+  let devicesNamed = 0;
   for (const [userId, devices] of Object.entries(wanted)) {
     if (!isValidUserId(userId)) throw invalidParam(`device_keys: ${JSON.stringify(userId)} is not a valid user ID`);
     if (!Array.isArray(devices) || !devices.every((d) => typeof d === 'string')) {
       throw badJson(`device_keys.${userId} must be an array of device IDs`);
     }
+    devicesNamed += devices.length;
+    checkCount('device_keys (devices named)', devicesNamed, BOUNDS.keysQueryDevices);
     out.set(userId, devices as string[]);
   }
   return out;
@@ -181,12 +188,15 @@ async function deviceKeysOf(txn: ReadTxn, userId: string, deviceIds: string[]): 
 /** Checks the body of POST /keys/claim: { one_time_keys: { userId: { deviceId: algorithm } } }. */
 export function parseKeysClaim(body: Record<string, unknown>): Map<string, Map<string, string>> {
   const wanted = expectObject(body.one_time_keys, 'one_time_keys');
+  checkMapSize('one_time_keys', wanted, BOUNDS.keysClaimUsers);
   const out = new Map<string, Map<string, string>>();
+  let devicesNamed = 0;
   for (const [userId, devices] of Object.entries(wanted)) {
     if (!isValidUserId(userId)) throw invalidParam(`one_time_keys: ${JSON.stringify(userId)} is not a valid user ID`);
     const byDevice = expectObject(devices, `one_time_keys.${userId}`);
     const map = new Map<string, string>();
     for (const [deviceId, algorithm] of Object.entries(byDevice)) {
+      checkCount('one_time_keys (devices named)', ++devicesNamed, BOUNDS.keysClaimDevices);
       if (typeof algorithm !== 'string' || algorithm === '') throw badJson(`one_time_keys.${userId}.${deviceId} must be an algorithm name`);
       map.set(deviceId, algorithm);
     }

@@ -189,6 +189,17 @@ export class ToDevice implements ToDeviceStore {
     this.ctx.assertWritable();
     await this.ctx.t.deleteRange(T.toDevice, { lower: [userId, deviceId, -Infinity], upper: [userId, deviceId, upTo] });
   }
+
+  async keepNewest(userId: string, deviceId: string, keep: number): Promise<number> {
+    this.ctx.assertWritable();
+    const excess = (await this.ctx.t.count(T.toDevice, { prefix: [userId, deviceId] })) - keep;
+    if (excess <= 0) return 0;
+    // Only the rows to drop are read (one, when a full inbox gains one), to find where they end.
+    const oldest = await this.ctx.t.scan(T.toDevice, { prefix: [userId, deviceId], limit: excess });
+    const upTo = fromRows<ToDeviceRecord>(oldest).at(-1)!.streamOrdering;
+    await this.deleteUpTo(userId, deviceId, upTo);
+    return excess;
+  }
 }
 
 export class DeviceLists implements DeviceListsStore {

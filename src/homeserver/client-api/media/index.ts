@@ -6,8 +6,15 @@
  * runs here, so a thumbnail of an image is the image itself (the spec lets a
  * server return a larger thumbnail than asked for). Media of other servers is
  * 404 until federation exists.
+ *
+ * Uploads and reservations are rate-limited per user (rc_media_create and
+ * mediaUpload in limits/rate-limits.ts), and a user holds at most
+ * `maxPendingMediaUploads` reservations without content, as in Synapse: past
+ * it POST /create answers 429 M_LIMIT_EXCEEDED until the oldest expires or is
+ * filled. Each user's reservations are listed under one meta key, so counting
+ * them needs no scan, and expired ones are swept whenever the user reserves.
  */
-import { MatrixError, invalidParam, missingParam, notFound, forbidden } from '../../http/errors.js';
+import { MatrixError, invalidParam, missingParam, notFound, forbidden, limitExceeded } from '../../http/errors.js';
 import { CORS_HEADERS } from '../../http/response.js';
 import { clientRoute, type AuthedContext, type RouteDefinition } from '../../http/router.js';
 import type { RouteModule } from '../../services.js';
@@ -36,6 +43,10 @@ interface PendingUpload {
 }
 
 const pendingKey = (mediaId: string) => `media.pending:${mediaId}`;
+
+/** One user's outstanding reservations, oldest first. */
+type PendingList = { mediaId: string; expiresAt: number }[];
+const pendingListKey = (userId: string) => `media.pending.user:${userId}`;
 
 function positiveInt(value: string | null, name: string): number {
   if (value === null) throw missingParam(`Missing "${name}"`);
@@ -69,7 +80,7 @@ async function thumbnail(ctx: HomeserverContext, req: AuthedContext): Promise<Re
   return contentResponse(ctx, record, mediaHeaders(record));
 }
 
-export const mediaRoutes: RouteModule = ({ ctx }) => {
+export const mediaRoutes: RouteModule = ({ ctx, limits }) => {
   // Upload bodies are read by storeUpload as they stream in, never through req.bytes(); it enforces the limit.
   const upload = { prefixes: LEGACY, maxBodyBytes: ctx.config.maxUploadBytes };
   const limit = ctx.config.maxUploadBytes;
@@ -81,6 +92,7 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
       '/upload',
       'required',
       async (req) => {
+        limits.take('mediaUpload', req.requester.userId);
         const contentType = normaliseContentType(req.request.headers.get('content-type'));
         const filename = cleanFilename(req.query.get('filename'));
         const mediaId = newMediaId(ctx);
@@ -98,9 +110,22 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
       '/create',
       'required',
       async (req) => {
+        const userId = req.requester.userId;
+        limits.take('mediaCreate', userId);
         const mediaId = newMediaId(ctx);
-        const expiresAt = ctx.clock.now() + PENDING_LIFETIME_MS;
-        await ctx.storage.write((txn) => txn.meta.put(pendingKey(mediaId), { uploader: req.requester.userId, expiresAt } satisfies PendingUpload));
+        const now = ctx.clock.now();
+        const expiresAt = now + PENDING_LIFETIME_MS;
+        await ctx.storage.write(async (txn) => {
+          const listed = (await txn.meta.get<PendingList>(pendingListKey(userId))) ?? [];
+          const live = listed.filter((p) => p.expiresAt >= now);
+          for (const p of listed) if (p.expiresAt < now) await txn.meta.delete(pendingKey(p.mediaId));
+          if (live.length >= ctx.config.maxPendingMediaUploads) {
+            // As Synapse: come back when the oldest reservation has expired (or fill one meanwhile).
+            throw limitExceeded(Math.max(1, live[0]!.expiresAt - now + 1), 'Too many pending media uploads');
+          }
+          await txn.meta.put(pendingListKey(userId), [...live, { mediaId, expiresAt }]);
+          await txn.meta.put(pendingKey(mediaId), { uploader: userId, expiresAt } satisfies PendingUpload);
+        });
         return { content_uri: `mxc://${ctx.serverName}/${mediaId}`, unused_expires_at: expiresAt };
       },
       { prefixes: ['/_matrix/media/v1'] },
@@ -114,6 +139,7 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
       async (req) => {
         const { serverName, mediaId } = req.params;
         if (serverName !== ctx.serverName || !isValidMediaId(mediaId!)) throw notFound('Not found');
+        limits.take('mediaUpload', req.requester.userId);
         const contentType = normaliseContentType(req.request.headers.get('content-type'));
         const filename = cleanFilename(req.query.get('filename'));
         const uploader = req.requester.userId;
@@ -129,6 +155,8 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
         await storeUpload(ctx, req.request, limit, async (txn, { blobId, size }) => {
           await checkReservation(txn);
           await txn.meta.delete(pendingKey(mediaId!));
+          const listed = (await txn.meta.get<PendingList>(pendingListKey(uploader))) ?? [];
+          await txn.meta.put(pendingListKey(uploader), listed.filter((p) => p.mediaId !== mediaId));
           await txn.media.finishUpload({ mediaId: mediaId!, contentType, filename, uploader, createdAt: ctx.clock.now(), blobId, size });
         });
         return {};
