@@ -10,14 +10,17 @@
  *
  * Three questions, in the order a read path asks them:
  *
- * 1. May this user read the room, and up to where? (`checkUserMayRead`)
+ * 1. May this user read the room, and up to where? (`userMayRead`, and
+ *    `checkUserMayRead` for routes, which answers 403)
  *    Members may. Former members — joined, then left or banned — may read up
  *    to their departure (the `horizon`), until they forget the room. Anyone
  *    may read a world_readable room. Everyone else gets 403 M_FORBIDDEN: a
  *    knock, an invite or a ban that never led to a join gives nothing, and a
  *    forgotten room is as if the user had never been there.
  * 2. Which state may they read? (`readableState`) The current state, or for a
- *    former member the state just after their departure.
+ *    former member the state just after their departure. /sync's leave
+ *    section gives one who never joined only their own member event
+ *    (`stateWithoutGrant`).
  * 3. May they see this event? (`isEventVisible`, pure; `visibleEvents` over a
  *    reader, for whole batches) The spec's history visibility algorithm
  *    (m.room.history_visibility, "Server behaviour"), judged on the state
@@ -165,10 +168,10 @@ async function isWorldReadable(reader: AccessReader, roomId: string): Promise<bo
 /**
  * May `userId` read `roomId` at all, and up to where: members and readers of
  * world_readable rooms without limit, former members up to their departure
- * (unless they forgot the room); 403 M_FORBIDDEN for everyone else, and for
- * rooms this server does not know (they look the same).
+ * (unless they forgot the room); undefined for everyone else, and for rooms
+ * this server does not know (they look the same).
  */
-export async function checkUserMayRead(reader: AccessReader, roomId: string, userId: string, options: GateOptions = {}): Promise<ReadGrant> {
+export async function userMayRead(reader: AccessReader, roomId: string, userId: string, options: GateOptions = {}): Promise<ReadGrant | undefined> {
   const record = await reader.membership(roomId, userId);
   const memberEvent = record ? await reader.getEvent(record.eventId) : undefined;
   const view: MembershipView = { userId, membership: record?.membership, memberEvent };
@@ -188,7 +191,14 @@ export async function checkUserMayRead(reader: AccessReader, roomId: string, use
     return { view: former ? view : { userId, membership: undefined, memberEvent: undefined } };
   }
   if (former) return { view, horizon: memberEvent };
-  throw forbidden(`User ${userId} not in room ${roomId}, and room previews are disabled`);
+  return undefined;
+}
+
+/** userMayRead for the read routes: the grant, or 403 M_FORBIDDEN (Synapse's words). */
+export async function checkUserMayRead(reader: AccessReader, roomId: string, userId: string, options: GateOptions = {}): Promise<ReadGrant> {
+  const grant = await userMayRead(reader, roomId, userId, options);
+  if (!grant) throw forbidden(`User ${userId} not in room ${roomId}, and room previews are disabled`);
+  return grant;
 }
 
 /** Whether an event lies within what the grant allows (at or before a former member's departure). */
@@ -216,6 +226,17 @@ export async function serverMayRead(reader: AccessReader, roomId: string, server
 export async function readableState(reader: AccessReader, roomId: string, grant: ReadGrant): Promise<StateMap> {
   if (grant.horizon) return (await reader.stateAfter(grant.horizon)) ?? new Map();
   return reader.currentStateIds(roomId);
+}
+
+/**
+ * What a user without a grant learns of a room's state when /sync tells them
+ * their invite, knock or ban-before-joining has ended (the leave section):
+ * their own member event, nothing else.
+ */
+export function stateWithoutGrant(userId: string, state: StateMap): StateMap {
+  const own = stateKeyOf('m.room.member', userId);
+  const id = state.get(own);
+  return id === undefined ? new Map() : new Map([[own, id]]);
 }
 
 // ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import type { EventFilter, SyncFilter } from './filters.js';
 import { LruMap } from './lru.js';
 import { CacheMiss, SyncMemory, type Learner } from './memory.js';
 import { SyncNotifier } from './notifier.js';
-import { visibleEvents, type MembershipView } from '../access/room-access.js';
+import { stateWithoutGrant, userMayRead, visibleEvents, type MembershipView } from '../access/room-access.js';
 import { ReadCaches, RoomReader, strippedState, type FormatOptions } from './room-reader.js';
 import { formatSyncToken, formatTopoToken, gapAfter, gapBefore, type SyncToken } from './tokens.js';
 import type { TypingTracker } from './typing.js';
@@ -544,6 +544,8 @@ export class SyncService {
     if (since === undefined || timeline.limited) {
       const start = timeline.events.length > 0 ? ((await reader.stateBefore(timeline.events[0])) ?? end) : end;
       state = pickState(start, end, timelineIds, since === undefined ? undefined : await reader.stateAtStream(roomId, since));
+      // One who never joined (an invite rejected, a knock withdrawn or refused, a ban before joining) learns only their own membership.
+      if (!(await userMayRead(reader, roomId, view.userId))) state = stateWithoutGrant(view.userId, state);
     }
     if (filter.lazyLoadMembers) {
       const senders = new Set(timeline.events.map((e) => e.event.sender));

@@ -9,6 +9,8 @@ import {
   isEventVisibleToServer,
   readableState,
   serverMayRead,
+  stateWithoutGrant,
+  userMayRead,
   visibleEvents,
   withinHorizon,
   type ReadGrant,
@@ -105,6 +107,7 @@ describe('checkUserMayRead, readableState, visibleEvents (in-memory rooms)', () 
       const refused = await checkUserMayRead(reader, c.room, c.user).catch((error: unknown) => error);
       expect(refused).toBeInstanceOf(MatrixError);
       expect(refused).toMatchObject({ status: 403, errcode: 'M_FORBIDDEN' });
+      expect(await userMayRead(reader, c.room, c.user)).toBeUndefined();
       return;
     }
     const grant = await checkUserMayRead(reader, c.room, c.user);
@@ -135,6 +138,13 @@ describe('checkUserMayRead, readableState, visibleEvents (in-memory rooms)', () 
     const m3 = reader.events.get('$m3')!;
     const kept = await visibleEvents(reader, 'shared', grant.view, [{ ...m2, rejected: 'auth' }, { ...m3, softFailed: true }, m3]);
     expect(kept.map((r) => r.eventId)).toEqual(['$m3']);
+  });
+
+  test('stateWithoutGrant: only the user\'s own member event', async () => {
+    const reader = readerFor({ room: 'invite-rejected' });
+    const state = (await reader.stateAfter(reader.events.get('$dl')!))!;
+    expect([...stateWithoutGrant('@dave:hs.test', state)]).toEqual([[stateKeyOf('m.room.member', '@dave:hs.test'), '$dl']]);
+    expect(stateWithoutGrant('@nobody:hs.test', state).size).toBe(0);
   });
 
   test('withinHorizon: up to and including the departure', async () => {
