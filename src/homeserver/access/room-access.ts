@@ -32,7 +32,7 @@
  * shortcuts that avoid loading state (see its comment); they give the same
  * answers as the full algorithm, only sooner.
  */
-import { stateKeyOf, type PDU, type StateMap } from '../../core/index.js';
+import { serverNameOf, stateKeyOf, type PDU, type StateMap } from '../../core/index.js';
 import type { EventRecord, Membership, MembershipRecord } from '../../storage/types.js';
 import { forbidden } from '../http/errors.js';
 import { compareTopo, gapAfter } from '../sync/tokens.js';
@@ -78,7 +78,7 @@ export interface MembershipView {
 const HV_KEY = stateKeyOf('m.room.history_visibility', '');
 
 // ---------------------------------------------------------------------------
-// 3. Events: the spec's algorithm, pure
+// The history visibility algorithm (question 3), pure
 
 export interface EventVisibilityInput {
   userId: string;
@@ -141,7 +141,7 @@ export function isEventVisibleToServer(input: { historyVisibility: string | unde
 }
 
 // ---------------------------------------------------------------------------
-// 1. The room gate
+// 1. The room gate (and the server seam)
 
 /** What the gate grants: whose view to judge events by, and how far they may read. */
 export interface ReadGrant {
@@ -208,15 +208,14 @@ export function withinHorizon(grant: ReadGrant, record: EventRecord): boolean {
 
 /**
  * Whether a server may read a room (the seam for federation reads: backfill,
- * get_missing_events, state_ids; Synapse's check_server_in_room plus
- * world_readable peeking). One of its users must be joined now. Not called
- * yet: federation is not built; its receiver must ask here, then filter events
- * with isEventVisibleToServer.
+ * get_missing_events, state_ids; Synapse's assert_host_in_room): one of its
+ * users must be joined now. world_readable rooms are no exception: peeking
+ * over federation is not in the stable spec (MSC2444), so least disclosure.
+ * Not called yet, as federation is not built: its receiver must ask here,
+ * then filter events with isEventVisibleToServer.
  */
 export async function serverMayRead(reader: AccessReader, roomId: string, serverName: string): Promise<boolean> {
-  const joined = await reader.joinedUserIds(roomId);
-  if (joined.some((userId) => userId.slice(userId.indexOf(':') + 1) === serverName)) return true;
-  return isWorldReadable(reader, roomId);
+  return (await reader.joinedUserIds(roomId)).some((userId) => serverNameOf(userId) === serverName);
 }
 
 // ---------------------------------------------------------------------------
@@ -240,7 +239,7 @@ export function stateWithoutGrant(userId: string, state: StateMap): StateMap {
 }
 
 // ---------------------------------------------------------------------------
-// 3. Events, over a reader
+// 3. Events, over a reader (the algorithm above, with the sync path's shortcuts)
 
 /** Drops the events the user may not see; keeps order. Rejected and soft-failed events are never shown. */
 export async function visibleEvents(reader: AccessReader, roomId: string, view: MembershipView, records: readonly EventRecord[]): Promise<EventRecord[]> {
