@@ -26,12 +26,12 @@ import { splitStateKey, stateKeyOf, type StateMap } from '../../core/index.js';
 import type { AccountDataRecord, EventRecord, MembershipRecord, ReadTxn, ReceiptRecord, ToDeviceRecord } from '../../storage/types.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../http/errors.js';
-import { forgottenRoomKey } from '../rooms/types.js';
 import type { EventFilter, SyncFilter } from './filters.js';
 import { LruMap } from './lru.js';
 import { CacheMiss, SyncMemory, type Learner } from './memory.js';
 import { SyncNotifier } from './notifier.js';
-import { ReadCaches, RoomReader, strippedState, type FormatOptions, type MembershipView } from './room-reader.js';
+import { stateWithoutGrant, userMayRead, visibleEvents, type MembershipView } from '../access/room-access.js';
+import { ReadCaches, RoomReader, strippedState, type FormatOptions } from './room-reader.js';
 import { formatSyncToken, formatTopoToken, gapAfter, gapBefore, type SyncToken } from './tokens.js';
 import type { TypingTracker } from './typing.js';
 import { UnreadCounter } from './unread.js';
@@ -299,7 +299,7 @@ export class SyncService {
         } else if (m.membership === 'leave' || m.membership === 'ban') {
           if (!event) return;
           // A forgotten room is gone from the user's view (POST /forget).
-          if ((since === undefined || changed) && (await txn.meta.get(forgottenRoomKey(userId, m.roomId))) !== undefined) return;
+          if ((since === undefined || changed) && (await reader.hasForgotten(userId, m.roomId))) return;
           if (since === undefined) {
             if (filter.includeLeave) leave[m.roomId] = await this.leftRoom(pass, view, event, roomAccountData);
           } else if (changed) {
@@ -544,6 +544,8 @@ export class SyncService {
     if (since === undefined || timeline.limited) {
       const start = timeline.events.length > 0 ? ((await reader.stateBefore(timeline.events[0])) ?? end) : end;
       state = pickState(start, end, timelineIds, since === undefined ? undefined : await reader.stateAtStream(roomId, since));
+      // One who never joined (an invite rejected, a knock withdrawn or refused, a ban before joining) learns only their own membership.
+      if (!(await userMayRead(reader, roomId, view.userId))) state = stateWithoutGrant(view.userId, state);
     }
     if (filter.lazyLoadMembers) {
       const senders = new Set(timeline.events.map((e) => e.event.sender));
@@ -636,7 +638,7 @@ export async function loadRecent(
     const all = await reader.txn.timeline.range(roomId, { dir: 'f', from: lower, to: upper, limit: peek });
     if (all.length < peek) {
       reader.remember(all);
-      const visible = await reader.visible(roomId, view, all.filter((r) => filter.matches(filterable(r))));
+      const visible = await visibleEvents(reader, roomId, view, all.filter((r) => filter.matches(filterable(r))));
       return {
         events: limit === 0 ? [] : visible.slice(-limit),
         limited: visible.length > limit,
@@ -663,7 +665,7 @@ export async function loadRecent(
     reader.remember(batch);
     scannedBatches.push(batch);
     const candidates = batch.filter((r) => filter.matches(filterable(r)));
-    const visible = await reader.visible(roomId, view, candidates);
+    const visible = await visibleEvents(reader, roomId, view, candidates);
     for (const record of visible) {
       if (out.length === limit) return result(true, false);
       out.push(record);
