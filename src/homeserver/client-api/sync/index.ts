@@ -5,7 +5,8 @@
  * the logic.
  */
 import type { JsonObject } from '../../../core/index.js';
-import { badJson, forbidden, MatrixError, notJson } from '../../http/errors.js';
+import { badJson, forbidden, MatrixError } from '../../http/errors.js';
+import { parseJsonParam } from '../../http/json-ingress.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import type { HomeserverServices, RouteModule } from '../../services.js';
 import { parseFilter, parseRoomEventFilterParam, SyncFilter } from '../../sync/filters.js';
@@ -43,13 +44,7 @@ const storedFilters = new WeakMap<HomeserverServices, LruMap<string, JsonObject>
 async function syncFilter(services: HomeserverServices, userId: string, raw: string | null): Promise<SyncFilter> {
   if (raw === null || raw === '') return new SyncFilter();
   if (raw.trimStart().startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      throw notJson('Invalid filter JSON');
-    }
-    return new SyncFilter(parseFilter(parsed));
+    return new SyncFilter(parseFilter(parseJsonParam(raw, { maxDepth: services.ctx.config.maxJsonDepth }, 'filter')));
   }
   let known = storedFilters.get(services);
   if (!known) storedFilters.set(services, (known = new LruMap(1024)));
@@ -100,7 +95,7 @@ export const syncRoutes: RouteModule = (services) => {
         from: query.get('from') || undefined,
         to: query.get('to') || undefined,
         limit: parseLimit(query.get('limit')),
-        filter: parseRoomEventFilterParam(query.get('filter')),
+        filter: parseRoomEventFilterParam(query.get('filter'), { maxDepth: ctx.config.maxJsonDepth }),
       });
     }),
 
@@ -108,7 +103,7 @@ export const syncRoutes: RouteModule = (services) => {
     clientRoute('GET', '/rooms/{roomId}/context/{eventId}', 'required', async ({ params, query, requester }) =>
       eventContext(sync, ctx.clock.now(), requester.userId, params.roomId, params.eventId, {
         limit: parseLimit(query.get('limit')),
-        filter: parseRoomEventFilterParam(query.get('filter')),
+        filter: parseRoomEventFilterParam(query.get('filter'), { maxDepth: ctx.config.maxJsonDepth }),
       }),
     ),
 
