@@ -5,6 +5,7 @@
  */
 import { createSigner } from '../../src/core/index.js';
 import { createHomeserver, type Homeserver, type HomeserverConfig } from '../../src/homeserver/index.js';
+import type { Logger } from '../../src/homeserver/context.js';
 import { createMemoryStorage } from '../../src/storage/memory/index.js';
 import type { Storage } from '../../src/storage/types.js';
 
@@ -20,12 +21,12 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(options: { storage?: Storage; config?: Partial<HomeserverConfig>; serverName?: string } = {}): Promise<TestServer> {
+export async function startTestServer(options: { storage?: Storage; config?: Partial<HomeserverConfig>; serverName?: string; log?: Logger } = {}): Promise<TestServer> {
   const serverName = options.serverName ?? 'hs.test';
   const seed = new Uint8Array(32).fill(serverName.length);
   const signer = await createSigner(seed, serverName, 'ed25519:1');
   const storage = options.storage ?? createMemoryStorage();
-  const homeserver = createHomeserver({ storage, signer, config: options.config });
+  const homeserver = createHomeserver({ storage, signer, config: options.config, log: options.log });
   const baseUrl = `http://${serverName}`;
   const call: TestServer['call'] = async (method, path, body, accessToken, headers = {}) => {
     const init: RequestInit = { method, headers: { ...headers } };

@@ -14,6 +14,7 @@ import type { Requester } from '../http/router.js';
 import type { CrossSigningKeyType, ReadTxn } from '../../storage/types.js';
 import { expectObject, mergeAllSignatures, sameSignedContent } from './json.js';
 import { isJsonObject } from '../http/params.js';
+import { skipCorruptRows } from '../corrupt-rows.js';
 
 const KEY_TYPES: ReadonlyArray<[field: string, type: CrossSigningKeyType, usage: string]> = [
   ['master_key', 'master', 'master'],
@@ -75,7 +76,8 @@ export function parseDeviceSigningUpload(body: Record<string, unknown>, userId: 
 /** Whether uploading `keys` would change any stored cross-signing key, and whether the user has a master key yet. */
 export async function deviceSigningState(ctx: HomeserverContext, userId: string, keys: DeviceSigningUpload): Promise<{ hasMaster: boolean; changes: boolean }> {
   return ctx.storage.read(async (txn) => {
-    const stored = new Map((await txn.crossSigningKeys.forUser(userId)).map((r) => [r.keyType, r.keys]));
+    // A poisoned stored key is as good as none: the upload replaces it.
+    const stored = new Map((await txn.crossSigningKeys.forUser(userId, skipCorruptRows(ctx.log, `cross-signing keys of ${userId}`))).map((r) => [r.keyType, r.keys]));
     let changes = false;
     for (const [type, key] of Object.entries(keys) as [CrossSigningKeyType, JsonObject][]) {
       const old = stored.get(type);

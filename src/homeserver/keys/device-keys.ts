@@ -14,6 +14,8 @@ import type { ReadTxn, WriteTxn } from '../../storage/types.js';
 import { cloneJson, expectObject, mergeAllSignatures, sameSignedContent, splitKeyId } from './json.js';
 import { isJsonObject } from '../http/params.js';
 import { privateSignaturesFor } from './cross-signing.js';
+import { skipCorruptRows } from '../corrupt-rows.js';
+import type { OnCorruptRow } from '../../storage/errors.js';
 
 /** The algorithm whose count clients expect in every one_time_key_counts (Synapse reports it even at 0). */
 const SIGNED_CURVE25519 = 'signed_curve25519';
@@ -144,8 +146,8 @@ export async function queryKeys(ctx: HomeserverContext, requester: Requester, wa
         result.failures[server] = unreachable(server);
         continue;
       }
-      result.device_keys[userId] = await deviceKeysOf(txn, userId, deviceIds);
-      for (const record of await txn.crossSigningKeys.forUser(userId)) {
+      result.device_keys[userId] = await deviceKeysOf(txn, userId, deviceIds, skipCorruptRows(ctx.log, `device keys of ${userId}`));
+      for (const record of await txn.crossSigningKeys.forUser(userId, skipCorruptRows(ctx.log, `cross-signing keys of ${userId}`))) {
         if (record.keyType === 'user_signing' && userId !== requester.userId) continue;
         let keys = cloneJson(record.keys);
         if (record.keyType === 'master' && userId !== requester.userId) {
@@ -160,11 +162,11 @@ export async function queryKeys(ctx: HomeserverContext, requester: Requester, wa
   return result;
 }
 
-async function deviceKeysOf(txn: ReadTxn, userId: string, deviceIds: string[]): Promise<Record<string, JsonObject>> {
+async function deviceKeysOf(txn: ReadTxn, userId: string, deviceIds: string[], onCorrupt: OnCorruptRow): Promise<Record<string, JsonObject>> {
   const out: Record<string, JsonObject> = {};
-  const records = deviceIds.length === 0
-    ? await txn.deviceKeys.forUser(userId)
-    : (await Promise.all(deviceIds.map((d) => txn.deviceKeys.get(userId, d)))).filter((r) => r !== undefined);
+  // Named devices are picked from the list too, so a poisoned row is skipped the same way (a user has few devices).
+  const named = new Set(deviceIds);
+  const records = (await txn.deviceKeys.forUser(userId, onCorrupt)).filter((r) => named.size === 0 || named.has(r.deviceId));
   const devices = new Map((await txn.devices.forUser(userId)).map((d) => [d.deviceId, d]));
   for (const record of records) {
     const device = devices.get(record.deviceId);

@@ -36,6 +36,7 @@ import { formatSyncToken, formatTopoToken, gapAfter, gapBefore, type SyncToken }
 import type { TypingTracker } from './typing.js';
 import { UnreadCounter } from './unread.js';
 import { deviceListDelta, type DeviceListDelta } from '../keys/device-lists.js';
+import { skipCorruptRows } from '../corrupt-rows.js';
 
 export interface SyncParams {
   userId: string;
@@ -211,10 +212,10 @@ export class SyncService {
       txn.stream.current(),
       txn.memberships.forUser(userId),
       !canSkip || this.notifier.toDeviceAfter(userId, deviceId, since!)
-        ? txn.toDevice.list(userId, deviceId, { from: since, limit: TO_DEVICE_LIMIT })
+        ? txn.toDevice.list(userId, deviceId, { from: since, limit: TO_DEVICE_LIMIT }, skipCorruptRows(this.ctx.log, `the to-device inbox of ${userId} ${deviceId}`))
         : Promise.resolve([] as ToDeviceRecord[]),
       !canSkip || this.notifier.accountDataAfter(userId, since!)
-        ? txn.accountData.changes(userId, { dir: 'f', from: since })
+        ? txn.accountData.changes(userId, { dir: 'f', from: since }, skipCorruptRows(this.ctx.log, `account data of ${userId}`))
         : Promise.resolve([] as AccountDataRecord[]),
       txn.oneTimeKeys.counts(userId, deviceId),
       txn.fallbackKeys.unusedAlgorithms(userId, deviceId),
@@ -419,7 +420,7 @@ export class SyncService {
 
     // Room account data: the window's changes, or all of it for a newly joined room.
     let accountRecords = roomAccountData.get(roomId) ?? [];
-    if (newly) accountRecords = await txn.accountData.list(params.userId, roomId);
+    if (newly) accountRecords = await txn.accountData.list(params.userId, roomId, skipCorruptRows(this.ctx.log, `account data of ${params.userId} in ${roomId}`));
     const accountEvents = filter.roomAccountData.filter(accountRecords.map((r) => ({ type: r.type, content: r.content, room_id: roomId })));
 
     if (!full && timeline.events.length === 0 && stateRecords.length === 0 && ephemeralEvents.length === 0 && accountEvents.length === 0) {
