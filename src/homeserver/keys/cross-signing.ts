@@ -15,6 +15,7 @@ import type { CrossSigningKeyType, ReadTxn } from '../../storage/types.js';
 import { expectObject, mergeAllSignatures, sameSignedContent } from './json.js';
 import { isJsonObject } from '../http/params.js';
 import { skipCorruptRows } from '../corrupt-rows.js';
+import { getOwn, ownSlot, setOwn } from '../own-keys.js';
 
 const KEY_TYPES: ReadonlyArray<[field: string, type: CrossSigningKeyType, usage: string]> = [
   ['master_key', 'master', 'master'],
@@ -150,7 +151,7 @@ export async function uploadSignatures(
   const me = requester.userId;
   const failures: Record<string, Record<string, Failure>> = {};
   const fail = (target: string, keyId: string, status: number, errcode: string, message: string) => {
-    (failures[target] ??= {})[keyId] = { status, errcode, message };
+    setOwn(ownSlot(failures, target, () => ({})), keyId, { status, errcode, message });
   };
 
   // Read what the signatures refer to, then check them outside any transaction.
@@ -222,9 +223,9 @@ export async function uploadSignatures(
       const verified: Record<string, string> = {};
       let bad = false;
       for (const [sigKeyId, signerPublic] of signers) {
-        const signature = sigs[sigKeyId];
+        const signature = getOwn(sigs, sigKeyId);
         if (signature === undefined) continue;
-        if (typeof signature === 'string' && (await signedBy(signed, me, sigKeyId, signerPublic))) verified[sigKeyId] = signature;
+        if (typeof signature === 'string' && (await signedBy(signed, me, sigKeyId, signerPublic))) setOwn(verified, sigKeyId, signature);
         else bad = true;
       }
       if (bad || Object.keys(verified).length === 0) {

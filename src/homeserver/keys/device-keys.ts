@@ -16,6 +16,7 @@ import { isJsonObject } from '../http/params.js';
 import { privateSignaturesFor } from './cross-signing.js';
 import { skipCorruptRows } from '../corrupt-rows.js';
 import type { OnCorruptRow } from '../../storage/errors.js';
+import { ownSlot, setOwn } from '../own-keys.js';
 
 /** The algorithm whose count clients expect in every one_time_key_counts (Synapse reports it even at 0). */
 const SIGNED_CURVE25519 = 'signed_curve25519';
@@ -92,7 +93,7 @@ export async function uploadKeys(ctx: HomeserverContext, requester: Requester, b
       const fresh: Record<string, JsonValue> = {};
       for (const [id, key] of Object.entries(body.one_time_keys)) {
         const existing = await txn.oneTimeKeys.get(userId, deviceId, id);
-        if (existing === undefined) fresh[id] = key;
+        if (existing === undefined) setOwn(fresh, id, key);
         else if (JSON.stringify(existing) !== JSON.stringify(key)) {
           // A client re-using a key ID for a different key has lost track of its keys; refuse, as Synapse does.
           throw invalidParam(`One-time key ${id} already exists with different content`);
@@ -143,10 +144,11 @@ export async function queryKeys(ctx: HomeserverContext, requester: Requester, wa
     for (const [userId, deviceIds] of wanted) {
       const server = serverNameOf(userId);
       if (server !== ctx.serverName) {
-        result.failures[server] = unreachable(server);
+        setOwn(result.failures, server, unreachable(server));
         continue;
       }
-      result.device_keys[userId] = await deviceKeysOf(txn, userId, deviceIds, skipCorruptRows(ctx.log, `device keys of ${userId}`));
+      const deviceKeys = await deviceKeysOf(txn, userId, deviceIds, skipCorruptRows(ctx.log, `device keys of ${userId}`));
+      setOwn(result.device_keys, userId, deviceKeys);
       for (const record of await txn.crossSigningKeys.forUser(userId, skipCorruptRows(ctx.log, `cross-signing keys of ${userId}`))) {
         if (record.keyType === 'user_signing' && userId !== requester.userId) continue;
         let keys = cloneJson(record.keys);
@@ -155,7 +157,7 @@ export async function queryKeys(ctx: HomeserverContext, requester: Requester, wa
           keys = mergeAllSignatures(keys, await privateSignaturesFor(txn, requester.userId, userId));
         }
         const section = record.keyType === 'master' ? 'master_keys' : record.keyType === 'self_signing' ? 'self_signing_keys' : 'user_signing_keys';
-        result[section][userId] = keys;
+        setOwn(result[section], userId, keys);
       }
     }
   });
@@ -175,7 +177,7 @@ async function deviceKeysOf(txn: ReadTxn, userId: string, deviceIds: string[], o
     const unsigned: JsonObject = isJsonObject(keys.unsigned) ? (keys.unsigned as JsonObject) : {};
     if (device.displayName !== undefined) unsigned.device_display_name = device.displayName;
     keys.unsigned = unsigned;
-    out[record.deviceId] = keys;
+    setOwn(out, record.deviceId, keys);
   }
   return out;
 }
@@ -213,15 +215,14 @@ export async function claimKeys(ctx: HomeserverContext, wanted: Map<string, Map<
     for (const [userId, devices] of wanted) {
       const server = serverNameOf(userId);
       if (server !== ctx.serverName) {
-        result.failures[server] = unreachable(server);
+        setOwn(result.failures, server, unreachable(server));
         continue;
       }
       for (const [deviceId, algorithm] of devices) {
         const claimed =
           (await txn.oneTimeKeys.claim(userId, deviceId, algorithm)) ?? (await txn.fallbackKeys.claim(userId, deviceId, algorithm));
         if (!claimed) continue;
-        const byUser = (result.one_time_keys[userId] ??= {});
-        byUser[deviceId] = { [claimed.id]: claimed.key };
+        setOwn(ownSlot(result.one_time_keys, userId, () => ({})), deviceId, { [claimed.id]: claimed.key });
       }
     }
   });

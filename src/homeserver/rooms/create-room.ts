@@ -13,6 +13,7 @@ import { badJson, invalidParam, MatrixError } from '../http/errors.js';
 import type { CreateRoomRequest } from './types.js';
 import { checkIdLength, checkPowerLevelsContent } from './validate.js';
 import { isJsonObject, optionalString } from '../http/params.js';
+import { setOwn } from '../own-keys.js';
 
 export type Preset = 'private_chat' | 'public_chat' | 'trusted_private_chat';
 
@@ -207,8 +208,8 @@ export function planCreateRoom(creator: string, request: CreateRoomRequest, defa
   } else {
     const users: Record<string, number> = {};
     if (!rules.privilegedCreators) {
-      users[creator] = 100;
-      if (preset.originalInviteesHaveOps) for (const invitee of invitees) users[invitee] = 100;
+      setOwn(users, creator, 100);
+      if (preset.originalInviteesHaveOps) for (const invitee of invitees) setOwn(users, invitee, 100);
     }
     const content: Record<string, unknown> = {
       users,

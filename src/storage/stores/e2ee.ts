@@ -86,9 +86,11 @@ export class OneTimeKeys implements OneTimeKeysStore {
 
   async counts(userId: string, deviceId: string): Promise<Record<string, number>> {
     const rows = fromRows<OneTimeKeyRow>(await this.ctx.t.scan(T.oneTimeKeys, { prefix: [userId, deviceId] }));
-    const counts: Record<string, number> = {};
-    for (const row of rows) counts[row.algorithm] = (counts[row.algorithm] ?? 0) + 1;
-    return counts;
+    // Algorithms are named by the client (the part of a key ID before its colon): counted in a Map, so
+    // `__proto__` or `constructor` are names like any other, then returned as own properties.
+    const counts = new Map<string, number>();
+    for (const row of rows) counts.set(row.algorithm, (counts.get(row.algorithm) ?? 0) + 1);
+    return Object.fromEntries(counts);
   }
 
   async get(userId: string, deviceId: string, id: string): Promise<JsonValue | undefined> {

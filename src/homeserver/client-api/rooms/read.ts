@@ -15,6 +15,7 @@ import type { HomeserverServices } from '../../services.js';
 import { compareTopo, gapAfter, parsePaginationToken } from '../../sync/tokens.js';
 import { roomIdParam } from '../../http/params.js';
 import { eventIdParam, formatEvents, readableState, stateRecordsAfter } from './common.js';
+import { setOwn } from '../../own-keys.js';
 
 const MEMBERSHIPS = new Set(['invite', 'join', 'leave', 'ban', 'knock']);
 
@@ -106,7 +107,7 @@ export function readRoutes(services: HomeserverServices): RouteDefinition[] {
         const { displayname, avatar_url: avatarUrl } = entry.pdu.content;
         if (typeof displayname === 'string') profile.display_name = displayname;
         if (typeof avatarUrl === 'string') profile.avatar_url = avatarUrl;
-        joined[splitStateKey(key)[1]] = profile;
+        setOwn(joined, splitStateKey(key)[1], profile);
       }
       return { joined };
     }),
