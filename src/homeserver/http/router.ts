@@ -10,6 +10,7 @@
 import { MatrixError, badJson, missingToken, tooLarge, unrecognized, methodNotAllowed, unknown } from './errors.js';
 import { parseJsonBody, type JsonLimits } from './json-ingress.js';
 import { CORS_HEADERS, jsonResponse } from './response.js';
+import { StorageError } from '../../storage/errors.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -209,10 +210,16 @@ export function createRouter(routes: RouteDefinition[], options: RouterOptions):
         const response = result instanceof Response ? result : jsonResponse(result ?? {});
         return head ? withoutBody(response) : response;
       } catch (error) {
-        const response =
-          error instanceof MatrixError
-            ? jsonResponse(error.toJSON(), error.status)
-            : (onError(error, request), jsonResponse(unknown('Internal server error').toJSON(), 500));
+        let response: Response;
+        if (error instanceof MatrixError) response = jsonResponse(error.toJSON(), error.status);
+        else if (error instanceof StorageError && error.code === 'UNSTORABLE') {
+          // Storage refused a value it could not read back (the ingress's limits set above its own): the
+          // client's value is at fault, and nothing was written.
+          response = jsonResponse(badJson('The request holds a value the server cannot store').toJSON(), 400);
+        } else {
+          onError(error, request);
+          response = jsonResponse(unknown('Internal server error').toJSON(), 500);
+        }
         return request.method === 'HEAD' ? withoutBody(response) : response;
       }
     },

@@ -66,6 +66,15 @@ describe('JSON ingress over HTTP', () => {
     }
   });
 
+  it('answers 400 M_BAD_JSON, not 500, when a too generous maxJsonDepth lets through a value storage refuses', async () => {
+    server = await startTestServer({ config: { maxJsonDepth: 5_000 } });
+    const alice = await server.register('alice');
+    const res = await server.call('PUT', `${V3}/user/${enc(alice.userId)}/account_data/m.test`, nested(2_400), alice.accessToken);
+    expect([res.status, res.json.errcode]).toEqual([400, 'M_BAD_JSON']);
+    const sync = await server.call('GET', `${V3}/sync`, undefined, alice.accessToken);
+    expect(sync.status).toBe(200);
+  });
+
   it('takes its depth limit from HomeserverConfig.maxJsonDepth', async () => {
     server = await startTestServer({ config: { maxJsonDepth: 5 } });
     const alice = await server.register('alice');
