@@ -18,6 +18,11 @@ export interface HomeserverConfig {
   registrationEnabled: boolean;
   /** Largest request body accepted by JSON endpoints, in bytes. @default 1048576 */
   maxBodyBytes: number;
+  /**
+   * Deepest nesting of JSON accepted in a request body or JSON query parameter (json-ingress.ts); far below
+   * the ~2,200 levels V8 can deserialize from storage. @default 100
+   */
+  maxJsonDepth: number;
   /** Largest media upload, in bytes. @default 52428800 */
   maxUploadBytes: number;
   /** Longest /sync long-poll the server honours, in milliseconds. @default 30000 */
@@ -54,6 +59,7 @@ export type HomeserverSettings = Partial<Omit<HomeserverConfig, 'rateLimits'>> &
 export const DEFAULT_CONFIG: HomeserverConfig = {
   registrationEnabled: true,
   maxBodyBytes: 1024 * 1024,
+  maxJsonDepth: 100,
   maxUploadBytes: 50 * 1024 * 1024,
   maxSyncTimeoutMs: 30_000,
   defaultRoomVersion: '12',

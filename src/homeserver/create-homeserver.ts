@@ -77,7 +77,12 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
 
   const router = createRouter(
     ROUTE_MODULES.flatMap((module) => module(services)),
-    { authenticate, maxBodyBytes: ctx.config.maxBodyBytes, onError: (e) => ctx.log.error('unhandled error in request', e) },
+    {
+      authenticate,
+      maxBodyBytes: ctx.config.maxBodyBytes,
+      jsonLimits: { maxDepth: ctx.config.maxJsonDepth },
+      onError: (e) => ctx.log.error('unhandled error in request', e),
+    },
   );
 
   return {

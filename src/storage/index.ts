@@ -7,7 +7,7 @@
 export type * from './types.js';
 export { MEDIA_CHUNK_BYTES, STATE_DELTA_CHAIN_LIMIT } from './types.js';
 export { accessTokenHash } from './token-hash.js';
-export { StorageError, type StorageErrorCode } from './errors.js';
+export { StorageError, type StorageErrorCode, type OnCorruptRow } from './errors.js';
 export { createMemoryStorage, type MemoryStorageOptions } from './memory/index.js';
 export { openIdbStorage, type IdbStorageOptions } from './idb/index.js';
 export { migrations } from './schema.js';

@@ -13,6 +13,7 @@
  * down to, but excluding, `to` going backwards.
  */
 import type { JsonObject, JsonValue, PDU, StateMap } from '../core/index.js';
+import type { OnCorruptRow } from './errors.js';
 
 // ---------------------------------------------------------------------------
 // Storage and transactions
@@ -494,10 +495,10 @@ export interface AccountDataRecord {
 export interface AccountDataReader {
   /** One account data entry; `roomId` omitted for global data. */
   get(userId: string, type: string, roomId?: string): Promise<AccountDataRecord | undefined>;
-  /** The user's global entries, or one room's when `roomId` is given. */
-  list(userId: string, roomId?: string): Promise<AccountDataRecord[]>;
-  /** The user's entries (global and per room) changed within `window`, in stream order. */
-  changes(userId: string, window: StreamWindow): Promise<AccountDataRecord[]>;
+  /** The user's global entries, or one room's when `roomId` is given; rows that cannot be decoded go to `onCorrupt` if given. */
+  list(userId: string, roomId?: string, onCorrupt?: OnCorruptRow): Promise<AccountDataRecord[]>;
+  /** The user's entries (global and per room) changed within `window`, in stream order (`onCorrupt` as for list). */
+  changes(userId: string, window: StreamWindow, onCorrupt?: OnCorruptRow): Promise<AccountDataRecord[]>;
 }
 
 export interface AccountDataStore extends AccountDataReader {
@@ -543,8 +544,8 @@ export interface DeviceKeysRecord {
 export interface DeviceKeysReader {
   /** One device's keys. */
   get(userId: string, deviceId: string): Promise<DeviceKeysRecord | undefined>;
-  /** Keys of every device of the user. */
-  forUser(userId: string): Promise<DeviceKeysRecord[]>;
+  /** Keys of every device of the user; rows that cannot be decoded go to `onCorrupt` if given (else CORRUPT_ROW). */
+  forUser(userId: string, onCorrupt?: OnCorruptRow): Promise<DeviceKeysRecord[]>;
 }
 
 export interface DeviceKeysStore extends DeviceKeysReader {
@@ -565,8 +566,8 @@ export interface CrossSigningKeyRecord {
 export interface CrossSigningKeysReader {
   /** One of the user's cross-signing keys. */
   get(userId: string, keyType: CrossSigningKeyType): Promise<CrossSigningKeyRecord | undefined>;
-  /** All of the user's cross-signing keys. */
-  forUser(userId: string): Promise<CrossSigningKeyRecord[]>;
+  /** All of the user's cross-signing keys; rows that cannot be decoded go to `onCorrupt` if given (else CORRUPT_ROW). */
+  forUser(userId: string, onCorrupt?: OnCorruptRow): Promise<CrossSigningKeyRecord[]>;
 }
 
 export interface CrossSigningKeysStore extends CrossSigningKeysReader {
@@ -634,8 +635,8 @@ export interface ToDeviceRecord extends ToDeviceMessage {
 }
 
 export interface ToDeviceReader {
-  /** The device's inbox within `window` (forwards only), oldest first. */
-  list(userId: string, deviceId: string, window: Omit<StreamWindow, 'dir'>): Promise<ToDeviceRecord[]>;
+  /** The device's inbox within `window` (forwards only), oldest first; rows that cannot be decoded go to `onCorrupt` if given. */
+  list(userId: string, deviceId: string, window: Omit<StreamWindow, 'dir'>, onCorrupt?: OnCorruptRow): Promise<ToDeviceRecord[]>;
 }
 
 export interface ToDeviceStore extends ToDeviceReader {

@@ -5,6 +5,7 @@
  */
 import { createSigner } from '../../src/core/index.js';
 import { createHomeserver, type Clock, type Homeserver, type HomeserverSettings } from '../../src/homeserver/index.js';
+import type { Logger } from '../../src/homeserver/context.js';
 import { createMemoryStorage } from '../../src/storage/memory/index.js';
 import type { Storage } from '../../src/storage/types.js';
 
@@ -34,7 +35,7 @@ export const TEST_PASSWORD_HASH_ITERATIONS = 1000;
 const TEST_RATE_LIMITS: HomeserverSettings['rateLimits'] = { message: false };
 
 export async function startTestServer(
-  options: { storage?: Storage; config?: HomeserverSettings; serverName?: string; clock?: Clock } = {},
+  options: { storage?: Storage; config?: HomeserverSettings; serverName?: string; clock?: Clock; log?: Logger } = {},
 ): Promise<TestServer> {
   const serverName = options.serverName ?? 'hs.test';
   const seed = new Uint8Array(32).fill(serverName.length);
@@ -45,7 +46,7 @@ export async function startTestServer(
     ...options.config,
     rateLimits: { ...TEST_RATE_LIMITS, ...options.config?.rateLimits },
   };
-  const homeserver = createHomeserver({ storage, signer, config, clock: options.clock });
+  const homeserver = createHomeserver({ storage, signer, config, clock: options.clock, log: options.log });
   const baseUrl = `http://${serverName}`;
   const call: TestServer['call'] = async (method, path, body, accessToken, headers = {}) => {
     const init: RequestInit = { method, headers: { ...headers } };

@@ -7,7 +7,7 @@
  * in as a parameter, so a browser bundle can run it without vitest's runner.
  */
 import type { ExpectStatic } from 'vitest';
-import { stateKeyOf, type PDU } from '../../src/core/index.js';
+import { stateKeyOf, type JsonObject, type PDU } from '../../src/core/index.js';
 import {
   accessTokenHash,
   type Commit,
@@ -928,6 +928,49 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
         expect(commits).toEqual([]);
         // The counters rolled back too: the next write continues where the last commit left off.
         expect(await storage.write((txn) => txn.stream.next())).toBe(1);
+      });
+
+      it('refuses a row nested 2,400 deep (past what V8 can read back) with UNSTORABLE and writes nothing', async () => {
+        let deep: JsonObject = { leaf: true };
+        for (let i = 0; i < 2_400; i++) deep = { d: deep };
+        await storage.write((txn) => txn.users.add({ userId: BOB, deactivated: false, createdAt: 0 }));
+        const before = await storage.read(readEverything);
+        const commits: Commit[] = [];
+        storage.subscribe((commit) => commits.push(commit));
+        await expectCode(
+          storage.write(async (txn) => {
+            await writeEverything(txn);
+            await txn.toDevice.add(BOB, 'B', { sender: ALICE, type: 'm.deep', content: deep });
+          }),
+          'UNSTORABLE',
+        );
+        await expectCode(
+          storage.write((txn) => txn.crossSigningKeys.put({ userId: BOB, keyType: 'master', keys: deep })),
+          'UNSTORABLE',
+        );
+        expect(await storage.read(readEverything)).toEqual(before);
+        expect(await storage.read((txn) => txn.toDevice.list(BOB, 'B', {}))).toEqual([]);
+        expect(await storage.read((txn) => txn.crossSigningKeys.forUser(BOB))).toEqual([]);
+        expect(commits).toEqual([]);
+      });
+
+      it('refuses values that are not JSON or bytes with UNSTORABLE', async () => {
+        for (const bad of [new Date(0), new Map(), () => 1, Symbol('s'), 1n, new Uint16Array(1)]) {
+          await expectCode(
+            storage.write((txn) => txn.accountData.put(BOB, 'm.bad', { value: bad as never })),
+            'UNSTORABLE',
+          );
+        }
+        expect(await storage.read((txn) => txn.accountData.list(BOB))).toEqual([]);
+      });
+
+      it('stores rows nested up to 512 deep and bytes, and reads them back', async () => {
+        // Rows may hold bytes (media, keys); event content never does, hence the cast.
+        let deep = { bytes: new Uint8Array([1, 2, 3]) } as unknown as JsonObject;
+        for (let i = 0; i < 500; i++) deep = { d: deep };
+        await storage.write((txn) => txn.toDevice.add(BOB, 'B', { sender: ALICE, type: 'm.deep', content: deep }));
+        const [message] = await storage.read((txn) => txn.toDevice.list(BOB, 'B', {}));
+        expect(message?.content).toEqual(deep);
       });
 
       it('leaves nothing behind when a store refuses a write', async () => {

@@ -15,6 +15,9 @@ import { cloneJson, expectObject, mergeAllSignatures, sameSignedContent, splitKe
 import { isJsonObject } from '../http/params.js';
 import { privateSignaturesFor } from './cross-signing.js';
 import { BOUNDS, checkCount, checkMapSize } from '../limits/bounds.js';
+import { skipCorruptRows } from '../corrupt-rows.js';
+import type { OnCorruptRow } from '../../storage/errors.js';
+import { ownSlot, setOwn } from '../own-keys.js';
 
 /** The algorithm whose count clients expect in every one_time_key_counts (Synapse reports it even at 0). */
 const SIGNED_CURVE25519 = 'signed_curve25519';
@@ -93,7 +96,7 @@ export async function uploadKeys(ctx: HomeserverContext, requester: Requester, b
       const fresh: Record<string, JsonValue> = {};
       for (const [id, key] of Object.entries(body.one_time_keys)) {
         const existing = await txn.oneTimeKeys.get(userId, deviceId, id);
-        if (existing === undefined) fresh[id] = key;
+        if (existing === undefined) setOwn(fresh, id, key);
         else if (JSON.stringify(existing) !== JSON.stringify(key)) {
           // A client re-using a key ID for a different key has lost track of its keys; refuse, as Synapse does.
           throw invalidParam(`One-time key ${id} already exists with different content`);
@@ -148,11 +151,12 @@ export async function queryKeys(ctx: HomeserverContext, requester: Requester, wa
     for (const [userId, deviceIds] of wanted) {
       const server = serverNameOf(userId);
       if (server !== ctx.serverName) {
-        result.failures[server] = unreachable(server);
+        setOwn(result.failures, server, unreachable(server));
         continue;
       }
-      result.device_keys[userId] = await deviceKeysOf(txn, userId, deviceIds);
-      for (const record of await txn.crossSigningKeys.forUser(userId)) {
+      const deviceKeys = await deviceKeysOf(txn, userId, deviceIds, skipCorruptRows(ctx.log, `device keys of ${userId}`));
+      setOwn(result.device_keys, userId, deviceKeys);
+      for (const record of await txn.crossSigningKeys.forUser(userId, skipCorruptRows(ctx.log, `cross-signing keys of ${userId}`))) {
         if (record.keyType === 'user_signing' && userId !== requester.userId) continue;
         let keys = cloneJson(record.keys);
         if (record.keyType === 'master' && userId !== requester.userId) {
@@ -160,18 +164,18 @@ export async function queryKeys(ctx: HomeserverContext, requester: Requester, wa
           keys = mergeAllSignatures(keys, await privateSignaturesFor(txn, requester.userId, userId));
         }
         const section = record.keyType === 'master' ? 'master_keys' : record.keyType === 'self_signing' ? 'self_signing_keys' : 'user_signing_keys';
-        result[section][userId] = keys;
+        setOwn(result[section], userId, keys);
       }
     }
   });
   return result;
 }
 
-async function deviceKeysOf(txn: ReadTxn, userId: string, deviceIds: string[]): Promise<Record<string, JsonObject>> {
+async function deviceKeysOf(txn: ReadTxn, userId: string, deviceIds: string[], onCorrupt: OnCorruptRow): Promise<Record<string, JsonObject>> {
   const out: Record<string, JsonObject> = {};
-  const records = deviceIds.length === 0
-    ? await txn.deviceKeys.forUser(userId)
-    : (await Promise.all(deviceIds.map((d) => txn.deviceKeys.get(userId, d)))).filter((r) => r !== undefined);
+  // Named devices are picked from the list too, so a poisoned row is skipped the same way (a user has few devices).
+  const named = new Set(deviceIds);
+  const records = (await txn.deviceKeys.forUser(userId, onCorrupt)).filter((r) => named.size === 0 || named.has(r.deviceId));
   const devices = new Map((await txn.devices.forUser(userId)).map((d) => [d.deviceId, d]));
   for (const record of records) {
     const device = devices.get(record.deviceId);
@@ -180,7 +184,7 @@ async function deviceKeysOf(txn: ReadTxn, userId: string, deviceIds: string[]): 
     const unsigned: JsonObject = isJsonObject(keys.unsigned) ? (keys.unsigned as JsonObject) : {};
     if (device.displayName !== undefined) unsigned.device_display_name = device.displayName;
     keys.unsigned = unsigned;
-    out[record.deviceId] = keys;
+    setOwn(out, record.deviceId, keys);
   }
   return out;
 }
@@ -221,15 +225,14 @@ export async function claimKeys(ctx: HomeserverContext, wanted: Map<string, Map<
     for (const [userId, devices] of wanted) {
       const server = serverNameOf(userId);
       if (server !== ctx.serverName) {
-        result.failures[server] = unreachable(server);
+        setOwn(result.failures, server, unreachable(server));
         continue;
       }
       for (const [deviceId, algorithm] of devices) {
         const claimed =
           (await txn.oneTimeKeys.claim(userId, deviceId, algorithm)) ?? (await txn.fallbackKeys.claim(userId, deviceId, algorithm));
         if (!claimed) continue;
-        const byUser = (result.one_time_keys[userId] ??= {});
-        byUser[deviceId] = { [claimed.id]: claimed.key };
+        setOwn(ownSlot(result.one_time_keys, userId, () => ({})), deviceId, { [claimed.id]: claimed.key });
       }
     }
   });

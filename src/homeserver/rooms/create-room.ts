@@ -15,6 +15,7 @@ import type { CreateRoomRequest } from './types.js';
 import { checkIdLength, checkPowerLevelsContent } from './validate.js';
 import { isJsonObject, optionalString } from '../http/params.js';
 import { BOUNDS, checkListLength, checkMapSize } from '../limits/bounds.js';
+import { setOwn } from '../own-keys.js';
 
 export type Preset = 'private_chat' | 'public_chat' | 'trusted_private_chat';
 
@@ -221,8 +222,8 @@ export function planCreateRoom(creator: string, request: CreateRoomRequest, defa
   } else {
     const users: Record<string, number> = {};
     if (!rules.privilegedCreators) {
-      users[creator] = 100;
-      if (preset.originalInviteesHaveOps) for (const invitee of invitees) users[invitee] = 100;
+      setOwn(users, creator, 100);
+      if (preset.originalInviteesHaveOps) for (const invitee of invitees) setOwn(users, invitee, 100);
     }
     const content: Record<string, unknown> = {
       users,

@@ -36,7 +36,8 @@
  * built from input).
  */
 import { isValidUserId } from '../../core/index.js';
-import { badJson, notJson } from '../http/errors.js';
+import { badJson } from '../http/errors.js';
+import { parseJsonParam, type JsonLimits } from '../http/json-ingress.js';
 
 export interface EventFilterJson {
   limit?: number;
@@ -550,13 +551,8 @@ export function onlyEventFields<T extends object>(event: T, fields: readonly str
 }
 
 /** Parses the `filter` query parameter of /messages or /context (URL-decoded JSON). */
-export function parseRoomEventFilterParam(raw: string | null): EventFilter {
+export function parseRoomEventFilterParam(raw: string | null, limits?: Partial<JsonLimits>): EventFilter {
   if (raw === null || raw === '') return new EventFilter();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw notJson('filter is not valid JSON');
-  }
+  const parsed = parseJsonParam(raw, limits, 'filter');
   return new EventFilter(parseRoomEventFilter(parsed));
 }

@@ -4,7 +4,7 @@
  * send only what changed.
  */
 import type { JsonObject } from '../../core/index.js';
-import { StorageError } from '../errors.js';
+import { type OnCorruptRow, StorageError } from '../errors.js';
 import { I, T } from '../schema.js';
 import { accessTokenHash } from '../token-hash.js';
 import type {
@@ -147,14 +147,14 @@ export class AccountData implements AccountDataStore {
     return fromRow<AccountDataRecord>(await this.ctx.t.get(T.accountData, [userId, roomId, type]));
   }
 
-  async list(userId: string, roomId = ''): Promise<AccountDataRecord[]> {
-    return fromRows<AccountDataRecord>(await this.ctx.t.scan(T.accountData, { prefix: [userId, roomId] }));
+  async list(userId: string, roomId = '', onCorrupt?: OnCorruptRow): Promise<AccountDataRecord[]> {
+    return fromRows<AccountDataRecord>(await this.ctx.t.scan(T.accountData, { prefix: [userId, roomId], onCorrupt }));
   }
 
-  async changes(userId: string, window: StreamWindow): Promise<AccountDataRecord[]> {
+  async changes(userId: string, window: StreamWindow, onCorrupt?: OnCorruptRow): Promise<AccountDataRecord[]> {
     const query = windowQuery([userId], 1, streamWindow(window));
     return fromRows<AccountDataRecord>(
-      await this.ctx.t.scan(T.accountData, { ...query, index: I.accountDataByUserStream }),
+      await this.ctx.t.scan(T.accountData, { ...query, index: I.accountDataByUserStream, onCorrupt }),
     );
   }
 

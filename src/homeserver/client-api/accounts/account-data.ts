@@ -12,6 +12,7 @@ import { PUSH_RULES_TYPE } from '../../accounts/push-rules.js';
 import { roomIdParam } from '../../http/params.js';
 import { requireSelf, type AccountsDeps } from './common.js';
 import { BOUNDS, checkCount } from '../../limits/bounds.js';
+import { setOwn } from '../../own-keys.js';
 
 /** Longest account data type or tag name, in bytes (the limit on event types). */
 const MAX_NAME_BYTES = 255;
@@ -106,7 +107,7 @@ export function accountDataRoutes({ services }: AccountsDeps): RouteDefinition[]
       }
       await editTags(requester.userId, roomId, (tags) => {
         if (!Object.hasOwn(tags, tag)) checkCount('tags', Object.keys(tags).length + 1, BOUNDS.tagsPerRoom);
-        tags[tag] = body;
+        setOwn(tags, tag, body); // the tag is a path parameter: `__proto__` is a tag like any other
         return true;
       });
       return {};

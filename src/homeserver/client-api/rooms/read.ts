@@ -18,6 +18,7 @@ import { RoomReader } from '../../sync/room-reader.js';
 import { parsePaginationToken } from '../../sync/tokens.js';
 import { roomIdParam } from '../../http/params.js';
 import { eventIdParam, formatEvents, stateRecords, withReadGrant } from './common.js';
+import { setOwn } from '../../own-keys.js';
 
 const MEMBERSHIPS = new Set(['invite', 'join', 'leave', 'ban', 'knock']);
 
@@ -124,7 +125,7 @@ export function readRoutes(services: HomeserverServices): RouteDefinition[] {
         const { displayname, avatar_url: avatarUrl } = record.redactedBy ? {} : record.event.content;
         if (typeof displayname === 'string') profile.display_name = displayname;
         if (typeof avatarUrl === 'string') profile.avatar_url = avatarUrl;
-        joined[record.event.state_key!] = profile;
+        setOwn(joined, record.event.state_key!, profile);
       }
       return { joined };
     }),

@@ -4,7 +4,9 @@
  * handlers check parameters and hand over to src/homeserver/sync, which owns
  * the logic.
  */
-import { badJson, forbidden, MatrixError, notJson } from '../../http/errors.js';
+import type { JsonObject } from '../../../core/index.js';
+import { badJson, forbidden, MatrixError } from '../../http/errors.js';
+import { parseJsonParam } from '../../http/json-ingress.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import type { HomeserverServices, RouteModule } from '../../services.js';
 import { storedSyncFilter } from '../../accounts/filters.js';
@@ -36,13 +38,7 @@ function parseTimeout(raw: string | null): number {
 async function syncFilter(services: HomeserverServices, userId: string, raw: string | null): Promise<SyncFilter> {
   if (raw === null || raw === '') return new SyncFilter();
   if (raw.trimStart().startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      throw notJson('Invalid filter JSON');
-    }
-    return new SyncFilter(parseFilter(parsed));
+    return new SyncFilter(parseFilter(parseJsonParam(raw, { maxDepth: services.ctx.config.maxJsonDepth }, 'filter')));
   }
   return storedSyncFilter(services.ctx, userId, raw);
 }
@@ -84,7 +80,7 @@ export const syncRoutes: RouteModule = (services) => {
         from: query.get('from') || undefined,
         to: query.get('to') || undefined,
         limit: parseLimit(query.get('limit')),
-        filter: parseRoomEventFilterParam(query.get('filter')),
+        filter: parseRoomEventFilterParam(query.get('filter'), { maxDepth: ctx.config.maxJsonDepth }),
       });
     }),
 
@@ -92,7 +88,7 @@ export const syncRoutes: RouteModule = (services) => {
     clientRoute('GET', '/rooms/{roomId}/context/{eventId}', 'required', async ({ params, query, requester }) =>
       eventContext(sync, ctx.clock.now(), requester.userId, params.roomId, params.eventId, {
         limit: parseLimit(query.get('limit')),
-        filter: parseRoomEventFilterParam(query.get('filter')),
+        filter: parseRoomEventFilterParam(query.get('filter'), { maxDepth: ctx.config.maxJsonDepth }),
       }),
     ),
 
