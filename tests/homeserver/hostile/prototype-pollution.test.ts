@@ -55,12 +55,6 @@ const HOSTILE_FIELDS = [
   'unsigned.__proto__.toString',
 ];
 
-/**
- * Paths that still reach Object.prototype through `onlyEventFields` (sync/filters.ts), which the filters
- * rewrite of issue 6 (branch h6/filters) replaces; this branch does not touch that file. With the prototypes
- * frozen the attempt fails loudly (500) instead of polluting, so these are expected to fail here: `it.fails`
- * turns red the moment the rewrite fixes them. When h6/filters is merged, empty this set.
- */
 /** The text of `content` inside a response's text, as sent: no reparsing, which could hide a changed key. */
 function contentTextIn(responseText: string, sentContent: string): boolean {
   return responseText.includes(`"content":${sentContent}`);
@@ -68,8 +62,7 @@ function contentTextIn(responseText: string, sentContent: string): boolean {
 
 beforeEach(async () => {
   before = snapshot();
-  // The it.fails cases below end in a TypeError by design; keep them out of the test output.
-  server = await startTestServer({ log: { debug() {}, warn() {}, error() {} } });
+  server = await startTestServer();
   alice = await server.register('alice');
   eve = await server.register('eve');
   const created = await call('POST', '/createRoom', { preset: 'private_chat' }, alice.accessToken);
