@@ -14,6 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NO_RATE_LIMITS } from '../../../src/homeserver/index.js';
 import { startTestServer, type TestServer } from '../harness.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -400,4 +401,4 @@ function isRawBodyRoute(path: string): boolean {
 }
 
 /** Limits that keep the walk about input, not about throttling (rate limits have their own tests), and long-polls short. */
-const WALKER_CONFIG = { maxSyncTimeoutMs: 50 };
+const WALKER_CONFIG = { maxSyncTimeoutMs: 50, rateLimits: NO_RATE_LIMITS };
