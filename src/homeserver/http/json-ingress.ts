@@ -120,32 +120,55 @@ function nestingDepth(text: string, stopAbove: number): number {
  */
 export function checkJsonValue(value: unknown, partial: Partial<JsonLimits> = {}): void {
   const limits = { ...DEFAULT_JSON_LIMITS, ...partial };
-  const stack: { value: unknown; depth: number }[] = [{ value, depth: 1 }];
+  const stack: Visit[] = [{ value, depth: 1 }];
   while (stack.length > 0) {
-    const { value: v, depth } = stack.pop()!;
+    const visit = stack.pop()!;
+    const { value: v, depth } = visit;
     if (typeof v === 'string') {
-      checkString(v, limits, 'string');
+      checkString(v, limits, 'string', visit);
       continue;
     }
     if (v === null || typeof v !== 'object') continue;
-    if (depth > limits.maxDepth) throw badJson(`JSON nested deeper than ${limits.maxDepth} levels`);
+    if (depth > limits.maxDepth) throw badJson(`${where(visit)}is nested deeper than ${limits.maxDepth} levels`);
     if (Array.isArray(v)) {
-      if (v.length > limits.maxArrayLength) throw tooLarge(`JSON array longer than ${limits.maxArrayLength} elements`);
-      for (const item of v) stack.push({ value: item, depth: depth + 1 });
+      if (v.length > limits.maxArrayLength) throw tooLarge(`${where(visit)}has more than ${limits.maxArrayLength} elements`);
+      for (let i = 0; i < v.length; i++) stack.push({ value: v[i], depth: depth + 1, parent: visit, key: i });
       continue;
     }
     const keys = Object.keys(v);
-    if (keys.length > limits.maxObjectKeys) throw tooLarge(`JSON object with more than ${limits.maxObjectKeys} keys`);
+    if (keys.length > limits.maxObjectKeys) throw tooLarge(`${where(visit)}has more than ${limits.maxObjectKeys} keys`);
     for (const key of keys) {
-      checkString(key, limits, 'key');
-      stack.push({ value: (v as Record<string, unknown>)[key], depth: depth + 1 });
+      checkString(key, limits, 'key', visit);
+      stack.push({ value: (v as Record<string, unknown>)[key], depth: depth + 1, parent: visit, key });
     }
   }
 }
 
-function checkString(s: string, limits: JsonLimits, what: 'string' | 'key'): void {
-  if (s.length > limits.maxStringLength) throw tooLarge(`JSON ${what} longer than ${limits.maxStringLength} characters`);
-  if (!isWellFormed(s)) throw badJson(`JSON ${what} holds a lone surrogate`);
+/** One value on the walk's stack, linked to its parent so an error can name where it is (built only then). */
+interface Visit {
+  value: unknown;
+  depth: number;
+  parent?: Visit;
+  key?: string | number;
+}
+
+/** Longest key shown in an error: keys are the client's and may be huge. */
+const MAX_KEY_IN_MESSAGE = 64;
+
+/** "'room.timeline.not_types' " for an error message, or "JSON " at the top (the body or parameter itself). */
+function where(visit: Visit): string {
+  const parts: string[] = [];
+  for (let at: Visit | undefined = visit; at?.parent; at = at.parent) {
+    parts.push(typeof at.key === 'number' ? `[${at.key}]` : String(at.key).slice(0, MAX_KEY_IN_MESSAGE));
+  }
+  if (parts.length === 0) return 'JSON ';
+  const path = parts.reverse().reduce((out, part) => (part.startsWith('[') || out === '' ? out + part : `${out}.${part}`), '');
+  return `'${path}' `;
+}
+
+function checkString(s: string, limits: JsonLimits, what: 'string' | 'key', at: Visit): void {
+  if (s.length > limits.maxStringLength) throw tooLarge(`${what === 'key' ? `A key in ${where(at)}` : where(at)}is longer than ${limits.maxStringLength} characters`);
+  if (!isWellFormed(s)) throw badJson(`${what === 'key' ? `A key in ${where(at)}` : where(at)}holds a lone surrogate`);
 }
 
 // A fixed pattern (not built from input), linear: a high surrogate not followed by a low one, or a low one not

@@ -67,6 +67,23 @@ describe('parseJsonBody', () => {
     expect(outcome(() => parseJsonParam('"abc"', { maxStringLength: 2 }))).toEqual([413, 'M_TOO_LARGE']);
   });
 
+  it('names where in the value a bound was passed, cutting long keys short', () => {
+    const messageOf = (text: string, limits = {}) => {
+      try {
+        parseJsonParam(text, limits);
+      } catch (error) {
+        return (error as MatrixError).message;
+      }
+      return undefined;
+    };
+    expect(messageOf('{"device_keys":{"a":1,"b":2,"c":3}}', { maxObjectKeys: 2 })).toBe("'device_keys' has more than 2 keys");
+    expect(messageOf('{"room":{"timeline":{"types":["a","b","c"]}}}', { maxArrayLength: 2 })).toBe("'room.timeline.types' has more than 2 elements");
+    expect(messageOf('{"invite":["ok","\\ud800"]}')).toBe("'invite[1]' holds a lone surrogate");
+    expect(messageOf('{"a":{"\\udc00":1}}')).toBe("A key in 'a' holds a lone surrogate");
+    expect(messageOf(`{"${'k'.repeat(500)}":[1,2,3]}`, { maxArrayLength: 2 })).toBe(`'${'k'.repeat(64)}' has more than 2 elements`);
+    expect(messageOf('[1,2,3]', { maxArrayLength: 2 })).toBe('JSON has more than 2 elements');
+  });
+
   it('refuses a megabyte of brackets before parsing it, without overflowing the stack', () => {
     const text = '['.repeat(1_000_000) + ']'.repeat(1_000_000);
     expect(outcome(() => parseJsonParam(text))).toEqual([400, 'M_BAD_JSON']);
