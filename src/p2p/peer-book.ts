@@ -60,6 +60,8 @@ export interface PeerBookInit {
   relayBackoffMs?: number;
   /** Longest wait between relay redials. @default 30_000 */
   relayBackoffMaxMs?: number;
+  /** Background retries of a failed WebRTC upgrade while a relayed link lasts (backoff as for relays). @default 6 */
+  maxUpgradeAttempts?: number;
   /** Addresses remembered per server. @default 8 */
   maxAddressesPerPeer?: number;
   /** Key prefix in the store. @default 'p2p/peer/' */
@@ -119,6 +121,8 @@ export function createPeerBook(node: Libp2p, init: PeerBookInit = {}): PeerBook 
   const events = new EventTarget();
   const state = new Map<string, PeerInfo>();
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
+  const upgrades = new Map<string, ReturnType<typeof setTimeout>>();
+  const maxUpgradeAttempts = init.maxUpgradeAttempts ?? 6;
   const backoff = new Map<string, number>();
   let running = false;
 
@@ -220,6 +224,30 @@ export function createPeerBook(node: Libp2p, init: PeerBookInit = {}): PeerBook 
     }
   }
 
+  /**
+   * A WebRTC dial sometimes fails (ICE gathering races the signalling
+   * timeout); a peer left on a relayed link gets more attempts in the
+   * background, with backoff, for as long as that link lasts.
+   */
+  function scheduleUpgrade(server: string, attempt = 0): void {
+    if (!init.webrtc || !running || upgrades.has(server) || attempt >= maxUpgradeAttempts) return;
+    const peer = peerIdOfServerName(server);
+    const wait = Math.min(backoffMax, backoffStart * 2 ** attempt);
+    upgrades.set(
+      server,
+      setTimeout(async () => {
+        upgrades.delete(server);
+        const open = bestConnection(node.getConnections(peer));
+        if (!open || open.limits === undefined) return; // gone, or already direct
+        for (const relay of relays) {
+          const direct = await tryDial(multiaddr(`${relay.address}/p2p-circuit/webrtc/p2p/${peer.toString()}`), AbortSignal.timeout(dialTimeoutMs));
+          if (direct) return;
+        }
+        scheduleUpgrade(server, attempt + 1);
+      }, wait),
+    );
+  }
+
   return {
     events,
     start() {
@@ -235,8 +263,9 @@ export function createPeerBook(node: Libp2p, init: PeerBookInit = {}): PeerBook 
       node.removeEventListener('connection:open', onOpen);
       node.removeEventListener('connection:close', onClose);
       node.removeEventListener('peer:identify', onIdentify as EventListener);
-      for (const timer of timers.values()) clearTimeout(timer);
+      for (const timer of [...timers.values(), ...upgrades.values()]) clearTimeout(timer);
       timers.clear();
+      upgrades.clear();
     },
     async dial(server, signal = new AbortController().signal) {
       if (!isHometabServerName(server)) throw new P2PError('BAD_IDENTITY', `not a server name: ${server.slice(0, 80)}`);
@@ -260,9 +289,15 @@ export function createPeerBook(node: Libp2p, init: PeerBookInit = {}): PeerBook 
           const upgraded = await tryDial(multiaddr(`${relay.address}/p2p-circuit/webrtc/p2p/${peer.toString()}`), signal);
           if (upgraded) return upgraded;
         }
-        if (open) return open;
+        if (open) {
+          scheduleUpgrade(server);
+          return open;
+        }
         const relayed = await tryDial(multiaddr(`${relay.address}/p2p-circuit/p2p/${peer.toString()}`), signal);
-        if (relayed) return relayed;
+        if (relayed) {
+          scheduleUpgrade(server);
+          return relayed;
+        }
       }
       if (open) return open;
       if (signal.aborted) throw new P2PError('ABORTED', `dialing ${server}: aborted`);
