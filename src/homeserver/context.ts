@@ -6,6 +6,7 @@
  */
 import type { Signer } from '../core/index.js';
 import type { Storage } from '../storage/types.js';
+import { DEFAULT_RATE_LIMITS, type RateLimitConfig } from './limits/rate-limits.js';
 
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
@@ -17,23 +18,55 @@ export interface HomeserverConfig {
   registrationEnabled: boolean;
   /** Largest request body accepted by JSON endpoints, in bytes. @default 1048576 */
   maxBodyBytes: number;
+  /**
+   * Deepest nesting of JSON accepted in a request body or JSON query parameter (json-ingress.ts); far below
+   * the ~2,200 levels V8 can deserialize from storage. @default 100
+   */
+  maxJsonDepth: number;
   /** Largest media upload, in bytes. @default 52428800 */
   maxUploadBytes: number;
   /** Longest /sync long-poll the server honours, in milliseconds. @default 30000 */
   maxSyncTimeoutMs: number;
   /** Room version of new rooms. @default '12' */
   defaultRoomVersion: string;
-  /** Iterations of PBKDF2-SHA256 for password hashes. @default 100000 */
+  /**
+   * Iterations of PBKDF2-SHA256 for password hashes (OWASP's advice for PBKDF2-SHA256); passwords hashed
+   * with fewer are rehashed at their next login. @default 600000
+   */
   passwordHashIterations: number;
+  /**
+   * The URL clients reach this server's client API at, as GET /.well-known/matrix/client publishes it
+   * (`m.homeserver.base_url`). Never taken from a request: the Host header is the client's to choose, and
+   * a cache or proxy in front could serve one client's Host to everyone. The Node CLI sets it from its
+   * listen address or --public-url. @default undefined (.well-known answers 404: no discovery published)
+   */
+  publicBaseUrl?: string;
+  /** Synapse-style rc_* limits, each documented with its default in limits/rate-limits.ts. */
+  rateLimits: RateLimitConfig;
+  /**
+   * Most to-device messages waiting for one device; past it the oldest are dropped (a device
+   * away that long has lost them to a lagging inbox anyway, and senders never see an error).
+   * @default 2000
+   */
+  maxToDevicePerDevice: number;
+  /** Most media IDs from POST /_matrix/media/v1/create a user holds without content (Synapse: 5). @default 10 */
+  maxPendingMediaUploads: number;
 }
+
+/** What createHomeserver accepts: any field of the configuration, and any single rate limit. */
+export type HomeserverSettings = Partial<Omit<HomeserverConfig, 'rateLimits'>> & { rateLimits?: Partial<RateLimitConfig> };
 
 export const DEFAULT_CONFIG: HomeserverConfig = {
   registrationEnabled: true,
   maxBodyBytes: 1024 * 1024,
+  maxJsonDepth: 100,
   maxUploadBytes: 50 * 1024 * 1024,
   maxSyncTimeoutMs: 30_000,
   defaultRoomVersion: '12',
-  passwordHashIterations: 100_000,
+  passwordHashIterations: 600_000,
+  rateLimits: DEFAULT_RATE_LIMITS,
+  maxToDevicePerDevice: 2000,
+  maxPendingMediaUploads: 10,
 };
 
 export interface Logger {

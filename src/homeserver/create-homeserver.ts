@@ -8,8 +8,9 @@
  */
 import type { Signer } from '../core/index.js';
 import type { Storage } from '../storage/types.js';
-import { DEFAULT_CONFIG, type Clock, type HomeserverConfig, type HomeserverContext, type Logger } from './context.js';
-import { createRouter, type Requester } from './http/router.js';
+import { DEFAULT_CONFIG, type Clock, type HomeserverContext, type HomeserverSettings, type Logger } from './context.js';
+import { createRouter, type ConnectionInfo, type Requester, type RouteSummary } from './http/router.js';
+import { RateLimiters } from './limits/rate-limits.js';
 import { unknownToken } from './http/errors.js';
 import type { HomeserverServices, RouteModule } from './services.js';
 import { createRoomEngine } from './rooms/engine.js';
@@ -28,7 +29,8 @@ export interface HomeserverOptions {
   signer: Signer;
   /** @default Date */
   clock?: Clock;
-  config?: Partial<HomeserverConfig>;
+  /** Overrides of DEFAULT_CONFIG; `rateLimits` entries override one by one. */
+  config?: HomeserverSettings;
   /** @default console */
   log?: Logger;
   /** @default crypto.getRandomValues */
@@ -37,8 +39,13 @@ export interface HomeserverOptions {
 
 export interface Homeserver {
   readonly serverName: string;
-  /** Answers one client-server API request. */
-  handleClient(request: Request): Promise<Response>;
+  /**
+   * Answers one client-server API request. `connection` is what the transport knows of the client
+   * (the Node adapter passes the socket's address); in process it is absent.
+   */
+  handleClient(request: Request, connection?: ConnectionInfo): Promise<Response>;
+  /** The client-server API's route table. */
+  readonly clientRoutes: readonly RouteSummary[];
   /** Stops background work (long-polls, timers); does not close the storage, which the caller owns. */
   close(): Promise<void>;
 }
@@ -51,14 +58,15 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
     storage: options.storage,
     signer: options.signer,
     clock: options.clock ?? { now: () => Date.now() },
-    config: { ...DEFAULT_CONFIG, ...options.config },
+    config: { ...DEFAULT_CONFIG, ...options.config, rateLimits: { ...DEFAULT_CONFIG.rateLimits, ...options.config?.rateLimits } },
     log: options.log ?? console,
     randomBytes: options.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n))),
   };
   const typing = new TypingTracker();
   const rooms = createRoomEngine(ctx);
   const sync = new SyncService(ctx, typing, { transactionIdFor: (eventId, userId, deviceId) => rooms.transactionIdFor(eventId, userId, deviceId) });
-  const services: HomeserverServices = { ctx, rooms, typing, sync };
+  const limits = new RateLimiters(ctx.config.rateLimits, ctx.clock);
+  const services: HomeserverServices = { ctx, rooms, typing, sync, limits };
 
   const tokens = new TokenCache(ctx.storage);
   async function authenticate(accessToken: string): Promise<Requester> {
@@ -69,12 +77,18 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
 
   const router = createRouter(
     ROUTE_MODULES.flatMap((module) => module(services)),
-    { authenticate, maxBodyBytes: ctx.config.maxBodyBytes, onError: (e) => ctx.log.error('unhandled error in request', e) },
+    {
+      authenticate,
+      maxBodyBytes: ctx.config.maxBodyBytes,
+      jsonLimits: { maxDepth: ctx.config.maxJsonDepth },
+      onError: (e) => ctx.log.error('unhandled error in request', e),
+    },
   );
 
   return {
     serverName: ctx.serverName,
-    handleClient: (request) => router.handle(request),
+    handleClient: (request, connection) => router.handle(request, connection),
+    clientRoutes: router.routes,
     async close() {
       tokens.close();
       sync.close();

@@ -8,6 +8,7 @@ import type { HomeserverContext } from './context.js';
 import type { RoomEngine } from './rooms/types.js';
 import type { TypingTracker } from './sync/typing.js';
 import type { SyncService } from './sync/sync.js';
+import type { RateLimiters } from './limits/rate-limits.js';
 
 export interface HomeserverServices {
   readonly ctx: HomeserverContext;
@@ -15,6 +16,8 @@ export interface HomeserverServices {
   readonly typing: TypingTracker;
   /** /sync and the read side of rooms (notifier, caches); its close() ends long-polls. */
   readonly sync: SyncService;
+  /** The rc_* rate limits (limits/rate-limits.ts), shared by every route that counts an action. */
+  readonly limits: RateLimiters;
 }
 
 export type RouteModule = (services: HomeserverServices) => RouteDefinition[];

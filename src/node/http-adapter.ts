@@ -7,12 +7,24 @@
  * socket, so the router can refuse oversized ones early. The Response goes
  * back buffered for JSON and streamed for everything else (media). Closing
  * stops listening and drops every open connection.
+ *
+ * A client cannot hold the server's resources for long: headers must arrive
+ * within `headersTimeoutMs` and the whole request within `requestTimeoutMs`
+ * (a body trickled in a byte at a time is cut off with 408), a socket silent
+ * both ways for `idleTimeoutMs` is closed, and past `maxConnections` new
+ * connections are dropped at once. The idle limit sits above the longest
+ * /sync long-poll, which is silent until it answers.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 
-export type FetchHandler = (request: Request) => Promise<Response>;
+/** What the socket tells of a client, which a web Request cannot carry (per-address rate limits). */
+export interface ClientConnection {
+  remoteAddress?: string;
+}
+
+export type FetchHandler = (request: Request, connection: ClientConnection) => Promise<Response>;
 
 export interface HttpAdapterOptions {
   /** TCP port; 0 picks a free one. @default 8008 */
@@ -21,6 +33,23 @@ export interface HttpAdapterOptions {
   host?: string;
   /** Where failures of the adapter itself are reported. @default console.error */
   onError?(error: unknown): void;
+  /** Longest wait for a request's complete headers (Node's `headersTimeout`); at most `requestTimeoutMs`. @default 10000 */
+  headersTimeoutMs?: number;
+  /**
+   * Longest time to receive a whole request, headers and body (Node's `requestTimeout`); a slower one
+   * is answered 408 and its connection closed. Bounds the slowest upload: 50 MB in 120 s needs ~420 KB/s.
+   * @default 120000
+   */
+  requestTimeoutMs?: number;
+  /** How long a keep-alive connection waits for its next request. @default 5000 */
+  keepAliveTimeoutMs?: number;
+  /**
+   * A connection with no traffic either way for this long is closed. Must exceed the homeserver's
+   * `maxSyncTimeoutMs` (30 s by default): a long-poll is silent until it answers. @default 60000
+   */
+  idleTimeoutMs?: number;
+  /** Most connections open at once; further ones are closed as soon as they connect. @default 1000 */
+  maxConnections?: number;
 }
 
 export interface HttpServerHandle {
@@ -146,7 +175,15 @@ export async function serveHttp(handler: FetchHandler, options: HttpAdapterOptio
   const onError = options.onError ?? ((error: unknown) => console.error('http adapter error', error));
   let origin = '';
 
-  const server = createServer((req, res) => {
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const requestTimeout = options.requestTimeoutMs ?? 120_000;
+  const server = createServer({
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+    // Node checks the header and request timeouts on this period (30 s by default), so short timeouts need a short one.
+    connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(Math.min(headersTimeout, requestTimeout) / 4))),
+  }, (req, res) => {
     // Only GET/HEAD requests can wait (long-polling /sync), so only they get an abort signal; a
     // plain flag records a client gone away for the rest.
     const aborter = req.method === 'GET' || req.method === 'HEAD' ? new AbortController() : undefined;
@@ -173,7 +210,7 @@ export async function serveHttp(handler: FetchHandler, options: HttpAdapterOptio
         res.end(JSON.stringify({ errcode: 'M_UNRECOGNIZED', error: 'Malformed request' }));
         return;
       }
-      const response = await handler(request);
+      const response = await handler(request, { remoteAddress: req.socket.remoteAddress });
       await sendResponse(res, response, req.method ?? 'GET');
     })().catch((error) => {
       if (gone) return;
@@ -187,6 +224,9 @@ export async function serveHttp(handler: FetchHandler, options: HttpAdapterOptio
     });
   });
 
+  server.maxConnections = options.maxConnections ?? 1000;
+  // Without a 'timeout' listener Node destroys the silent socket itself.
+  server.setTimeout(options.idleTimeoutMs ?? 60_000);
   server.listen(options.port ?? 8008, host);
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;

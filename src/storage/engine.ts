@@ -6,7 +6,7 @@
  * SQLite each implement it, so they differ only in how rows reach the disk.
  * Internal to src/storage: the homeserver sees only `Storage` from types.ts.
  */
-import { StorageError } from './errors.js';
+import { StorageError, type OnCorruptRow } from './errors.js';
 import { encodeKey, KEY_SENTINEL, type Key } from './keys.js';
 
 /** A stored row: a plain object of structured-clonable values (JSON, Uint8Array). */
@@ -28,12 +28,18 @@ export interface Query extends KeyRange {
   index?: string;
   reverse?: boolean;
   limit?: number;
+  /**
+   * When given, rows that cannot be decoded are skipped and reported here (and `limit` counts only rows
+   * returned); without it such a row fails the scan with CORRUPT_ROW. Only SQLite decodes rows itself; the
+   * other backends get rows from structured clone and never meet one.
+   */
+  onCorrupt?: OnCorruptRow;
 }
 
 /** One transaction's view of the tables. */
 export interface EngineTxn {
   readonly mode: TxnMode;
-  /** The row with this primary key, if any. */
+  /** The row with this primary key, if any; CORRUPT_ROW if it is stored but cannot be decoded. */
   get(table: string, key: Key): Promise<Row | undefined>;
   /** Inserts or replaces the row at its primary key, updating its index entries. */
   put(table: string, row: Row): Promise<void>;

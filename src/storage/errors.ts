@@ -10,6 +10,8 @@ export type StorageErrorCode =
   | 'READ_ONLY' // a write inside a read transaction
   | 'TXN_INACTIVE' // the callback awaited something other than its transaction
   | 'SCHEMA' // unknown table or index, or a database newer than this code
+  | 'UNSTORABLE' // a row that could not be read back (too deep, or not JSON + Uint8Array); nothing was written
+  | 'CORRUPT_ROW' // a stored row that cannot be decoded (written by older code, or damaged on disk)
   | 'CLOSED'; // the storage was closed
 
 export class StorageError extends Error {
@@ -20,3 +22,9 @@ export class StorageError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * Told of each stored row a list read skipped because it cannot be decoded (CORRUPT_ROW). Readers of lists of
+ * user-supplied rows pass one, so one poisoned row costs its owner that row, not every read that scans past it.
+ */
+export type OnCorruptRow = (error: StorageError) => void;

@@ -5,8 +5,9 @@
  * bundles never see better-sqlite3.
  */
 export type * from './types.js';
-export { STATE_DELTA_CHAIN_LIMIT } from './types.js';
-export { StorageError, type StorageErrorCode } from './errors.js';
+export { MEDIA_CHUNK_BYTES, STATE_DELTA_CHAIN_LIMIT } from './types.js';
+export { accessTokenHash } from './token-hash.js';
+export { StorageError, type StorageErrorCode, type OnCorruptRow } from './errors.js';
 export { createMemoryStorage, type MemoryStorageOptions } from './memory/index.js';
 export { openIdbStorage, type IdbStorageOptions } from './idb/index.js';
 export { migrations } from './schema.js';

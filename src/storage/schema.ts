@@ -6,6 +6,7 @@
  * of types.ts; key paths name their fields.
  */
 import type { Migration } from './engine.js';
+import { accessTokenHash } from './token-hash.js';
 
 /** Table names, so stores and migrations cannot disagree on spelling. */
 export const T = {
@@ -32,6 +33,8 @@ export const T = {
   toDevice: 'to_device',
   deviceLists: 'device_lists',
   media: 'media',
+  mediaChunks: 'media_chunks',
+  mediaUploads: 'media_uploads',
   transactionIds: 'transaction_ids',
   outbound: 'outbound',
   meta: 'meta',
@@ -115,5 +118,23 @@ export const migrations: readonly Migration[] = [
     for (const [roomId, ids] of byRoom) {
       await s.txn.put(T.extremities, { roomId, eventId: EXTREMITIES_ROW, eventIds: [...ids].sort() });
     }
+  },
+  // 4: access tokens at rest only as their SHA-256 (token-hash.ts), keyed by it. Rows keyed by the token itself are
+  // rewritten, so the users of an upgraded server stay logged in.
+  async (s) => {
+    const rows = await s.txn.scan(T.accessTokens);
+    s.deleteTable(T.accessTokens);
+    s.createTable(T.accessTokens, ['tokenHash']);
+    s.createIndex(T.accessTokens, I.accessTokensByDevice, ['userId', 'deviceId']);
+    for (const { token, ...rest } of rows) {
+      if (typeof token === 'string') await s.txn.put(T.accessTokens, { ...rest, tokenHash: accessTokenHash(token) });
+    }
+  },
+  // 5: media content as chunks, [blobId, index] -> { bytes }, written while an upload streams in, and the uploads still
+  // under way, [blobId] -> { startedAt }, so abandoned chunks can be found. Items stored whole before (a `bytes`
+  // field on the media row) stay readable as one chunk.
+  (s) => {
+    s.createTable(T.mediaChunks, ['blobId', 'index']);
+    s.createTable(T.mediaUploads, ['blobId']);
   },
 ];

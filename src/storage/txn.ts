@@ -5,6 +5,7 @@
  */
 import type { EngineTxn } from './engine.js';
 import { AccessTokens, AccountData, Devices, Filters, Users } from './stores/accounts.js';
+import { checkedWrites } from './storable.js';
 import { TxnContext } from './stores/context.js';
 import { CrossSigningKeys, DeviceKeys, DeviceLists, FallbackKeys, OneTimeKeys, ToDevice } from './stores/e2ee.js';
 import { Dag, Events, Timeline } from './stores/events.js';
@@ -72,7 +73,8 @@ export class Txn implements WriteTxn {
     this.stream = new Stream(context);
   }
 
+  /** The stores over one engine transaction, every row they write checked first (storable.ts). */
   static over(t: EngineTxn): Txn {
-    return new Txn(new TxnContext(t));
+    return new Txn(new TxnContext(checkedWrites(t)));
   }
 }

@@ -13,6 +13,7 @@
  * down to, but excluding, `to` going backwards.
  */
 import type { JsonObject, JsonValue, PDU, StateMap } from '../core/index.js';
+import type { OnCorruptRow } from './errors.js';
 
 // ---------------------------------------------------------------------------
 // Storage and transactions
@@ -61,8 +62,8 @@ export interface WriteSummary {
   events: readonly EventRecord[];
   /** Membership records the write set, in write order. */
   memberships: readonly MembershipRecord[];
-  /** Access tokens the write revoked. */
-  revokedTokens: readonly string[];
+  /** Access tokens the write revoked, by their at-rest hash (`accessTokenHash`). */
+  revokedTokenHashes: readonly string[];
   /** Devices whose one-time or fallback keys the write added, claimed or removed. */
   keyDevices: readonly { userId: string; deviceId: string }[];
 }
@@ -436,7 +437,20 @@ export interface DevicesStore extends DevicesReader {
   delete(userId: string, deviceId: string): Promise<void>;
 }
 
+/**
+ * An access token as stored: only its hash (see token-hash.ts), so no row
+ * holds the token itself. Callers pass the token; the store hashes it.
+ */
 export interface AccessTokenRecord {
+  /** `accessTokenHash(token)`. */
+  tokenHash: string;
+  userId: string;
+  deviceId: string;
+  createdAt: number;
+}
+
+/** A token being issued: the token itself, which the store keeps only as a hash. */
+export interface NewAccessToken {
   token: string;
   userId: string;
   deviceId: string;
@@ -444,19 +458,19 @@ export interface AccessTokenRecord {
 }
 
 export interface AccessTokensReader {
-  /** Who the token belongs to, if it is valid. */
+  /** Who the token belongs to, if it is valid (looked up by its hash). */
   get(token: string): Promise<AccessTokenRecord | undefined>;
   /** Tokens issued to one device. */
   forDevice(userId: string, deviceId: string): Promise<AccessTokenRecord[]>;
 }
 
 export interface AccessTokensStore extends AccessTokensReader {
-  /** Stores the token. */
-  put(record: AccessTokenRecord): Promise<void>;
+  /** Stores the token's hash with its owner. */
+  put(record: NewAccessToken): Promise<void>;
   /** Revokes one token. */
   delete(token: string): Promise<void>;
-  /** Revokes every token of one device. */
-  deleteForDevice(userId: string, deviceId: string): Promise<void>;
+  /** Revokes every token of one device, except the token `except` when given. */
+  deleteForDevice(userId: string, deviceId: string, options?: { except?: string }): Promise<void>;
 }
 
 export interface FiltersReader {
@@ -481,10 +495,10 @@ export interface AccountDataRecord {
 export interface AccountDataReader {
   /** One account data entry; `roomId` omitted for global data. */
   get(userId: string, type: string, roomId?: string): Promise<AccountDataRecord | undefined>;
-  /** The user's global entries, or one room's when `roomId` is given. */
-  list(userId: string, roomId?: string): Promise<AccountDataRecord[]>;
-  /** The user's entries (global and per room) changed within `window`, in stream order. */
-  changes(userId: string, window: StreamWindow): Promise<AccountDataRecord[]>;
+  /** The user's global entries, or one room's when `roomId` is given; rows that cannot be decoded go to `onCorrupt` if given. */
+  list(userId: string, roomId?: string, onCorrupt?: OnCorruptRow): Promise<AccountDataRecord[]>;
+  /** The user's entries (global and per room) changed within `window`, in stream order (`onCorrupt` as for list). */
+  changes(userId: string, window: StreamWindow, onCorrupt?: OnCorruptRow): Promise<AccountDataRecord[]>;
 }
 
 export interface AccountDataStore extends AccountDataReader {
@@ -530,8 +544,8 @@ export interface DeviceKeysRecord {
 export interface DeviceKeysReader {
   /** One device's keys. */
   get(userId: string, deviceId: string): Promise<DeviceKeysRecord | undefined>;
-  /** Keys of every device of the user. */
-  forUser(userId: string): Promise<DeviceKeysRecord[]>;
+  /** Keys of every device of the user; rows that cannot be decoded go to `onCorrupt` if given (else CORRUPT_ROW). */
+  forUser(userId: string, onCorrupt?: OnCorruptRow): Promise<DeviceKeysRecord[]>;
 }
 
 export interface DeviceKeysStore extends DeviceKeysReader {
@@ -552,8 +566,8 @@ export interface CrossSigningKeyRecord {
 export interface CrossSigningKeysReader {
   /** One of the user's cross-signing keys. */
   get(userId: string, keyType: CrossSigningKeyType): Promise<CrossSigningKeyRecord | undefined>;
-  /** All of the user's cross-signing keys. */
-  forUser(userId: string): Promise<CrossSigningKeyRecord[]>;
+  /** All of the user's cross-signing keys; rows that cannot be decoded go to `onCorrupt` if given (else CORRUPT_ROW). */
+  forUser(userId: string, onCorrupt?: OnCorruptRow): Promise<CrossSigningKeyRecord[]>;
 }
 
 export interface CrossSigningKeysStore extends CrossSigningKeysReader {
@@ -621,8 +635,8 @@ export interface ToDeviceRecord extends ToDeviceMessage {
 }
 
 export interface ToDeviceReader {
-  /** The device's inbox within `window` (forwards only), oldest first. */
-  list(userId: string, deviceId: string, window: Omit<StreamWindow, 'dir'>): Promise<ToDeviceRecord[]>;
+  /** The device's inbox within `window` (forwards only), oldest first; rows that cannot be decoded go to `onCorrupt` if given. */
+  list(userId: string, deviceId: string, window: Omit<StreamWindow, 'dir'>, onCorrupt?: OnCorruptRow): Promise<ToDeviceRecord[]>;
 }
 
 export interface ToDeviceStore extends ToDeviceReader {
@@ -630,6 +644,8 @@ export interface ToDeviceStore extends ToDeviceReader {
   add(userId: string, deviceId: string, message: ToDeviceMessage): Promise<ToDeviceRecord>;
   /** Deletes the device's messages with stream ordering <= `upTo` (delivered ones). */
   deleteUpTo(userId: string, deviceId: string, upTo: number): Promise<void>;
+  /** Deletes the device's oldest messages until at most `keep` remain; returns how many went. */
+  keepNewest(userId: string, deviceId: string, keep: number): Promise<number>;
 }
 
 export interface DeviceListChange {
@@ -650,26 +666,79 @@ export interface DeviceListsStore extends DeviceListsReader {
 // ---------------------------------------------------------------------------
 // Media, idempotency, replication, meta
 
+/**
+ * Media content is stored as chunks of at most MEDIA_CHUNK_BYTES, so an upload
+ * is written and a download read a chunk at a time and never held whole. A
+ * chunk row is small enough to be one cheap request in every backend.
+ */
+export const MEDIA_CHUNK_BYTES = 256 * 1024;
+
+/** A media item's description; its content is read chunk by chunk (MediaReader.chunk). */
 export interface MediaRecord {
   mediaId: string;
   contentType: string;
   filename?: string;
-  bytes: Uint8Array;
   uploader: string;
-  /** Byte length, set from `bytes`. */
+  /** Byte length of the content. */
   size: number;
+  /** How many chunks hold the content: `chunk(mediaId, i)` for 0 <= i < chunks. */
+  chunks: number;
   createdAt: number;
 }
 
-export interface MediaReader {
-  /** The media item with its bytes. */
-  get(mediaId: string): Promise<MediaRecord | undefined>;
+/** A media item stored whole in one transaction (small content, tests). */
+export interface NewMedia {
+  mediaId: string;
+  contentType: string;
+  filename?: string;
+  uploader: string;
+  bytes: Uint8Array;
+  createdAt: number;
 }
 
+/** The description of an upload whose chunks are stored (beginUpload, putChunk): what finishUpload commits. */
+export interface FinishedUpload {
+  mediaId: string;
+  contentType: string;
+  filename?: string;
+  uploader: string;
+  createdAt: number;
+  /** The upload's blob, as given to beginUpload. */
+  blobId: string;
+  /** Byte length of all its chunks together. */
+  size: number;
+}
+
+export interface MediaReader {
+  /** The media item's description, if stored. */
+  get(mediaId: string): Promise<MediaRecord | undefined>;
+  /** Chunk `index` of the item's content; undefined past the last chunk or for an unknown item. */
+  chunk(mediaId: string, index: number): Promise<Uint8Array | undefined>;
+  /** Blobs of unfinished uploads begun before `before` (abandoned, or cut off by a crash). */
+  staleUploads(before: number): Promise<string[]>;
+}
+
+/**
+ * Media is written in one of two ways. Whole, with `add`, in one transaction.
+ * Or streamed, over several transactions, because a transaction cannot wait
+ * for a request body (IndexedDB commits one that waits for anything else):
+ * `beginUpload` records an unfinished blob, `putChunk` stores its chunks one
+ * transaction each, and `finishUpload` makes it a media item; until then no
+ * reader sees it, and `abortUpload` (or a later sweep of `staleUploads`)
+ * removes what an abandoned upload left.
+ */
 export interface MediaStore extends MediaReader {
-  /** Stores a media item; throws EXISTS if the ID is taken. */
-  add(media: Omit<MediaRecord, 'size'>): Promise<MediaRecord>;
-  /** Removes a media item. */
+  /** Stores a media item whole; throws EXISTS if the ID is taken. */
+  add(media: NewMedia): Promise<MediaRecord>;
+  /** Records that an upload into `blobId` has begun at `startedAt`; throws EXISTS if the blob exists. */
+  beginUpload(blobId: string, startedAt: number): Promise<void>;
+  /** Stores chunk `index` of an unfinished upload; throws NOT_FOUND if the upload is not (or no longer) recorded. */
+  putChunk(blobId: string, index: number, bytes: Uint8Array): Promise<void>;
+  /** Makes a finished upload's blob a media item; throws EXISTS if the ID is taken, NOT_FOUND if the upload is gone. */
+  finishUpload(upload: FinishedUpload): Promise<MediaRecord>;
+  /** Removes an unfinished upload and its chunks (no-op if absent). */
+  abortUpload(blobId: string): Promise<void>;
+  /** Removes a media item and its content. */
   delete(mediaId: string): Promise<void>;
 }
 

@@ -4,7 +4,8 @@
  * client would (a real `Request` in, a real `Response` out).
  */
 import { createSigner } from '../../src/core/index.js';
-import { createHomeserver, type Homeserver, type HomeserverConfig } from '../../src/homeserver/index.js';
+import { createHomeserver, type Clock, type Homeserver, type HomeserverSettings } from '../../src/homeserver/index.js';
+import type { Logger } from '../../src/homeserver/context.js';
 import { createMemoryStorage } from '../../src/storage/memory/index.js';
 import type { Storage } from '../../src/storage/types.js';
 
@@ -20,12 +21,32 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(options: { storage?: Storage; config?: Partial<HomeserverConfig>; serverName?: string } = {}): Promise<TestServer> {
+/**
+ * Password hashing cost in tests: 600,000 iterations (the default) is a third of a second per
+ * registration, so tests use this unless they set `passwordHashIterations` themselves (the default and
+ * the rehash on login are tested in tests/homeserver/accounts/passwords.test.ts).
+ */
+export const TEST_PASSWORD_HASH_ITERATIONS = 1000;
+
+/**
+ * Tests that send hundreds of messages as one user in a second are about something else than
+ * rc_message; every other limit keeps its default. Rate-limit tests pass their own `rateLimits`.
+ */
+const TEST_RATE_LIMITS: HomeserverSettings['rateLimits'] = { message: false };
+
+export async function startTestServer(
+  options: { storage?: Storage; config?: HomeserverSettings; serverName?: string; clock?: Clock; log?: Logger } = {},
+): Promise<TestServer> {
   const serverName = options.serverName ?? 'hs.test';
   const seed = new Uint8Array(32).fill(serverName.length);
   const signer = await createSigner(seed, serverName, 'ed25519:1');
   const storage = options.storage ?? createMemoryStorage();
-  const homeserver = createHomeserver({ storage, signer, config: options.config });
+  const config = {
+    passwordHashIterations: TEST_PASSWORD_HASH_ITERATIONS,
+    ...options.config,
+    rateLimits: { ...TEST_RATE_LIMITS, ...options.config?.rateLimits },
+  };
+  const homeserver = createHomeserver({ storage, signer, config, clock: options.clock, log: options.log });
   const baseUrl = `http://${serverName}`;
   const call: TestServer['call'] = async (method, path, body, accessToken, headers = {}) => {
     const init: RequestInit = { method, headers: { ...headers } };

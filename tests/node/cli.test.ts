@@ -4,7 +4,8 @@
  * stopped with SIGTERM and started again from the same data directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,8 @@ interface Running {
   child: ChildProcess;
   url: string;
   exit: Promise<number | null>;
+  /** Everything printed so far, stdout then stderr. */
+  output(): string;
 }
 
 /** Starts the CLI and resolves once it prints its address. */
@@ -33,7 +36,7 @@ function start(command: string, args: string[], detached = false): Promise<Runni
     child.stdout!.on('data', (chunk) => {
       out += chunk;
       const m = /^listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(out);
-      if (m && m[2] !== '0') ready({ child, url: m[1]!, exit });
+      if (m && m[2] !== '0') ready({ child, url: m[1]!, exit, output: () => out + err });
     });
     void exit.then((code) => fail(new Error(`exited with ${code} before listening\n${out}\n${err}`)));
   });
@@ -64,6 +67,7 @@ describe('npm run homeserver', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'hometab-hs-'));
     try {
       const first = await startCli(['--port', '0', '--data', dataDir]);
+      expect((await call(first.url, 'GET', '/.well-known/matrix/client')).json).toEqual({ 'm.homeserver': { base_url: first.url } });
       const versions = await call(first.url, 'GET', '/_matrix/client/versions');
       expect(versions.status).toBe(200);
       expect(versions.headers.get('access-control-allow-origin')).toBe('*');
@@ -98,6 +102,39 @@ describe('npm run homeserver', () => {
     }
   });
 
+  it('keeps its data directory 0700 and files 0600, tightening a 0755 directory, and publishes only its public URL', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'hometab-hs-'));
+    try {
+      await chmod(dataDir, 0o755);
+      // A file an older version left readable by others.
+      await writeFile(join(dataDir, 'homeserver.sqlite'), '', { mode: 0o644 });
+      await chmod(join(dataDir, 'homeserver.sqlite'), 0o644);
+      const running = await startCli(['--port', '0', '--data', dataDir, '--public-url', 'https://matrix.example.org/']);
+      expect(running.output()).toMatch(/was mode 755; tightened to 700/);
+      expect(running.output()).toMatch(/homeserver\.sqlite was mode 644; tightened to 600/);
+      const registered = await call(running.url, 'POST', '/_matrix/client/v3/register', { username: 'alice', password: 'pw', auth: { type: 'm.login.dummy' } });
+      expect(registered.status).toBe(200);
+      expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
+      for (const file of ['signing.key', 'homeserver.sqlite', 'homeserver.sqlite-wal', 'homeserver.sqlite-shm']) {
+        expect({ file, mode: (await stat(join(dataDir, file))).mode & 0o777 }).toEqual({ file, mode: 0o600 });
+      }
+      // A hostile Host header is not echoed: .well-known names the configured URL.
+      const wellKnown = await new Promise<string>((resolve, reject) => {
+        const req = httpRequest(`${running.url}/.well-known/matrix/client`, { headers: { host: 'evil.example' } }, (res) => {
+          let body = '';
+          res.on('data', (chunk) => (body += chunk));
+          res.on('end', () => resolve(body));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(JSON.parse(wellKnown)).toEqual({ 'm.homeserver': { base_url: 'https://matrix.example.org' } });
+      expect(await stop(running)).toBe(0);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('runs without persistence under --memory and exits 0 on SIGTERM', async () => {
     const running = await startCli(['--memory', '--port', '0']);
     const registered = await call(running.url, 'POST', '/_matrix/client/v3/register', { auth: { type: 'm.login.dummy' } });
@@ -105,6 +142,28 @@ describe('npm run homeserver', () => {
     const unknown = await call(running.url, 'GET', '/_matrix/client/v3/nothing/here');
     expect([unknown.status, unknown.json.errcode]).toEqual([404, 'M_UNRECOGNIZED']);
     expect(await stop(running)).toBe(0);
+  });
+
+  it('limits registrations per client address over HTTP (429 with Retry-After); --no-rate-limits lifts it', async () => {
+    const register = (base: string, username: string) =>
+      call(base, 'POST', '/_matrix/client/v3/register', { username, password: 'secret words', auth: { type: 'm.login.dummy' } });
+    const limited = await startCli(['--port', '0', '--memory']);
+    const statuses: number[] = [];
+    let refused: Awaited<ReturnType<typeof register>> | undefined;
+    for (let i = 0; i < 12; i++) {
+      const res = await register(limited.url, `user${i}`);
+      statuses.push(res.status);
+      if (res.status === 429) refused ??= res;
+    }
+    // Every local client shares 127.0.0.1: the default burst of 10, then one about every 6 s.
+    expect(statuses).toEqual([...Array(10).fill(200), 429, 429]);
+    expect(refused!.json).toMatchObject({ errcode: 'M_LIMIT_EXCEEDED', retry_after_ms: expect.any(Number) });
+    expect(refused!.headers.get('retry-after')).toBe(String(Math.ceil(refused!.json.retry_after_ms / 1000)));
+    expect(await stop(limited)).toBe(0);
+
+    const open = await startCli(['--port', '0', '--memory', '--no-rate-limits']);
+    for (let i = 0; i < 12; i++) expect((await register(open.url, `user${i}`)).status).toBe(200);
+    expect(await stop(open)).toBe(0);
   });
 
   it('refuses conflicting options with a usage message', async () => {

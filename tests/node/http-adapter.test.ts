@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveHttp, type HttpServerHandle } from '../../src/node/http-adapter.js';
 
@@ -26,6 +27,12 @@ describe('serveHttp', () => {
     expect(response.status).toBe(201);
     expect(response.headers.get('x-extra')).toBe('yes');
     expect(await response.json()).toEqual({ method: 'PUT', url: `${handle.url}/a/b?c=d`, auth: 'Bearer t', body: 'hello' });
+  });
+
+  it("gives the handler the client's address from the socket (per-address rate limits)", async () => {
+    handle = await serveHttp(async (_request, connection) => Response.json({ remoteAddress: connection.remoteAddress }), { port: 0 });
+    const response = await fetch(`${handle.url}/whoami`);
+    expect(await response.json()).toEqual({ remoteAddress: '127.0.0.1' });
   });
 
   it('streams large bodies both ways', async () => {
@@ -84,5 +91,77 @@ describe('serveHttp', () => {
     await handle.close();
     expect(await pending).toBeInstanceOf(Error);
     handle = undefined;
+  });
+});
+
+/** A raw TCP client: what it received, and a promise of its close. */
+function rawClient(port: number): { socket: Socket; received: () => string; closed: Promise<void>; connected: Promise<void> } {
+  const socket = connect(port, '127.0.0.1');
+  let received = '';
+  socket.on('data', (chunk) => (received += chunk));
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  const connected = new Promise<void>((resolve) => socket.on('connect', () => resolve()));
+  return { socket, received: () => received, closed, connected };
+}
+
+describe('serveHttp against slow and many clients', () => {
+  it('cuts off a body trickled in slowly once the request timeout passes', async () => {
+    let bodyFailed!: (error: unknown) => void;
+    const failure = new Promise<unknown>((resolve) => (bodyFailed = resolve));
+    handle = await serveHttp(async (request) => {
+      await request.arrayBuffer().then(() => bodyFailed(undefined), bodyFailed);
+      return Response.json({});
+    }, { port: 0, headersTimeoutMs: 200, requestTimeoutMs: 500, idleTimeoutMs: 10_000, onError: () => {} });
+    const client = rawClient(handle.port);
+    await client.connected;
+    client.socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n');
+    // A byte every 20 ms: never idle, but it would take over five hours.
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (!client.socket.destroyed) client.socket.write('x', () => sent++);
+    }, 20);
+    await client.closed;
+    clearInterval(trickle);
+    expect(sent).toBeLessThan(500);
+    expect(client.received()).toMatch(/^HTTP\/1\.1 408/);
+    // The handler's body stream fails too, so whatever it was writing (an upload) is abandoned, not left hanging.
+    expect(await failure).toBeInstanceOf(Error);
+  });
+
+  it('closes a connection that goes silent, but answers a long-poll shorter than the idle limit', async () => {
+    handle = await serveHttp(async (request) => {
+      if (new URL(request.url).pathname === '/poll') await new Promise((r) => setTimeout(r, 300));
+      if (request.method === 'POST') await request.arrayBuffer();
+      return Response.json({ ok: true });
+    }, { port: 0, idleTimeoutMs: 800, requestTimeoutMs: 60_000 });
+    const poll = await fetch(`${handle.url}/poll`);
+    expect(await poll.json()).toEqual({ ok: true });
+
+    const silent = rawClient(handle.port);
+    await silent.connected;
+    silent.socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nabc');
+    const started = Date.now();
+    await silent.closed;
+    expect(silent.received()).not.toMatch(/200 OK/);
+    // Closed by the idle limit, not by the two-minute-long request timeout.
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it('refuses connections past maxConnections and serves the ones it holds', async () => {
+    handle = await serveHttp(async () => Response.json({ ok: true }), { port: 0, maxConnections: 2 });
+    const held = [rawClient(handle.port), rawClient(handle.port)];
+    await Promise.all(held.map((c) => c.connected));
+    // Let the server accept both before the third arrives.
+    await new Promise((r) => setTimeout(r, 50));
+    const extra = rawClient(handle.port);
+    await extra.closed;
+    expect(extra.received()).toBe('');
+    for (const client of held) {
+      expect(client.socket.destroyed).toBe(false);
+      client.socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await client.closed;
+      expect(client.received()).toMatch(/^HTTP\/1\.1 200/);
+    }
   });
 });

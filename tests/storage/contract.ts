@@ -7,9 +7,11 @@
  * in as a parameter, so a browser bundle can run it without vitest's runner.
  */
 import type { ExpectStatic } from 'vitest';
-import { stateKeyOf, type PDU } from '../../src/core/index.js';
+import { stateKeyOf, type JsonObject, type PDU } from '../../src/core/index.js';
 import {
+  accessTokenHash,
   type Commit,
+  MEDIA_CHUNK_BYTES,
   type Migration,
   migrations,
   type ReadTxn,
@@ -19,6 +21,7 @@ import {
   type StorageErrorCode,
   type WriteTxn,
 } from '../../src/storage/index.js';
+import { T } from '../../src/storage/schema.js';
 
 /** One isolated place a backend keeps data (an IDBFactory and name, a file). */
 export interface StorageLocation {
@@ -64,8 +67,12 @@ function pdu(roomId: string, depth: number, prev: string[] = [], extra: Partial<
   };
 }
 
-/** Writes something into every store, as one homeserver operation might. */
-async function writeEverything(txn: WriteTxn): Promise<void> {
+/**
+ * Writes something into every store, as one homeserver operation might. With
+ * `v1Layout`, only into stores whose rows have kept the layout of migration 1
+ * (access tokens changed in 4, media in 5), for databases at that version.
+ */
+async function writeEverything(txn: WriteTxn, { v1Layout = false } = {}): Promise<void> {
   await txn.events.add({ eventId: '$create', roomId: ROOM, event: pdu(ROOM, 0, [], { type: 'm.room.create', state_key: '' }) });
   await txn.events.add({ eventId: '$a1', roomId: ROOM, event: pdu(ROOM, 1, ['$create']) });
   await txn.events.add({ eventId: '$out', roomId: ROOM, event: pdu(ROOM, 1, ['$create']), outlier: true });
@@ -79,7 +86,7 @@ async function writeEverything(txn: WriteTxn): Promise<void> {
   await txn.aliases.add({ alias: '#room:hs', roomId: ROOM, creator: ALICE });
   await txn.users.add({ userId: ALICE, passwordHash: 'hash', deactivated: false, createdAt: 1 });
   await txn.devices.put({ userId: ALICE, deviceId: 'DEV', displayName: 'phone', createdAt: 1 });
-  await txn.accessTokens.put({ token: 'tok', userId: ALICE, deviceId: 'DEV', createdAt: 1 });
+  if (!v1Layout) await txn.accessTokens.put({ token: 'tok', userId: ALICE, deviceId: 'DEV', createdAt: 1 });
   await txn.filters.create(ALICE, { room: { timeline: { limit: 10 } } });
   await txn.accountData.put(ALICE, 'm.direct', { [BOB]: [ROOM] });
   await txn.accountData.put(ALICE, 'm.tag', { tags: {} }, ROOM);
@@ -90,7 +97,7 @@ async function writeEverything(txn: WriteTxn): Promise<void> {
   await txn.fallbackKeys.put(ALICE, 'DEV', 'signed_curve25519:FB', { key: 'fb' });
   await txn.toDevice.add(ALICE, 'DEV', { sender: BOB, type: 'm.room_key', content: { k: 1 } });
   await txn.deviceLists.add(ALICE);
-  await txn.media.add({ mediaId: 'm1', contentType: 'image/png', bytes: new Uint8Array([1, 2, 3]), uploader: ALICE, createdAt: 1 });
+  if (!v1Layout) await txn.media.add({ mediaId: 'm1', contentType: 'image/png', bytes: new Uint8Array([1, 2, 3]), uploader: ALICE, createdAt: 1 });
   await txn.transactionIds.put({ userId: ALICE, deviceId: 'DEV', txnId: 't1', eventId: '$a1', response: { event_id: '$a1' } });
   await txn.outbound.enqueue('peer.example', { pdus: ['$a1'] });
   await txn.meta.put('signing_seed', new Uint8Array([9, 9]));
@@ -124,6 +131,7 @@ async function readEverything(txn: ReadTxn): Promise<unknown> {
     toDevice: await txn.toDevice.list(ALICE, 'DEV', {}),
     deviceLists: await txn.deviceLists.changes({}),
     media: await txn.media.get('m1'),
+    mediaContent: await txn.media.chunk('m1', 0),
     transactionId: await txn.transactionIds.get(ALICE, 'DEV', 't1'),
     outbound: await txn.outbound.destinations(),
     meta: await txn.meta.get('signing_seed'),
@@ -522,8 +530,10 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
           expect(await txn.devices.get(ALICE, 'A')).toEqual({
             userId: ALICE, deviceId: 'A', displayName: 'laptop', createdAt: 1, lastSeenTs: 99, lastSeenIp: '127.0.0.1',
           });
-          expect(await txn.accessTokens.get('t2')).toEqual({ token: 't2', userId: ALICE, deviceId: 'A', createdAt: 2 });
-          expect((await txn.accessTokens.forDevice(ALICE, 'A')).map((t) => t.token)).toEqual(['t1', 't2']);
+          expect(await txn.accessTokens.get('t2')).toEqual({ tokenHash: accessTokenHash('t2'), userId: ALICE, deviceId: 'A', createdAt: 2 });
+          expect((await txn.accessTokens.forDevice(ALICE, 'A')).map((t) => t.tokenHash).sort()).toEqual(
+            [accessTokenHash('t1'), accessTokenHash('t2')].sort(),
+          );
         });
         await storage.write(async (txn) => {
           await txn.accessTokens.deleteForDevice(ALICE, 'A');
@@ -537,6 +547,63 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
           expect((await txn.devices.forUser(ALICE)).map((d) => d.deviceId)).toEqual(['B']);
         });
         await expectCode(storage.write((txn) => txn.devices.update(ALICE, 'A', { displayName: 'x' })), 'NOT_FOUND');
+      });
+
+      it('revokes all of a device\'s tokens but one, and reports revocations by hash', async () => {
+        const revoked: string[] = [];
+        storage.observe?.((written) => revoked.push(...written.revokedTokenHashes));
+        await storage.write(async (txn) => {
+          for (const token of ['k1', 'k2', 'k3']) await txn.accessTokens.put({ token, userId: ALICE, deviceId: 'A', createdAt: 1 });
+        });
+        await storage.write((txn) => txn.accessTokens.deleteForDevice(ALICE, 'A', { except: 'k2' }));
+        await storage.read(async (txn) => {
+          expect(await txn.accessTokens.get('k1')).toBeUndefined();
+          expect(await txn.accessTokens.get('k2')).toMatchObject({ userId: ALICE, deviceId: 'A' });
+          expect(await txn.accessTokens.get('k3')).toBeUndefined();
+        });
+        if (storage.observe) expect(revoked.sort()).toEqual([accessTokenHash('k1'), accessTokenHash('k3')].sort());
+      });
+
+      it('converts access tokens stored before migration 4 to their hashes', async () => {
+        const old = backend.location();
+        // Rows in the layout before migration 4: keyed by the token itself.
+        const oldRows: Migration = async (schema) => {
+          await schema.txn.put('access_tokens', { token: 'old-1', userId: ALICE, deviceId: 'A', createdAt: 1 });
+          await schema.txn.put('access_tokens', { token: 'old-2', userId: BOB, deviceId: 'B', createdAt: 2 });
+        };
+        const upgraded = await old.open({ migrations: [...migrations.slice(0, 3), oldRows, ...migrations.slice(3)] });
+        try {
+          await upgraded.read(async (txn) => {
+            expect(await txn.accessTokens.get('old-1')).toEqual({ tokenHash: accessTokenHash('old-1'), userId: ALICE, deviceId: 'A', createdAt: 1 });
+            expect((await txn.accessTokens.forDevice(BOB, 'B')).map((t) => t.tokenHash)).toEqual([accessTokenHash('old-2')]);
+          });
+          await upgraded.write((txn) => txn.accessTokens.deleteForDevice(ALICE, 'A'));
+          expect(await upgraded.read((txn) => txn.accessTokens.get('old-1'))).toBeUndefined();
+        } finally {
+          await upgraded.close();
+          await old.cleanup?.();
+        }
+      });
+
+      if (backend.persistent) it('keeps no access token in any stored row', async () => {
+        const tokens = ['syt_secret_one_4f7a', 'syt_secret_two_9b2c'];
+        await storage.write(async (txn) => {
+          for (const token of tokens) await txn.accessTokens.put({ token, userId: ALICE, deviceId: 'A', createdAt: 1 });
+        });
+        await storage.write(writeEverything);
+        await storage.close();
+        // A step after the last one reads every row of every table as stored.
+        const rows: unknown[] = [];
+        const dump: Migration = async (schema) => {
+          for (const table of Object.values(T)) rows.push(...(await schema.txn.scan(table)));
+        };
+        storage = await location.open({ migrations: [...migrations, dump] });
+        const stored = JSON.stringify(rows, (_key, value: unknown) => (value instanceof Uint8Array ? Array.from(value) : value));
+        expect(rows.length).toBeGreaterThan(20);
+        for (const token of tokens) {
+          expect(stored).not.toContain(token);
+          expect(stored).toContain(accessTokenHash(token));
+        }
       });
 
       it('stores filters under fresh IDs', async () => {
@@ -659,6 +726,20 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
         expect(message).toEqual({ userId: ALICE, deviceId: 'A', streamOrdering: 3, sender: BOB, type: 'm.test', content: { i: 3 } });
       });
 
+      it('keeps only the newest to-device messages of a device when asked', async () => {
+        await storage.write(async (txn) => {
+          for (let i = 1; i <= 5; i++) await txn.toDevice.add(ALICE, 'A', { sender: BOB, type: 'm.test', content: { i } });
+          await txn.toDevice.add(ALICE, 'B', { sender: BOB, type: 'm.test', content: { i: 6 } });
+        });
+        const inbox = async (deviceId: string) => (await storage.read((txn) => txn.toDevice.list(ALICE, deviceId, {}))).map((m) => m.content.i);
+        expect(await storage.write((txn) => txn.toDevice.keepNewest(ALICE, 'A', 10))).toBe(0);
+        expect(await storage.write((txn) => txn.toDevice.keepNewest(ALICE, 'A', 2))).toBe(3);
+        expect(await inbox('A')).toEqual([4, 5]);
+        expect(await inbox('B')).toEqual([6]);
+        expect(await storage.write((txn) => txn.toDevice.keepNewest(ALICE, 'A', 0))).toBe(2);
+        expect(await inbox('A')).toEqual([]);
+      });
+
       it('streams device list changes, each user once', async () => {
         await storage.write(async (txn) => {
           await txn.deviceLists.add(ALICE); // 1
@@ -682,15 +763,78 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
         );
         expect(added.size).toBe(1024);
         const media = (await storage.read((txn) => txn.media.get('abc')))!;
-        expect(media.bytes).toBeInstanceOf(Uint8Array);
-        expect(Array.from(media.bytes)).toEqual(Array.from(bytes));
-        expect(media).toMatchObject({ mediaId: 'abc', contentType: 'image/png', filename: 'a.png', uploader: ALICE, size: 1024, createdAt: 3 });
+        expect(media).toEqual({ mediaId: 'abc', contentType: 'image/png', filename: 'a.png', uploader: ALICE, size: 1024, chunks: 1, createdAt: 3 });
+        const content = (await storage.read((txn) => txn.media.chunk('abc', 0)))!;
+        expect(content).toBeInstanceOf(Uint8Array);
+        expect(Array.from(content)).toEqual(Array.from(bytes));
+        expect(await storage.read((txn) => txn.media.chunk('abc', 1))).toBeUndefined();
         await expectCode(
           storage.write((txn) => txn.media.add({ mediaId: 'abc', contentType: 'x', bytes, uploader: ALICE, createdAt: 4 })),
           'EXISTS',
         );
         await storage.write((txn) => txn.media.delete('abc'));
         expect(await storage.read((txn) => txn.media.get('abc'))).toBeUndefined();
+      });
+
+      it('splits media added whole into chunks', async () => {
+        const bytes = new Uint8Array(2 * MEDIA_CHUNK_BYTES + 10).map((_, i) => i % 253);
+        await storage.write((txn) => txn.media.add({ mediaId: 'big', contentType: 'x/y', bytes, uploader: ALICE, createdAt: 1 }));
+        const media = (await storage.read((txn) => txn.media.get('big')))!;
+        expect(media).toMatchObject({ size: bytes.byteLength, chunks: 3 });
+        const joined = new Uint8Array(bytes.byteLength);
+        await storage.read(async (txn) => {
+          for (let i = 0; i < 3; i++) joined.set((await txn.media.chunk('big', i))!, i * MEDIA_CHUNK_BYTES);
+        });
+        // Compared in a loop: toEqual over half a million elements takes seconds.
+        expect(joined.every((b, i) => b === bytes[i])).toBe(true);
+        await storage.write((txn) => txn.media.delete('big'));
+        expect(await storage.read((txn) => txn.media.chunk('big', 0))).toBeUndefined();
+      });
+
+      it('streams an upload in over several transactions and shows it only once finished', async () => {
+        const upload = { mediaId: 'up', contentType: 'text/plain', uploader: ALICE, createdAt: 5, blobId: 'blob1', size: 5 };
+        await storage.write((txn) => txn.media.beginUpload('blob1', 100));
+        await expectCode(storage.write((txn) => txn.media.beginUpload('blob1', 100)), 'EXISTS');
+        await storage.write((txn) => txn.media.putChunk('blob1', 0, new Uint8Array([1, 2, 3])));
+        await storage.write((txn) => txn.media.putChunk('blob1', 1, new Uint8Array([4, 5])));
+        expect(await storage.read((txn) => txn.media.get('up'))).toBeUndefined();
+        expect(await storage.read((txn) => txn.media.staleUploads(101))).toEqual(['blob1']);
+        expect(await storage.read((txn) => txn.media.staleUploads(100))).toEqual([]);
+        expect(await storage.write((txn) => txn.media.finishUpload(upload))).toEqual({
+          mediaId: 'up', contentType: 'text/plain', uploader: ALICE, size: 5, chunks: 2, createdAt: 5,
+        });
+        expect(Array.from((await storage.read((txn) => txn.media.chunk('up', 1)))!)).toEqual([4, 5]);
+        expect(await storage.read((txn) => txn.media.staleUploads(1_000))).toEqual([]);
+        // Finished: no more chunks, and the ID is taken.
+        await expectCode(storage.write((txn) => txn.media.putChunk('blob1', 2, new Uint8Array([6]))), 'NOT_FOUND');
+        await storage.write((txn) => txn.media.beginUpload('blob2', 200));
+        await expectCode(storage.write((txn) => txn.media.finishUpload({ ...upload, blobId: 'blob2' })), 'EXISTS');
+        // Abandoned: its chunks go, and it can no longer be finished.
+        await storage.write((txn) => txn.media.putChunk('blob2', 0, new Uint8Array([9])));
+        await storage.write((txn) => txn.media.abortUpload('blob2'));
+        await expectCode(storage.write((txn) => txn.media.finishUpload({ ...upload, mediaId: 'up2', blobId: 'blob2' })), 'NOT_FOUND');
+        await storage.write((txn) => txn.media.delete('up'));
+        expect(await storage.read((txn) => txn.media.chunk('up', 0))).toBeUndefined();
+      });
+
+      it('reads media stored whole before migration 5 as one chunk', async () => {
+        const old = backend.location();
+        const oldRow: Migration = async (schema) => {
+          await schema.txn.put('media', { mediaId: 'legacy', contentType: 'image/png', bytes: new Uint8Array([7, 8, 9]), uploader: ALICE, size: 3, createdAt: 1 });
+        };
+        const upgraded = await old.open({ migrations: [...migrations.slice(0, 4), oldRow, ...migrations.slice(4)] });
+        try {
+          expect(await upgraded.read((txn) => txn.media.get('legacy'))).toEqual({
+            mediaId: 'legacy', contentType: 'image/png', uploader: ALICE, size: 3, chunks: 1, createdAt: 1,
+          });
+          expect(Array.from((await upgraded.read((txn) => txn.media.chunk('legacy', 0)))!)).toEqual([7, 8, 9]);
+          expect(await upgraded.read((txn) => txn.media.chunk('legacy', 1))).toBeUndefined();
+          await upgraded.write((txn) => txn.media.delete('legacy'));
+          expect(await upgraded.read((txn) => txn.media.get('legacy'))).toBeUndefined();
+        } finally {
+          await upgraded.close();
+          await old.cleanup?.();
+        }
       });
 
       it('remembers client transaction IDs per device', async () => {
@@ -784,6 +928,49 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
         expect(commits).toEqual([]);
         // The counters rolled back too: the next write continues where the last commit left off.
         expect(await storage.write((txn) => txn.stream.next())).toBe(1);
+      });
+
+      it('refuses a row nested 2,400 deep (past what V8 can read back) with UNSTORABLE and writes nothing', async () => {
+        let deep: JsonObject = { leaf: true };
+        for (let i = 0; i < 2_400; i++) deep = { d: deep };
+        await storage.write((txn) => txn.users.add({ userId: BOB, deactivated: false, createdAt: 0 }));
+        const before = await storage.read(readEverything);
+        const commits: Commit[] = [];
+        storage.subscribe((commit) => commits.push(commit));
+        await expectCode(
+          storage.write(async (txn) => {
+            await writeEverything(txn);
+            await txn.toDevice.add(BOB, 'B', { sender: ALICE, type: 'm.deep', content: deep });
+          }),
+          'UNSTORABLE',
+        );
+        await expectCode(
+          storage.write((txn) => txn.crossSigningKeys.put({ userId: BOB, keyType: 'master', keys: deep })),
+          'UNSTORABLE',
+        );
+        expect(await storage.read(readEverything)).toEqual(before);
+        expect(await storage.read((txn) => txn.toDevice.list(BOB, 'B', {}))).toEqual([]);
+        expect(await storage.read((txn) => txn.crossSigningKeys.forUser(BOB))).toEqual([]);
+        expect(commits).toEqual([]);
+      });
+
+      it('refuses values that are not JSON or bytes with UNSTORABLE', async () => {
+        for (const bad of [new Date(0), new Map(), () => 1, Symbol('s'), 1n, new Uint16Array(1)]) {
+          await expectCode(
+            storage.write((txn) => txn.accountData.put(BOB, 'm.bad', { value: bad as never })),
+            'UNSTORABLE',
+          );
+        }
+        expect(await storage.read((txn) => txn.accountData.list(BOB))).toEqual([]);
+      });
+
+      it('stores rows nested up to 512 deep and bytes, and reads them back', async () => {
+        // Rows may hold bytes (media, keys); event content never does, hence the cast.
+        let deep = { bytes: new Uint8Array([1, 2, 3]) } as unknown as JsonObject;
+        for (let i = 0; i < 500; i++) deep = { d: deep };
+        await storage.write((txn) => txn.toDevice.add(BOB, 'B', { sender: ALICE, type: 'm.deep', content: deep }));
+        const [message] = await storage.read((txn) => txn.toDevice.list(BOB, 'B', {}));
+        expect(message?.content).toEqual(deep);
       });
 
       it('leaves nothing behind when a store refuses a write', async () => {
@@ -936,7 +1123,7 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
         location = backend.location();
         storage = await location.open({ migrations: migrations.slice(0, 1) });
         await addChain(storage, ROOM, 3);
-        await storage.write(writeEverything);
+        await storage.write((txn) => writeEverything(txn, { v1Layout: true }));
         const before = await storage.read(readEverything);
         await storage.close();
         storage = await location.open();

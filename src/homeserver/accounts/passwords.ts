@@ -4,6 +4,13 @@
  * iteration count stored in the hash, so raising `passwordHashIterations`
  * later leaves existing passwords valid. Stored form:
  * `pbkdf2-sha256$<iterations>$<salt base64>$<hash base64>`.
+ *
+ * The default of 600,000 iterations is OWASP's current advice for
+ * PBKDF2-SHA256; it costs roughly a third of a second per hash, paid at
+ * registration, login and password checks only. A hash made with fewer
+ * iterations than configured (an account from before the default was raised)
+ * is replaced on the user's next successful login, when the password is in
+ * hand: `needsRehash` says when.
  */
 import { decodeBase64, encodeBase64, utf8 } from '../../core/index.js';
 import type { HomeserverContext } from '../context.js';
@@ -49,6 +56,16 @@ export async function verifyPassword(stored: string | undefined, password: strin
     return false;
   }
   return constantTimeEqual(await derive(password, salt, iterations), expected);
+}
+
+/**
+ * Whether a stored hash is weaker than `hashPassword` would make now (another
+ * scheme, or fewer iterations than configured), so a login that has just
+ * verified the password should store a fresh hash of it.
+ */
+export function needsRehash(ctx: Pick<HomeserverContext, 'config'>, stored: string): boolean {
+  const [scheme, iterations] = stored.split('$');
+  return scheme !== SCHEME || !(Number(iterations) >= ctx.config.passwordHashIterations);
 }
 
 /** Compares two byte strings in time that depends only on their lengths, not on where they differ. */

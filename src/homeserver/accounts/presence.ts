@@ -7,6 +7,14 @@
  */
 import type { Clock } from '../context.js';
 
+/**
+ * Longest status message kept, in UTF-16 code units (JavaScript's string
+ * length, what a client's text box counts): ample for a status line, and it
+ * bounds what one user can make the server hold and hand to everyone who
+ * shares a room with them. Longer ones are refused with 400 M_INVALID_PARAM.
+ */
+export const MAX_STATUS_MSG_LENGTH = 1024;
+
 export type PresenceState = 'online' | 'unavailable' | 'offline';
 export const PRESENCE_STATES: readonly PresenceState[] = ['online', 'unavailable', 'offline'];
 

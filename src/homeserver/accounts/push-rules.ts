@@ -10,6 +10,7 @@ import type { JsonObject } from '../../core/index.js';
 import { MatrixError, badJson, invalidParam, missingParam, notFound } from '../http/errors.js';
 import defaults from './default-push-rules.json' with { type: 'json' };
 import { localpartOf } from './users.js';
+import { BOUNDS, checkListLength } from '../limits/bounds.js';
 
 export const PUSH_RULES_TYPE = 'm.push_rules';
 export const RULE_KINDS = ['override', 'content', 'room', 'sender', 'underride'] as const;
@@ -69,6 +70,7 @@ export function findRule(ruleset: Ruleset, kind: RuleKind, ruleId: string): Push
 export function checkActions(actions: unknown): unknown[] {
   if (actions === undefined) throw missingParam('Missing parameter: actions');
   if (!Array.isArray(actions)) throw badJson('actions must be an array');
+  checkListLength('actions', actions, BOUNDS.pushRuleItems);
   for (const action of actions) {
     if (typeof action === 'string') continue;
     if (action !== null && typeof action === 'object' && !Array.isArray(action)) {
@@ -84,6 +86,7 @@ export function checkActions(actions: unknown): unknown[] {
 function checkConditions(conditions: unknown): unknown[] {
   if (conditions === undefined) return [];
   if (!Array.isArray(conditions)) throw badJson('conditions must be an array');
+  checkListLength('conditions', conditions, BOUNDS.pushRuleItems);
   for (const condition of conditions) {
     if (condition === null || typeof condition !== 'object' || Array.isArray(condition)) {
       throw badJson('conditions must be objects');

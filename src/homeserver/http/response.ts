@@ -5,9 +5,11 @@
  */
 export const CORS_HEADERS: Record<string, string> = {
   'access-control-allow-origin': '*',
-  'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
+  'access-control-allow-methods': 'GET, HEAD, POST, PUT, DELETE, OPTIONS',
   'access-control-allow-headers': 'X-Requested-With, Content-Type, Authorization, Date',
   'access-control-max-age': '86400',
+  // A 429's Retry-After is readable cross-origin only when exposed (the body's retry_after_ms always is).
+  'access-control-expose-headers': 'Retry-After',
 };
 
 /** Where a Response keeps the text it was built from; the Node adapter sends it without reading the body stream. */

@@ -2,11 +2,15 @@
  * The route table of a homeserver's HTTP API: matches `METHOD /path` against
  * registered patterns (`{name}` segments become decoded params), answers CORS
  * preflights, authenticates the access token when a route needs it, reads and
- * size-limits request bodies, and turns every failure into Matrix error JSON.
- * Handlers return a plain object (sent as 200 JSON) or a ready `Response`.
+ * size-limits request bodies, parses JSON bodies through the one ingress
+ * (json-ingress.ts), answers HEAD for every GET route, and turns every failure
+ * into Matrix error JSON. Handlers return a plain object (sent as 200 JSON) or
+ * a ready `Response`.
  */
-import { MatrixError, badJson, missingToken, notJson, tooLarge, unrecognized, methodNotAllowed, unknown } from './errors.js';
+import { MatrixError, badJson, missingToken, tooLarge, unrecognized, methodNotAllowed, unknown } from './errors.js';
+import { parseJsonBody, type JsonLimits } from './json-ingress.js';
 import { CORS_HEADERS, jsonResponse } from './response.js';
+import { StorageError } from '../../storage/errors.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -24,10 +28,25 @@ export interface RouteContext {
   query: URLSearchParams;
   /** Present when the route's `auth` is 'required' (or 'optional' and a token was given). */
   requester: Requester | undefined;
-  /** The body as a JSON object; M_NOT_JSON if it does not parse, M_BAD_JSON if it is not an object. */
+  /** The client's address when the request came over a network; undefined in process. */
+  remoteAddress: string | undefined;
+  /**
+   * The body as a JSON object, through the JSON ingress: M_NOT_JSON if it does not parse, M_BAD_JSON if it is
+   * not an object, too deep or holds a lone surrogate, M_TOO_LARGE past a size bound.
+   */
   json<T = Record<string, unknown>>(): Promise<T>;
   /** The raw body, limited to the route's `maxBodyBytes`. */
   bytes(): Promise<Uint8Array>;
+}
+
+/**
+ * What the transport knows of a request's client, which a web Request does not carry. The Node
+ * HTTP adapter gives the socket's address; in process (the tab) there is none, and per-address
+ * rate limits do not apply (see limits/rate-limits.ts).
+ */
+export interface ConnectionInfo {
+  /** The peer's IP address as the socket reports it, e.g. '127.0.0.1' or '::1'. */
+  remoteAddress?: string;
 }
 
 /** Like RouteContext, for routes that require authentication. */
@@ -75,12 +94,23 @@ export interface RouterOptions {
   authenticate(accessToken: string): Promise<Requester>;
   /** Default limit for request bodies in bytes. @default 1048576 */
   maxBodyBytes?: number;
+  /** Bounds on JSON bodies. @default DEFAULT_JSON_LIMITS */
+  jsonLimits?: Partial<JsonLimits>;
   /** Where unexpected (non-Matrix) errors are reported. @default console.error */
   onError?(error: unknown, request: Request): void;
 }
 
+/** One entry of the route table: a method and a full path pattern. */
+export interface RouteSummary {
+  method: HttpMethod;
+  path: string;
+  auth: RouteDefinition['auth'];
+}
+
 export interface Router {
-  handle(request: Request): Promise<Response>;
+  handle(request: Request, connection?: ConnectionInfo): Promise<Response>;
+  /** Every `METHOD /path` the router serves (tests walk it; docs list it). */
+  readonly routes: readonly RouteSummary[];
 }
 
 export function createRouter(routes: RouteDefinition[], options: RouterOptions): Router {
@@ -159,12 +189,17 @@ export function createRouter(routes: RouteDefinition[], options: RouterOptions):
     return url.searchParams.get('access_token') ?? undefined;
   }
 
+  const summaries: RouteSummary[] = routes.flatMap((r) => r.paths.map((path) => ({ method: r.method, path, auth: r.auth })));
+
   return {
-    async handle(request) {
+    routes: summaries,
+    async handle(request, connection) {
       try {
         if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS_HEADERS });
         const url = new URL(request.url);
-        const found = match(url.pathname, request.method);
+        // HEAD is GET without the body (RFC 9110 9.3.2): same route, status and headers.
+        const head = request.method === 'HEAD';
+        const found = match(url.pathname, head ? 'GET' : request.method);
         if (found === undefined) throw unrecognized();
         if (found === 'method') throw methodNotAllowed();
         const { route, params } = found;
@@ -186,15 +221,10 @@ export function createRouter(routes: RouteDefinition[], options: RouterOptions):
           params,
           query: url.searchParams,
           requester,
+          remoteAddress: connection?.remoteAddress,
           bytes,
           async json<T>() {
-            const raw = await bytes();
-            let parsed: unknown;
-            try {
-              parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw.byteLength ? raw : new TextEncoder().encode('{}')));
-            } catch {
-              throw notJson();
-            }
+            const parsed = parseJsonBody(await bytes(), options.jsonLimits);
             if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
               throw badJson('Request body must be a JSON object');
             }
@@ -202,12 +232,27 @@ export function createRouter(routes: RouteDefinition[], options: RouterOptions):
           },
         };
         const result = await definition.handler(ctx);
-        return result instanceof Response ? result : jsonResponse(result ?? {});
+        const response = result instanceof Response ? result : jsonResponse(result ?? {});
+        return head ? withoutBody(response) : response;
       } catch (error) {
-        if (error instanceof MatrixError) return jsonResponse(error.toJSON(), error.status);
-        onError(error, request);
-        return jsonResponse(unknown('Internal server error').toJSON(), 500);
+        let response: Response;
+        if (error instanceof MatrixError) response = jsonResponse(error.toJSON(), error.status, error.headers);
+        else if (error instanceof StorageError && error.code === 'UNSTORABLE') {
+          // Storage refused a value it could not read back (the ingress's limits set above its own): the
+          // client's value is at fault, and nothing was written.
+          response = jsonResponse(badJson('The request holds a value the server cannot store').toJSON(), 400);
+        } else {
+          onError(error, request);
+          response = jsonResponse(unknown('Internal server error').toJSON(), 500);
+        }
+        return request.method === 'HEAD' ? withoutBody(response) : response;
       }
     },
   };
+}
+
+/** The response to a HEAD request: the GET response's status and headers, no body. */
+function withoutBody(response: Response): Response {
+  void response.body?.cancel().catch(() => {});
+  return new Response(null, { status: response.status, statusText: response.statusText, headers: response.headers });
 }

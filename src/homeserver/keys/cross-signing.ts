@@ -14,6 +14,9 @@ import type { Requester } from '../http/router.js';
 import type { CrossSigningKeyType, ReadTxn } from '../../storage/types.js';
 import { expectObject, mergeAllSignatures, sameSignedContent } from './json.js';
 import { isJsonObject } from '../http/params.js';
+import { BOUNDS, checkCount } from '../limits/bounds.js';
+import { skipCorruptRows } from '../corrupt-rows.js';
+import { getOwn, ownSlot, setOwn } from '../own-keys.js';
 
 const KEY_TYPES: ReadonlyArray<[field: string, type: CrossSigningKeyType, usage: string]> = [
   ['master_key', 'master', 'master'],
@@ -75,7 +78,8 @@ export function parseDeviceSigningUpload(body: Record<string, unknown>, userId: 
 /** Whether uploading `keys` would change any stored cross-signing key, and whether the user has a master key yet. */
 export async function deviceSigningState(ctx: HomeserverContext, userId: string, keys: DeviceSigningUpload): Promise<{ hasMaster: boolean; changes: boolean }> {
   return ctx.storage.read(async (txn) => {
-    const stored = new Map((await txn.crossSigningKeys.forUser(userId)).map((r) => [r.keyType, r.keys]));
+    // A poisoned stored key is as good as none: the upload replaces it.
+    const stored = new Map((await txn.crossSigningKeys.forUser(userId, skipCorruptRows(ctx.log, `cross-signing keys of ${userId}`))).map((r) => [r.keyType, r.keys]));
     let changes = false;
     for (const [type, key] of Object.entries(keys) as [CrossSigningKeyType, JsonObject][]) {
       const old = stored.get(type);
@@ -125,10 +129,14 @@ interface PendingSignature {
 /** Checks the shape of POST /keys/signatures/upload: { userId: { keyId: signedObject } }. */
 export function parseSignaturesUpload(body: Record<string, unknown>): Map<string, Map<string, Record<string, unknown>>> {
   const out = new Map<string, Map<string, Record<string, unknown>>>();
+  let signed = 0;
   for (const [userId, byKey] of Object.entries(body)) {
     if (!isValidUserId(userId)) throw invalidParam(`${JSON.stringify(userId)} is not a valid user ID`);
     const map = new Map<string, Record<string, unknown>>();
-    for (const [keyId, signed] of Object.entries(expectObject(byKey, userId))) map.set(keyId, expectObject(signed, `${userId}.${keyId}`));
+    for (const [keyId, value] of Object.entries(expectObject(byKey, userId))) {
+      checkCount('signed keys', ++signed, BOUNDS.signatureUploads);
+      map.set(keyId, expectObject(value, `${userId}.${keyId}`));
+    }
     out.set(userId, map);
   }
   return out;
@@ -148,7 +156,7 @@ export async function uploadSignatures(
   const me = requester.userId;
   const failures: Record<string, Record<string, Failure>> = {};
   const fail = (target: string, keyId: string, status: number, errcode: string, message: string) => {
-    (failures[target] ??= {})[keyId] = { status, errcode, message };
+    setOwn(ownSlot(failures, target, () => ({})), keyId, { status, errcode, message });
   };
 
   // Read what the signatures refer to, then check them outside any transaction.
@@ -220,9 +228,9 @@ export async function uploadSignatures(
       const verified: Record<string, string> = {};
       let bad = false;
       for (const [sigKeyId, signerPublic] of signers) {
-        const signature = sigs[sigKeyId];
+        const signature = getOwn(sigs, sigKeyId);
         if (signature === undefined) continue;
-        if (typeof signature === 'string' && (await signedBy(signed, me, sigKeyId, signerPublic))) verified[sigKeyId] = signature;
+        if (typeof signature === 'string' && (await signedBy(signed, me, sigKeyId, signerPublic))) setOwn(verified, sigKeyId, signature);
         else bad = true;
       }
       if (bad || Object.keys(verified).length === 0) {

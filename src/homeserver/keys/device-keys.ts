@@ -14,6 +14,10 @@ import type { ReadTxn, WriteTxn } from '../../storage/types.js';
 import { cloneJson, expectObject, mergeAllSignatures, sameSignedContent, splitKeyId } from './json.js';
 import { isJsonObject } from '../http/params.js';
 import { privateSignaturesFor } from './cross-signing.js';
+import { BOUNDS, checkCount, checkMapSize } from '../limits/bounds.js';
+import { skipCorruptRows } from '../corrupt-rows.js';
+import type { OnCorruptRow } from '../../storage/errors.js';
+import { ownSlot, setOwn } from '../own-keys.js';
 
 /** The algorithm whose count clients expect in every one_time_key_counts (Synapse reports it even at 0). */
 const SIGNED_CURVE25519 = 'signed_curve25519';
@@ -64,9 +68,11 @@ export function parseKeysUpload(body: Record<string, unknown>, requester: Reques
     out.device_keys = keysToStore as JsonObject;
   }
   if (body.one_time_keys !== undefined && body.one_time_keys !== null) {
+    checkMapSize('one_time_keys', body.one_time_keys, BOUNDS.oneTimeKeys);
     out.one_time_keys = checkKeyMap(body.one_time_keys, 'one_time_keys');
   }
   const fallback = body.fallback_keys ?? body['org.matrix.msc2732.fallback_keys'];
+  checkMapSize('fallback_keys', fallback, BOUNDS.fallbackKeys);
   if (fallback !== undefined && fallback !== null) out.fallback_keys = checkKeyMap(fallback, 'fallback_keys');
   return out;
 }
@@ -90,7 +96,7 @@ export async function uploadKeys(ctx: HomeserverContext, requester: Requester, b
       const fresh: Record<string, JsonValue> = {};
       for (const [id, key] of Object.entries(body.one_time_keys)) {
         const existing = await txn.oneTimeKeys.get(userId, deviceId, id);
-        if (existing === undefined) fresh[id] = key;
+        if (existing === undefined) setOwn(fresh, id, key);
         else if (JSON.stringify(existing) !== JSON.stringify(key)) {
           // A client re-using a key ID for a different key has lost track of its keys; refuse, as Synapse does.
           throw invalidParam(`One-time key ${id} already exists with different content`);
@@ -123,12 +129,16 @@ export interface KeysQueryResult {
 /** Checks the body of POST /keys/query: { device_keys: { userId: [deviceId, ...] } }. */
 export function parseKeysQuery(body: Record<string, unknown>): Map<string, string[]> {
   const wanted = expectObject(body.device_keys, 'device_keys');
+  checkMapSize('device_keys', wanted, BOUNDS.keysQueryUsers);
   const out = new Map<string, string[]>();
+  let devicesNamed = 0;
   for (const [userId, devices] of Object.entries(wanted)) {
     if (!isValidUserId(userId)) throw invalidParam(`device_keys: ${JSON.stringify(userId)} is not a valid user ID`);
     if (!Array.isArray(devices) || !devices.every((d) => typeof d === 'string')) {
       throw badJson(`device_keys.${userId} must be an array of device IDs`);
     }
+    devicesNamed += devices.length;
+    checkCount('device_keys (devices named)', devicesNamed, BOUNDS.keysQueryDevices);
     out.set(userId, devices as string[]);
   }
   return out;
@@ -141,11 +151,12 @@ export async function queryKeys(ctx: HomeserverContext, requester: Requester, wa
     for (const [userId, deviceIds] of wanted) {
       const server = serverNameOf(userId);
       if (server !== ctx.serverName) {
-        result.failures[server] = unreachable(server);
+        setOwn(result.failures, server, unreachable(server));
         continue;
       }
-      result.device_keys[userId] = await deviceKeysOf(txn, userId, deviceIds);
-      for (const record of await txn.crossSigningKeys.forUser(userId)) {
+      const deviceKeys = await deviceKeysOf(txn, userId, deviceIds, skipCorruptRows(ctx.log, `device keys of ${userId}`));
+      setOwn(result.device_keys, userId, deviceKeys);
+      for (const record of await txn.crossSigningKeys.forUser(userId, skipCorruptRows(ctx.log, `cross-signing keys of ${userId}`))) {
         if (record.keyType === 'user_signing' && userId !== requester.userId) continue;
         let keys = cloneJson(record.keys);
         if (record.keyType === 'master' && userId !== requester.userId) {
@@ -153,18 +164,18 @@ export async function queryKeys(ctx: HomeserverContext, requester: Requester, wa
           keys = mergeAllSignatures(keys, await privateSignaturesFor(txn, requester.userId, userId));
         }
         const section = record.keyType === 'master' ? 'master_keys' : record.keyType === 'self_signing' ? 'self_signing_keys' : 'user_signing_keys';
-        result[section][userId] = keys;
+        setOwn(result[section], userId, keys);
       }
     }
   });
   return result;
 }
 
-async function deviceKeysOf(txn: ReadTxn, userId: string, deviceIds: string[]): Promise<Record<string, JsonObject>> {
+async function deviceKeysOf(txn: ReadTxn, userId: string, deviceIds: string[], onCorrupt: OnCorruptRow): Promise<Record<string, JsonObject>> {
   const out: Record<string, JsonObject> = {};
-  const records = deviceIds.length === 0
-    ? await txn.deviceKeys.forUser(userId)
-    : (await Promise.all(deviceIds.map((d) => txn.deviceKeys.get(userId, d)))).filter((r) => r !== undefined);
+  // Named devices are picked from the list too, so a poisoned row is skipped the same way (a user has few devices).
+  const named = new Set(deviceIds);
+  const records = (await txn.deviceKeys.forUser(userId, onCorrupt)).filter((r) => named.size === 0 || named.has(r.deviceId));
   const devices = new Map((await txn.devices.forUser(userId)).map((d) => [d.deviceId, d]));
   for (const record of records) {
     const device = devices.get(record.deviceId);
@@ -173,7 +184,7 @@ async function deviceKeysOf(txn: ReadTxn, userId: string, deviceIds: string[]): 
     const unsigned: JsonObject = isJsonObject(keys.unsigned) ? (keys.unsigned as JsonObject) : {};
     if (device.displayName !== undefined) unsigned.device_display_name = device.displayName;
     keys.unsigned = unsigned;
-    out[record.deviceId] = keys;
+    setOwn(out, record.deviceId, keys);
   }
   return out;
 }
@@ -181,12 +192,15 @@ async function deviceKeysOf(txn: ReadTxn, userId: string, deviceIds: string[]): 
 /** Checks the body of POST /keys/claim: { one_time_keys: { userId: { deviceId: algorithm } } }. */
 export function parseKeysClaim(body: Record<string, unknown>): Map<string, Map<string, string>> {
   const wanted = expectObject(body.one_time_keys, 'one_time_keys');
+  checkMapSize('one_time_keys', wanted, BOUNDS.keysClaimUsers);
   const out = new Map<string, Map<string, string>>();
+  let devicesNamed = 0;
   for (const [userId, devices] of Object.entries(wanted)) {
     if (!isValidUserId(userId)) throw invalidParam(`one_time_keys: ${JSON.stringify(userId)} is not a valid user ID`);
     const byDevice = expectObject(devices, `one_time_keys.${userId}`);
     const map = new Map<string, string>();
     for (const [deviceId, algorithm] of Object.entries(byDevice)) {
+      checkCount('one_time_keys (devices named)', ++devicesNamed, BOUNDS.keysClaimDevices);
       if (typeof algorithm !== 'string' || algorithm === '') throw badJson(`one_time_keys.${userId}.${deviceId} must be an algorithm name`);
       map.set(deviceId, algorithm);
     }
@@ -211,15 +225,14 @@ export async function claimKeys(ctx: HomeserverContext, wanted: Map<string, Map<
     for (const [userId, devices] of wanted) {
       const server = serverNameOf(userId);
       if (server !== ctx.serverName) {
-        result.failures[server] = unreachable(server);
+        setOwn(result.failures, server, unreachable(server));
         continue;
       }
       for (const [deviceId, algorithm] of devices) {
         const claimed =
           (await txn.oneTimeKeys.claim(userId, deviceId, algorithm)) ?? (await txn.fallbackKeys.claim(userId, deviceId, algorithm));
         if (!claimed) continue;
-        const byUser = (result.one_time_keys[userId] ??= {});
-        byUser[deviceId] = { [claimed.id]: claimed.key };
+        setOwn(ownSlot(result.one_time_keys, userId, () => ({})), deviceId, { [claimed.id]: claimed.key });
       }
     }
   });

@@ -7,6 +7,7 @@
 import { canonicalJson, isValidUserId, type JsonObject } from '../../core/index.js';
 import { badJson, invalidParam } from '../http/errors.js';
 import { isJsonObject } from '../http/params.js';
+import { getOwn, setOwn } from '../own-keys.js';
 
 /** `value` as an object, or M_BAD_JSON naming `what`. Absent (undefined) is allowed when `optional`. */
 export function expectObject(value: unknown, what: string): Record<string, unknown> {
@@ -59,9 +60,10 @@ export function mergeAllSignatures(target: JsonObject, source: Record<string, un
     : {};
   for (const [signer, bySigner] of Object.entries(source)) {
     if (!isJsonObject(bySigner)) continue;
-    const merged = { ...(isJsonObject(signatures[signer]) ? signatures[signer] : {}) };
+    const existing = getOwn(signatures, signer);
+    const merged = { ...(isJsonObject(existing) ? existing : {}) };
     for (const [keyId, sig] of Object.entries(bySigner)) {
-      if (typeof sig === 'string' && !Object.hasOwn(merged, keyId)) merged[keyId] = sig;
+      if (typeof sig === 'string' && !Object.hasOwn(merged, keyId)) setOwn(merged, keyId, sig);
     }
     Object.defineProperty(signatures, signer, { value: merged, enumerable: true, writable: true, configurable: true });
   }

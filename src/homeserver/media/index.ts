@@ -1,13 +1,22 @@
 /**
- * The media repository (spec: "Content repository"): blobs kept in storage
+ * The media repository (spec: "Content repository"): content kept in storage
  * under random media IDs, named by `mxc://<serverName>/<mediaId>`, and the
  * headers that make serving user-uploaded bytes safe: a sandboxing
  * Content-Security-Policy, `nosniff`, and `inline` only for types a browser
  * cannot run script from (the spec's list, as Synapse uses it). Media IDs from
  * requests are checked against the grammar before anything is looked up.
+ *
+ * Content streams both ways, so memory per transfer is a chunk or two, not
+ * the file: an upload is written to storage in MEDIA_CHUNK_BYTES chunks as
+ * its body arrives (one transaction per chunk, since a transaction cannot
+ * wait for the network) and refused with 413 the moment it passes the limit;
+ * a download is read back a chunk per pull. The cost is a transaction per
+ * 256 KiB, and chunks left by an upload that never finished, which the next
+ * upload sweeps once they are an hour old.
  */
 import { randomId, type HomeserverContext } from '../context.js';
-import type { MediaRecord } from '../../storage/types.js';
+import { tooLarge } from '../http/errors.js';
+import { MEDIA_CHUNK_BYTES, type MediaRecord, type WriteTxn } from '../../storage/types.js';
 
 /** Media IDs this server hands out and accepts: the spec's `[A-Za-z0-9_-]+`, bounded. */
 const MEDIA_ID = /^[A-Za-z0-9_-]{1,255}$/;
@@ -99,17 +108,104 @@ export function mediaHeaders(record: MediaRecord, filename?: string): Record<str
   };
 }
 
-/** Stores an upload under a fresh media ID; returns its mxc:// URI. */
-export async function storeMedia(
+/** A fresh media ID for an upload or a reservation. */
+export function newMediaId(ctx: Pick<HomeserverContext, 'randomBytes'>): string {
+  return randomId(ctx, MEDIA_ID_LENGTH);
+}
+
+/** Unfinished uploads older than this are taken for abandoned; the next upload removes their chunks. */
+export const STALE_UPLOAD_MS = 60 * 60 * 1000;
+
+/** An upload whose content is stored as the chunks of an unfinished blob. */
+export interface ReceivedUpload {
+  blobId: string;
+  size: number;
+}
+
+/**
+ * Streams `body` into storage and then runs `commit` in one transaction to
+ * make it a media item (`txn.media.finishUpload`). Refuses with 413 before
+ * storing anything when the declared length is over `limit`, and as soon as
+ * more than `limit` bytes have arrived otherwise. Whatever fails (the limit,
+ * a client gone, `commit` throwing), the chunks written are removed again.
+ */
+export async function storeUpload<T>(
   ctx: HomeserverContext,
-  uploader: string,
-  bytes: Uint8Array,
-  contentType: string,
-  filename: string | undefined,
-): Promise<string> {
-  const mediaId = randomId(ctx, MEDIA_ID_LENGTH);
-  await ctx.storage.write((txn) => txn.media.add({ mediaId, contentType, filename, bytes, uploader, createdAt: ctx.clock.now() }));
-  return `mxc://${ctx.serverName}/${mediaId}`;
+  request: Request,
+  limit: number,
+  commit: (txn: WriteTxn, upload: ReceivedUpload) => Promise<T>,
+): Promise<T> {
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  if (declared > limit) throw tooLarge(`Upload is larger than ${limit} bytes`);
+  const blobId = randomId(ctx, 32);
+  const now = ctx.clock.now();
+  await ctx.storage.write(async (txn) => {
+    for (const stale of await txn.media.staleUploads(now - STALE_UPLOAD_MS)) await txn.media.abortUpload(stale);
+    await txn.media.beginUpload(blobId, now);
+  });
+  try {
+    const size = await writeChunks(ctx, blobId, request.body, limit);
+    return await ctx.storage.write((txn) => commit(txn, { blobId, size }));
+  } catch (error) {
+    await ctx.storage.write((txn) => txn.media.abortUpload(blobId)).catch((e: unknown) => ctx.log.warn('could not remove an abandoned upload', e));
+    throw error;
+  }
+}
+
+/** Writes a body as chunks of `blobId`, a transaction per full chunk; returns its length. */
+async function writeChunks(ctx: HomeserverContext, blobId: string, body: ReadableStream<Uint8Array> | null, limit: number): Promise<number> {
+  if (!body) return 0;
+  const reader = body.getReader();
+  let size = 0;
+  let index = 0;
+  // A fresh buffer per chunk: a backend may keep the stored array (the memory one does).
+  let chunk = new Uint8Array(MEDIA_CHUNK_BYTES);
+  let filled = 0;
+  const flush = async (bytes: Uint8Array) => {
+    const at = index++;
+    await ctx.storage.write((txn) => txn.media.putChunk(blobId, at, bytes));
+  };
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) throw tooLarge(`Upload is larger than ${limit} bytes`);
+      for (let offset = 0; offset < value.byteLength; ) {
+        const taken = Math.min(value.byteLength - offset, MEDIA_CHUNK_BYTES - filled);
+        chunk.set(value.subarray(offset, offset + taken), filled);
+        filled += taken;
+        offset += taken;
+        if (filled === MEDIA_CHUNK_BYTES) {
+          await flush(chunk);
+          chunk = new Uint8Array(MEDIA_CHUNK_BYTES);
+          filled = 0;
+        }
+      }
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
+  }
+  if (filled > 0) await flush(chunk.slice(0, filled));
+  return size;
+}
+
+/** The content of a stored item as a stream that reads one chunk from storage per pull. */
+export function mediaContent(ctx: HomeserverContext, record: MediaRecord): ReadableStream<Uint8Array> {
+  let index = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (index >= record.chunks) {
+        controller.close();
+        return;
+      }
+      const at = index++;
+      const chunk = await ctx.storage.read((txn) => txn.media.chunk(record.mediaId, at));
+      if (chunk) controller.enqueue(chunk);
+      else controller.error(new Error(`media ${record.mediaId} lacks chunk ${at}`));
+    },
+  });
 }
 
 /** A local item named by (serverName, mediaId) from a request path, or undefined (unknown, remote, or not a valid ID). */

@@ -5,14 +5,17 @@
  * request's), m.room.canonical_alias, m.room.join_rules,
  * m.room.history_visibility, m.room.guest_access (private presets),
  * initial_state, m.room.name, m.room.topic, then one invite per invitee.
- * Also checks the request body's types. Pure: building, signing and storing
- * the events is the engine's job.
+ * Also checks the request body's types and bounds its lists (limits/bounds.ts:
+ * each entry becomes a signed event). Pure: building, signing and storing the
+ * events is the engine's job.
  */
 import { isValidUserId, roomVersionRules, SUPPORTED_ROOM_VERSIONS, type JsonObject } from '../../core/index.js';
 import { badJson, invalidParam, MatrixError } from '../http/errors.js';
 import type { CreateRoomRequest } from './types.js';
 import { checkIdLength, checkPowerLevelsContent } from './validate.js';
 import { isJsonObject, optionalString } from '../http/params.js';
+import { BOUNDS, checkListLength, checkMapSize } from '../limits/bounds.js';
+import { setOwn } from '../own-keys.js';
 
 export type Preset = 'private_chat' | 'public_chat' | 'trusted_private_chat';
 
@@ -71,6 +74,18 @@ export interface CreateRoomPlan {
 /** Checks the request body's fields and types; returns it typed. */
 export function parseCreateRoomRequest(body: Record<string, unknown>): CreateRoomRequest {
   const request: CreateRoomRequest = {};
+  // Sizes first, before any per-entry work.
+  checkListLength('invite', body.invite, BOUNDS.createRoomInvites);
+  checkListLength('invite_3pid', body.invite_3pid, BOUNDS.createRoomThirdPartyInvites);
+  checkListLength('initial_state', body.initial_state, BOUNDS.createRoomInitialState);
+  const override = body.power_level_content_override;
+  if (isJsonObject(override)) {
+    checkMapSize('power_level_content_override.users', override.users, BOUNDS.createRoomPowerLevelEntries);
+    checkMapSize('power_level_content_override.events', override.events, BOUNDS.createRoomPowerLevelEntries);
+  }
+  if (isJsonObject(body.creation_content)) {
+    checkListLength('creation_content.additional_creators', body.creation_content.additional_creators, BOUNDS.createRoomAdditionalCreators);
+  }
   const visibility = optionalString(body, 'visibility');
   if (visibility !== undefined) {
     if (visibility !== 'public' && visibility !== 'private') throw invalidParam(`'visibility' must be "public" or "private"`);
@@ -207,8 +222,8 @@ export function planCreateRoom(creator: string, request: CreateRoomRequest, defa
   } else {
     const users: Record<string, number> = {};
     if (!rules.privilegedCreators) {
-      users[creator] = 100;
-      if (preset.originalInviteesHaveOps) for (const invitee of invitees) users[invitee] = 100;
+      setOwn(users, creator, 100);
+      if (preset.originalInviteesHaveOps) for (const invitee of invitees) setOwn(users, invitee, 100);
     }
     const content: Record<string, unknown> = {
       users,

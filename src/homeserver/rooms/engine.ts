@@ -60,7 +60,6 @@ import {
   type StateEntry,
 } from './types.js';
 import { checkIdLength, checkPowerLevelsContent, parseRoomAlias } from './validate.js';
-import { isEventVisible } from './visibility.js';
 
 export interface RoomEngineOptions {
   /**
@@ -166,34 +165,6 @@ class Engine implements RoomEngine {
   transactionIdFor(eventId: string, userId: string, deviceId: string): string | undefined {
     const sent = this.sentBy.get(eventId);
     return sent && sent.userId === userId && sent.deviceId === deviceId ? sent.txnId : undefined;
-  }
-
-  async canSeeEvent(userId: string, record: EventRecord): Promise<boolean> {
-    const room = await this.room(record.roomId);
-    if (!room) return false;
-    const hvKey = stateKeyOf('m.room.history_visibility', '');
-    const memberKey = stateKeyOf('m.room.member', userId);
-    const before = await this.ctx.storage.read(async (txn) => {
-      const groups = await txn.eventState.get(record.eventId);
-      if (!groups) return undefined;
-      const state = await txn.stateGroups.load(groups.before);
-      const ids = [state.get(hvKey), state.get(memberKey)].filter((id): id is string => id !== undefined);
-      const events = await txn.events.getMany(ids);
-      const contentAt = (key: string) => {
-        const id = state.get(key);
-        const found = id === undefined ? undefined : events.get(id);
-        return found ? authFormOf(found, room.version).content : undefined;
-      };
-      return { hv: contentAt(hvKey)?.history_visibility, member: contentAt(memberKey)?.membership };
-    });
-    if (!before) return false;
-    return isEventVisible({
-      userId,
-      event: record.event,
-      historyVisibility: typeof before.hv === 'string' ? before.hv : undefined,
-      membershipBefore: typeof before.member === 'string' ? before.member : undefined,
-      membershipNow: room.membershipOf(userId),
-    });
   }
 
   /** The cached room, loading it (under its lock) on first use. */

@@ -142,6 +142,4 @@ export interface RoomEngine {
    * events only: after a restart, earlier sends have none.
    */
   transactionIdFor(eventId: string, userId: string, deviceId: string): string | undefined;
-  /** Whether `userId` may see `record` (history visibility, spec "Server behaviour" of m.room.history_visibility). */
-  canSeeEvent(userId: string, record: EventRecord): Promise<boolean>;
 }

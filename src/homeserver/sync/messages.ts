@@ -7,15 +7,17 @@
  * gap after the last event it consumed, and the next page starts there. Pages
  * skip events the filter or history visibility hides, reading on until the
  * page is full or the room ends, so an empty chunk only ever comes without
- * `end`. A user who left sees the room up to their leave; a user who never
- * joined sees it only if it is world_readable.
+ * `end`. Who may read the room and up to where, and which events they may
+ * see, is access/room-access.ts's to say: a former member reads up to their
+ * departure (the grant's horizon), a user who never joined only a
+ * world_readable room.
  */
 import { stateKeyOf, type StateMap } from '../../core/index.js';
 import type { EventRecord, ReadTxn, TopologicalPosition, TopologicalWindow } from '../../storage/types.js';
-import { MatrixError, forbidden, notFound } from '../http/errors.js';
-import { forgottenRoomKey } from '../rooms/types.js';
+import { MatrixError, notFound } from '../http/errors.js';
+import { checkUserMayRead, visibleEvents, withinHorizon, type MembershipView } from '../access/room-access.js';
 import type { EventFilter } from './filters.js';
-import { RoomReader, type MembershipView } from './room-reader.js';
+import { RoomReader } from './room-reader.js';
 import { filterable, type SyncService } from './sync.js';
 import {
   compareTopo,
@@ -40,30 +42,6 @@ export interface MessagesParams {
   to?: string;
   limit: number;
   filter: EventFilter;
-}
-
-/** Who may read a room, and up to where. */
-interface Access {
-  view: MembershipView;
-  /** A departed user's horizon: the gap after their leave. */
-  until?: TopologicalPosition;
-}
-
-async function access(reader: RoomReader, roomId: string, userId: string): Promise<Access> {
-  const txn = reader.txn;
-  const membership = await txn.memberships.get(roomId, userId);
-  const memberEvent = membership ? await reader.getEvent(membership.eventId) : undefined;
-  const view: MembershipView = { userId, membership: membership?.membership, memberEvent };
-  if (membership?.membership === 'join') return { view };
-  const departed = membership?.membership === 'leave' || membership?.membership === 'ban';
-  if (departed && memberEvent && (await txn.meta.get(forgottenRoomKey(userId, roomId))) === undefined) {
-    // Only someone who was in the room (not a rejected invite) keeps its history.
-    if ((await reader.previousMembership(memberEvent)) === 'join') return { view, until: gapAfter(memberEvent) };
-  }
-  const hvId = await txn.currentState.get(roomId, 'm.room.history_visibility', '');
-  const hv = hvId ? await reader.getEvent(hvId) : undefined;
-  if (hv?.event.content.history_visibility === 'world_readable') return { view };
-  throw forbidden(`User ${userId} is not in room ${roomId}`);
 }
 
 /** Converts a token to a topological gap in this room. */
@@ -108,7 +86,7 @@ async function walk(
     const batchSize = Math.min(limit - events.length + 1, 500);
     const batch = await reader.txn.timeline.topological(roomId, { dir, from: position, to, limit: batchSize });
     reader.remember(batch);
-    const visible = new Set(await reader.visible(roomId, view, batch.filter((r) => filter.matches(filterable(r)))));
+    const visible = new Set(await visibleEvents(reader, roomId, view, batch.filter((r) => filter.matches(filterable(r)))));
     for (const record of batch) {
       if (visible.has(record)) {
         // Full page with an event still to give: stop before it.
@@ -144,7 +122,8 @@ export async function roomMessages(sync: SyncService, now: number, userId: strin
   const toToken = params.to !== undefined ? parsePaginationToken(params.to, 'to') : undefined;
   return sync.readRooms(async (txn) => {
     const reader = new RoomReader(txn, sync.caches, now);
-    const { view, until } = await access(reader, roomId, userId);
+    const { view, horizon } = await checkUserMayRead(reader, roomId, userId);
+    const until = horizon && gapAfter(horizon);
     let from = fromToken ? await positionOf(txn, roomId, fromToken) : params.dir === 'b' ? await roomEnd(txn, roomId) : ROOM_START;
     let to = toToken ? await positionOf(txn, roomId, toToken) : undefined;
     if (until) {
@@ -177,10 +156,12 @@ export interface ContextParams {
 export async function eventContext(sync: SyncService, now: number, userId: string, roomId: string, eventId: string, params: ContextParams): Promise<Json> {
   return sync.readRooms(async (txn) => {
     const reader = new RoomReader(txn, sync.caches, now);
-    const { view, until } = await access(reader, roomId, userId);
+    const grant = await checkUserMayRead(reader, roomId, userId);
+    const { view } = grant;
+    const until = grant.horizon && gapAfter(grant.horizon);
     const event = await reader.getEvent(eventId);
     const inRoom = event && event.roomId === roomId && event.streamOrdering !== undefined && !event.outlier;
-    if (!inRoom || (until && compareTopo(gapAfter(event), until) > 0) || (await reader.visible(roomId, view, [event])).length === 0) {
+    if (!inRoom || !withinHorizon(grant, event) || (await visibleEvents(reader, roomId, view, [event])).length === 0) {
       throw notFound('Event not found');
     }
     const limit = Math.min(params.limit, MAX_PAGE);

@@ -1,15 +1,18 @@
 /**
  * Reading rooms for clients, within one storage read transaction: events
  * (cached for the request), room versions and state groups (immutable, so
- * cached across requests), the state before or after an event, history
- * visibility (spec "History visibility": which events a user may see), and
- * turning stored events into the client format (redactions applied, the
- * filter's `event_fields`/`event_format` honoured).
+ * cached across requests), the state before or after an event, the reads
+ * the access module asks for (it implements access/room-access.ts's
+ * AccessReader; who may see what is decided there), and turning stored events
+ * into the client format (redactions applied, the filter's
+ * `event_fields`/`event_format` honoured).
  */
 import { redactEvent, stateKeyOf, type StateMap } from '../../core/index.js';
-import type { EventRecord, Membership, ReadTxn } from '../../storage/types.js';
+import type { EventRecord, MembershipRecord, ReadTxn } from '../../storage/types.js';
+import type { AccessReader } from '../access/room-access.js';
 import { toClientEvent, type ClientEvent } from '../events/client-format.js';
 import { onlyEventFields } from './filters.js';
+import { forgottenRoomKey } from '../rooms/types.js';
 import { LruMap } from './lru.js';
 
 /** Caches of immutable data shared by every request of one homeserver. */
@@ -37,18 +40,7 @@ export interface FormatOptions {
   transactionId?: (eventId: string) => string | undefined;
 }
 
-/** A user's standing in a room, as the visibility rules need it. */
-export interface MembershipView {
-  userId: string;
-  /** Current membership, if any. */
-  membership: Membership | undefined;
-  /** The event that set it. */
-  memberEvent: EventRecord | undefined;
-}
-
-const HV_KEY = stateKeyOf('m.room.history_visibility', '');
-
-export class RoomReader {
+export class RoomReader implements AccessReader {
   private readonly eventCache = new Map<string, EventRecord | null>();
 
   constructor(
@@ -141,6 +133,26 @@ export class RoomReader {
     return (await this.stateAfter(last)) ?? new Map();
   }
 
+  async membership(roomId: string, userId: string): Promise<MembershipRecord | undefined> {
+    return this.txn.memberships.get(roomId, userId);
+  }
+
+  async hasForgotten(userId: string, roomId: string): Promise<boolean> {
+    return (await this.txn.meta.get(forgottenRoomKey(userId, roomId))) !== undefined;
+  }
+
+  async currentStateId(roomId: string, type: string, stateKey: string): Promise<string | undefined> {
+    return this.txn.currentState.get(roomId, type, stateKey);
+  }
+
+  async currentStateIds(roomId: string): Promise<StateMap> {
+    return this.txn.currentState.load(roomId);
+  }
+
+  async joinedUserIds(roomId: string): Promise<string[]> {
+    return (await this.txn.memberships.forRoom(roomId, 'join')).map((m) => m.userId);
+  }
+
   /** A string field of a state event's content, cached (membership, history_visibility). */
   async stateValue(eventId: string | undefined, field: 'membership' | 'history_visibility'): Promise<string | undefined> {
     if (eventId === undefined) return undefined;
@@ -167,11 +179,6 @@ export class RoomReader {
       return this.stateValue(previous, 'membership');
     }
     return undefined;
-  }
-
-  /** Drops events the user may not see; keeps order. */
-  async visible(roomId: string, view: MembershipView, records: readonly EventRecord[]): Promise<EventRecord[]> {
-    return new VisibilityCheck(this, roomId, view).filter(records);
   }
 
   /** Stored events in the client format, redactions applied. */
@@ -205,88 +212,6 @@ export class RoomReader {
       out.push(options.eventFields ? (onlyEventFields(event, options.eventFields) as Record<string, unknown>) : event);
     }
     return out;
-  }
-}
-
-/**
- * The spec's history visibility algorithm for one user and room, with two
- * shortcuts that avoid loading state: events after the user's current join
- * are visible, and so are events after the room's current history_visibility
- * event when that setting is world_readable, or shared and the user has been
- * joined. Everything else is judged by the state before the event.
- * Callers stop ranges at a departed user's leave.
- */
-class VisibilityCheck {
-  private everJoined: boolean | undefined;
-  private currentHv: { value: string; stream: number } | undefined;
-
-  constructor(
-    private readonly reader: RoomReader,
-    private readonly roomId: string,
-    private readonly view: MembershipView,
-  ) {}
-
-  async filter(records: readonly EventRecord[]): Promise<EventRecord[]> {
-    const { view } = this;
-    const joinStream = view.membership === 'join' ? view.memberEvent?.streamOrdering : undefined;
-    const verdict = new Map<EventRecord, boolean>();
-    const undecided: EventRecord[] = [];
-    for (const record of records) {
-      if (record.rejected !== undefined || record.softFailed) verdict.set(record, false);
-      else if (record.event.type === 'm.room.member' && record.event.state_key === view.userId) verdict.set(record, true);
-      else if (joinStream !== undefined && (record.streamOrdering ?? 0) >= joinStream) verdict.set(record, true);
-      else undecided.push(record);
-    }
-    if (undecided.length > 0) {
-      const hv = await this.currentHistoryVisibility();
-      const everJoined = await this.hasBeenJoined();
-      const slow: EventRecord[] = [];
-      for (const record of undecided) {
-        const afterHv = (record.streamOrdering ?? 0) > hv.stream;
-        if (afterHv && (hv.value === 'world_readable' || (hv.value === 'shared' && everJoined))) verdict.set(record, true);
-        else slow.push(record);
-      }
-      const states = await Promise.all(slow.map((record) => this.reader.stateBefore(record)));
-      for (let i = 0; i < slow.length; i++) verdict.set(slow[i], await this.allowedBy(states[i], everJoined));
-    }
-    return records.filter((record) => verdict.get(record));
-  }
-
-  private async allowedBy(state: StateMap | undefined, everJoined: boolean): Promise<boolean> {
-    if (!state) return false;
-    const visibility = (await this.reader.stateValue(state.get(HV_KEY), 'history_visibility')) ?? 'shared';
-    if (visibility === 'world_readable') return true;
-    const membership = await this.reader.stateValue(state.get(stateKeyOf('m.room.member', this.view.userId)), 'membership');
-    if (membership === 'join') return true;
-    if (visibility === 'shared') return everJoined;
-    if (visibility === 'invited') return membership === 'invite';
-    return false;
-  }
-
-  private async currentHistoryVisibility(): Promise<{ value: string; stream: number }> {
-    if (!this.currentHv) {
-      const eventId = await this.reader.txn.currentState.get(this.roomId, 'm.room.history_visibility', '');
-      const record = eventId ? await this.reader.getEvent(eventId) : undefined;
-      const value = record?.event.content?.history_visibility;
-      this.currentHv = {
-        value: typeof value === 'string' ? value : 'shared',
-        // Without the event the room never had one: the default applied throughout.
-        stream: record ? (record.streamOrdering ?? Number.MAX_SAFE_INTEGER) : 0,
-      };
-    }
-    return this.currentHv;
-  }
-
-  /** "The user joined the room at any point after the event" (shared): currently joined, or joined before leaving. */
-  private async hasBeenJoined(): Promise<boolean> {
-    if (this.everJoined === undefined) {
-      const { membership, memberEvent } = this.view;
-      if (membership === 'join') this.everJoined = true;
-      else if ((membership === 'leave' || membership === 'ban') && memberEvent) {
-        this.everJoined = (await this.reader.previousMembership(memberEvent)) === 'join';
-      } else this.everJoined = false;
-    }
-    return this.everJoined;
   }
 }
 

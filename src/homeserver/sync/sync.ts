@@ -26,16 +26,18 @@ import { splitStateKey, stateKeyOf, type StateMap } from '../../core/index.js';
 import type { AccountDataRecord, EventRecord, MembershipRecord, ReadTxn, ReceiptRecord, ToDeviceRecord } from '../../storage/types.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../http/errors.js';
-import { forgottenRoomKey } from '../rooms/types.js';
 import type { EventFilter, SyncFilter } from './filters.js';
 import { LruMap } from './lru.js';
 import { CacheMiss, SyncMemory, type Learner } from './memory.js';
 import { SyncNotifier } from './notifier.js';
-import { ReadCaches, RoomReader, strippedState, type FormatOptions, type MembershipView } from './room-reader.js';
+import { stateWithoutGrant, userMayRead, visibleEvents, type MembershipView } from '../access/room-access.js';
+import { ReadCaches, RoomReader, strippedState, type FormatOptions } from './room-reader.js';
 import { formatSyncToken, formatTopoToken, gapAfter, gapBefore, type SyncToken } from './tokens.js';
 import type { TypingTracker } from './typing.js';
 import { UnreadCounter } from './unread.js';
 import { deviceListDelta, type DeviceListDelta } from '../keys/device-lists.js';
+import { skipCorruptRows } from '../corrupt-rows.js';
+import { getOwn, ownSlot, setOwn } from '../own-keys.js';
 
 export interface SyncParams {
   userId: string;
@@ -211,10 +213,10 @@ export class SyncService {
       txn.stream.current(),
       txn.memberships.forUser(userId),
       !canSkip || this.notifier.toDeviceAfter(userId, deviceId, since!)
-        ? txn.toDevice.list(userId, deviceId, { from: since, limit: TO_DEVICE_LIMIT })
+        ? txn.toDevice.list(userId, deviceId, { from: since, limit: TO_DEVICE_LIMIT }, skipCorruptRows(this.ctx.log, `the to-device inbox of ${userId} ${deviceId}`))
         : Promise.resolve([] as ToDeviceRecord[]),
       !canSkip || this.notifier.accountDataAfter(userId, since!)
-        ? txn.accountData.changes(userId, { dir: 'f', from: since })
+        ? txn.accountData.changes(userId, { dir: 'f', from: since }, skipCorruptRows(this.ctx.log, `account data of ${userId}`))
         : Promise.resolve([] as AccountDataRecord[]),
       txn.oneTimeKeys.counts(userId, deviceId),
       txn.fallbackKeys.unusedAlgorithms(userId, deviceId),
@@ -277,7 +279,7 @@ export class SyncService {
           if (since === undefined || (await reader.previousMembership(event)) !== 'join') return;
           const view: MembershipView = { userId, membership: 'join', memberEvent: undefined };
           const room = await this.joinedRoom(pass, m, view, params.fullState, false, roomAccountData, deviceListHints);
-          if (room) join[m.roomId] = room;
+          if (room) setOwn(join, m.roomId, room);
           return;
         }
         // An outlier member event (a peer's invite) has no stream position: go by when the notifier saw it.
@@ -293,20 +295,20 @@ export class SyncService {
           if (since !== undefined && changed && event) newly = (await reader.previousMembership(event)) !== 'join';
           if (newly) deviceListHints.newlyJoinedRooms.push(m.roomId);
           const room = await this.joinedRoom(pass, m, view, since === undefined || params.fullState || newly, newly, roomAccountData, deviceListHints);
-          if (room) join[m.roomId] = room;
+          if (room) setOwn(join, m.roomId, room);
         } else if (m.membership === 'invite') {
-          if (changed && event) invite[m.roomId] = await this.invitedRoom(pass, event);
+          if (changed && event) setOwn(invite, m.roomId, await this.invitedRoom(pass, event));
         } else if (m.membership === 'leave' || m.membership === 'ban') {
           if (!event) return;
           // A forgotten room is gone from the user's view (POST /forget).
-          if ((since === undefined || changed) && (await txn.meta.get(forgottenRoomKey(userId, m.roomId))) !== undefined) return;
+          if ((since === undefined || changed) && (await reader.hasForgotten(userId, m.roomId))) return;
           if (since === undefined) {
-            if (filter.includeLeave) leave[m.roomId] = await this.leftRoom(pass, view, event, roomAccountData);
+            if (filter.includeLeave) setOwn(leave, m.roomId, await this.leftRoom(pass, view, event, roomAccountData));
           } else if (changed) {
             const previous = await reader.previousMembership(event);
             if (previous !== 'join' && previous !== 'invite' && previous !== 'knock') return;
             if (previous === 'join') deviceListHints.leftRooms.push(m.roomId);
-            leave[m.roomId] = await this.leftRoom(pass, view, event, roomAccountData);
+            setOwn(leave, m.roomId, await this.leftRoom(pass, view, event, roomAccountData));
           }
         }
       }),
@@ -419,7 +421,7 @@ export class SyncService {
 
     // Room account data: the window's changes, or all of it for a newly joined room.
     let accountRecords = roomAccountData.get(roomId) ?? [];
-    if (newly) accountRecords = await txn.accountData.list(params.userId, roomId);
+    if (newly) accountRecords = await txn.accountData.list(params.userId, roomId, skipCorruptRows(this.ctx.log, `account data of ${params.userId} in ${roomId}`));
     const accountEvents = filter.roomAccountData.filter(accountRecords.map((r) => ({ type: r.type, content: r.content, room_id: roomId })));
 
     if (!full && timeline.events.length === 0 && stateRecords.length === 0 && ephemeralEvents.length === 0 && accountEvents.length === 0) {
@@ -544,6 +546,8 @@ export class SyncService {
     if (since === undefined || timeline.limited) {
       const start = timeline.events.length > 0 ? ((await reader.stateBefore(timeline.events[0])) ?? end) : end;
       state = pickState(start, end, timelineIds, since === undefined ? undefined : await reader.stateAtStream(roomId, since));
+      // One who never joined (an invite rejected, a knock withdrawn or refused, a ban before joining) learns only their own membership.
+      if (!(await userMayRead(reader, roomId, view.userId))) state = stateWithoutGrant(view.userId, state);
     }
     if (filter.lazyLoadMembers) {
       const senders = new Set(timeline.events.map((e) => e.event.sender));
@@ -636,7 +640,7 @@ export async function loadRecent(
     const all = await reader.txn.timeline.range(roomId, { dir: 'f', from: lower, to: upper, limit: peek });
     if (all.length < peek) {
       reader.remember(all);
-      const visible = await reader.visible(roomId, view, all.filter((r) => filter.matches(filterable(r))));
+      const visible = await visibleEvents(reader, roomId, view, all.filter((r) => filter.matches(filterable(r))));
       return {
         events: limit === 0 ? [] : visible.slice(-limit),
         limited: visible.length > limit,
@@ -663,7 +667,7 @@ export async function loadRecent(
     reader.remember(batch);
     scannedBatches.push(batch);
     const candidates = batch.filter((r) => filter.matches(filterable(r)));
-    const visible = await reader.visible(roomId, view, candidates);
+    const visible = await visibleEvents(reader, roomId, view, candidates);
     for (const record of visible) {
       if (out.length === limit) return result(true, false);
       out.push(record);
@@ -728,11 +732,13 @@ export function receiptContent(receipts: readonly ReceiptRecord[], viewer: strin
   let any = false;
   for (const r of receipts) {
     if (r.receiptType === 'm.read.private' && r.userId !== viewer) continue;
-    const byType = (content[r.eventId] ??= {});
-    const byUser = (byType[r.receiptType] ??= {});
+    // Event IDs, receipt types and user IDs are keys from input: own properties only (own-keys.ts).
+    const byType = ownSlot(content, r.eventId, () => ({}));
+    const byUser = ownSlot(byType, r.receiptType, () => ({}));
     // The same user's threaded and unthreaded receipts on one event share a slot: the unthreaded one wins.
-    if (r.threadId && byUser[r.userId] && byUser[r.userId].thread_id === undefined) continue;
-    byUser[r.userId] = r.threadId ? { ts: r.ts, thread_id: r.threadId } : { ts: r.ts };
+    const earlier = getOwn(byUser, r.userId) as Record<string, Json> | undefined;
+    if (r.threadId && earlier && earlier.thread_id === undefined) continue;
+    setOwn(byUser, r.userId, r.threadId ? { ts: r.ts, thread_id: r.threadId } : { ts: r.ts });
     any = true;
   }
   return any ? content : undefined;

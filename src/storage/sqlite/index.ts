@@ -11,7 +11,11 @@
  * transactions (reads included) take turns: BEGIN ... COMMIT never interleave.
  * The schema version is PRAGMA user_version; the tables and indexes migrations
  * created are listed in _tables and _indexes so puts know which indexes to keep.
+ * The database file is created with `fileMode` (0600) before SQLite opens it,
+ * and existing files are narrowed to it: SQLite gives the -wal and -shm files
+ * it creates the main file's mode, so none of the three is readable by others.
  */
+import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { deserialize, serialize } from 'node:v8';
 import Database from 'better-sqlite3';
 import type { Engine, EngineTxn, KeyRange, Migration, Query, Row, SchemaEditor, TxnMode } from '../engine.js';
@@ -29,10 +33,17 @@ export interface SqliteStorageOptions {
    * @default every migration in schema.ts
    */
   migrations?: readonly Migration[];
+  /**
+   * Permission bits of the database file and its -wal and -shm files: bits
+   * outside it are removed from existing files, and a new file gets it.
+   * @default 0o600
+   */
+  fileMode?: number;
 }
 
 /** Opens (creating and migrating as needed) the database at `path`, or a private one for ':memory:'. */
 export async function openSqliteStorage(path: string, options: SqliteStorageOptions = {}): Promise<Storage> {
+  if (path !== ':memory:' && path !== '') restrictFiles(path, options.fileMode ?? 0o600);
   const engine = new SqliteEngine(new Database(path));
   try {
     await engine.migrate(options.migrations ?? allMigrations);
@@ -41,6 +52,16 @@ export async function openSqliteStorage(path: string, options: SqliteStorageOpti
     throw error;
   }
   return createStorage(engine);
+}
+
+/** Creates the database file with `mode` if absent and removes other bits from it and its -wal and -shm files. */
+function restrictFiles(path: string, mode: number): void {
+  if (!existsSync(path)) closeSync(openSync(path, 'a', mode));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (!existsSync(file)) continue;
+    const current = statSync(file).mode & 0o777;
+    if ((current & ~mode) !== 0) chmodSync(file, current & mode);
+  }
 }
 
 interface TableSchema {
@@ -201,7 +222,9 @@ class SqliteSchemaEditor implements SchemaEditor {
     // Read fully first: the connection cannot write while a SELECT is still stepping.
     const rows = this.engine.db.prepare(`SELECT k, v FROM ${tableSql(table)}`).all() as { k: Buffer; v: Buffer }[];
     for (const { k, v } of rows) {
-      const key = keyOf(deserialize(v) as Row, keyPath);
+      // A row that cannot be decoded cannot be read through the index either: it stays out of it.
+      const row = tryDecodeRow(table, v);
+      const key = row instanceof StorageError ? undefined : keyOf(row, keyPath);
       if (key) insert.run(blob(encodeKey(key)), k);
     }
     this.engine.db
@@ -235,7 +258,7 @@ class SqliteTxn implements EngineTxn {
     const found = this.engine.statement(`SELECT v FROM ${tableSql(table)} WHERE k = ?`).get(blob(encodeKey(key))) as
       | { v: Buffer }
       | undefined;
-    return found && (deserialize(found.v) as Row);
+    return found && decodeRow(table, found.v);
   }
 
   async put(table: string, row: Row): Promise<void> {
@@ -288,7 +311,11 @@ class SqliteTxn implements EngineTxn {
     if (schema.indexes.size > 0) {
       // Read fully first: the connection cannot write while a SELECT is still stepping.
       const rows = this.engine.statement(`SELECT k, v FROM ${tableSql(table)} ${where}`).all(...params) as { k: Buffer; v: Buffer }[];
-      for (const { k, v } of rows) this.deleteIndexEntries(table, schema, deserialize(v) as Row, k);
+      for (const { k, v } of rows) {
+        const row = tryDecodeRow(table, v);
+        if (row instanceof StorageError) this.deleteIndexEntriesByScan(schema, table, k);
+        else this.deleteIndexEntries(table, schema, row, k);
+      }
     }
     this.engine.statement(`DELETE FROM ${tableSql(table)} ${where}`).run(...params);
   }
@@ -305,8 +332,16 @@ class SqliteTxn implements EngineTxn {
         : `SELECT t.v AS v FROM ${this.indexTable(table, query.index)} AS x JOIN ${tableSql(table)} AS t ON t.k = x.pk ` +
           `${whereClause('x.ik', encodeRange(query), params)} ORDER BY x.ik ${order}, x.pk ${order} LIMIT ?`;
     this.engine.tableSchema(table);
-    const rows = this.engine.statement(sql).all(...params, limit) as { v: Buffer }[];
-    return rows.map((row) => deserialize(row.v) as Row);
+    const { onCorrupt } = query;
+    if (!onCorrupt) return (this.engine.statement(sql).all(...params, limit) as { v: Buffer }[]).map((row) => decodeRow(table, row.v));
+    // Skipping: step through the rows so a skipped one does not shorten a limited page.
+    const out: Row[] = [];
+    for (const { v } of this.engine.statement(sql).iterate(...params, -1) as IterableIterator<{ v: Buffer }>) {
+      const row = tryDecodeRow(table, v);
+      if (row instanceof StorageError) onCorrupt(row);
+      else if (out.push(row) === limit) break;
+    }
+    return out;
   }
 
   async count(table: string, query: KeyRange & { index?: string } = {}): Promise<number> {
@@ -324,10 +359,25 @@ class SqliteTxn implements EngineTxn {
     this.window.finish();
   }
 
-  /** The stored row at an encoded primary key. */
+  /**
+   * The stored row at an encoded primary key, to find its index entries. A row that cannot be decoded has its
+   * entries removed here by a scan of each index (rare, and the only way to find them), and reads as absent:
+   * replacing or deleting a poisoned row must work, it is how one gets rid of it.
+   */
   private rowAt(table: string, primaryKey: Buffer): Row | undefined {
     const found = this.engine.statement(`SELECT v FROM ${tableSql(table)} WHERE k = ?`).get(primaryKey) as { v: Buffer } | undefined;
-    return found && (deserialize(found.v) as Row);
+    if (!found) return undefined;
+    const row = tryDecodeRow(table, found.v);
+    if (!(row instanceof StorageError)) return row;
+    this.deleteIndexEntriesByScan(this.engine.tableSchema(table), table, primaryKey);
+    return undefined;
+  }
+
+  /** Removes every index entry pointing at `primaryKey`, without the row (a full scan of each index table). */
+  private deleteIndexEntriesByScan(schema: TableSchema, table: string, primaryKey: Buffer): void {
+    for (const index of schema.indexes.keys()) {
+      this.engine.statement(`DELETE FROM ${indexSql(table, index)} WHERE pk = ?`).run(primaryKey);
+    }
   }
 
   /** Removes the index entries of `row`, stored at `primaryKey`. */
@@ -352,6 +402,23 @@ class SqliteTxn implements EngineTxn {
   private checkWritable(): void {
     this.window.check();
     if (this.mode !== 'readwrite') throw new StorageError('READ_ONLY', 'write in a read-only transaction');
+  }
+}
+
+/** A stored row decoded; CORRUPT_ROW if V8 cannot rebuild it (too deep, damaged, from an incompatible writer). */
+function decodeRow(table: string, bytes: Buffer): Row {
+  const row = tryDecodeRow(table, bytes);
+  if (row instanceof StorageError) throw row;
+  return row;
+}
+
+function tryDecodeRow(table: string, bytes: Buffer): Row | StorageError {
+  try {
+    const row = deserialize(bytes) as unknown;
+    if (row !== null && typeof row === 'object' && !Array.isArray(row)) return row as Row;
+    return new StorageError('CORRUPT_ROW', `${table}: a stored row is not an object`);
+  } catch (error) {
+    return new StorageError('CORRUPT_ROW', `${table}: a stored row cannot be decoded (${(error as Error).message})`);
   }
 }
 

@@ -4,8 +4,9 @@
  * send only what changed.
  */
 import type { JsonObject } from '../../core/index.js';
-import { StorageError } from '../errors.js';
+import { type OnCorruptRow, StorageError } from '../errors.js';
 import { I, T } from '../schema.js';
+import { accessTokenHash } from '../token-hash.js';
 import type {
   AccessTokenRecord,
   AccessTokensStore,
@@ -14,6 +15,7 @@ import type {
   DeviceRecord,
   DevicesStore,
   FiltersStore,
+  NewAccessToken,
   StreamWindow,
   UserRecord,
   UsersStore,
@@ -84,11 +86,12 @@ export class Devices implements DevicesStore {
   }
 }
 
+/** Tokens are stored and found by their hash (migration 4); the token itself never reaches a row. */
 export class AccessTokens implements AccessTokensStore {
   constructor(private readonly ctx: TxnContext) {}
 
   async get(token: string): Promise<AccessTokenRecord | undefined> {
-    return fromRow<AccessTokenRecord>(await this.ctx.t.get(T.accessTokens, [token]));
+    return fromRow<AccessTokenRecord>(await this.ctx.t.get(T.accessTokens, [accessTokenHash(token)]));
   }
 
   async forDevice(userId: string, deviceId: string): Promise<AccessTokenRecord[]> {
@@ -96,20 +99,28 @@ export class AccessTokens implements AccessTokensStore {
     return fromRows<AccessTokenRecord>(await this.ctx.t.scan(T.accessTokens, query));
   }
 
-  async put(record: AccessTokenRecord): Promise<void> {
+  async put({ token, userId, deviceId, createdAt }: NewAccessToken): Promise<void> {
     this.ctx.assertWritable();
+    const record: AccessTokenRecord = { tokenHash: accessTokenHash(token), userId, deviceId, createdAt };
     await this.ctx.t.put(T.accessTokens, toRow(record));
   }
 
   async delete(token: string): Promise<void> {
     this.ctx.assertWritable();
-    await this.ctx.t.delete(T.accessTokens, [token]);
-    this.ctx.noteRevokedToken(token);
+    await this.deleteHash(accessTokenHash(token));
   }
 
-  async deleteForDevice(userId: string, deviceId: string): Promise<void> {
+  async deleteForDevice(userId: string, deviceId: string, options: { except?: string } = {}): Promise<void> {
     this.ctx.assertWritable();
-    for (const record of await this.forDevice(userId, deviceId)) await this.delete(record.token);
+    const kept = options.except === undefined ? undefined : accessTokenHash(options.except);
+    for (const record of await this.forDevice(userId, deviceId)) {
+      if (record.tokenHash !== kept) await this.deleteHash(record.tokenHash);
+    }
+  }
+
+  private async deleteHash(tokenHash: string): Promise<void> {
+    await this.ctx.t.delete(T.accessTokens, [tokenHash]);
+    this.ctx.noteRevokedToken(tokenHash);
   }
 }
 
@@ -136,14 +147,14 @@ export class AccountData implements AccountDataStore {
     return fromRow<AccountDataRecord>(await this.ctx.t.get(T.accountData, [userId, roomId, type]));
   }
 
-  async list(userId: string, roomId = ''): Promise<AccountDataRecord[]> {
-    return fromRows<AccountDataRecord>(await this.ctx.t.scan(T.accountData, { prefix: [userId, roomId] }));
+  async list(userId: string, roomId = '', onCorrupt?: OnCorruptRow): Promise<AccountDataRecord[]> {
+    return fromRows<AccountDataRecord>(await this.ctx.t.scan(T.accountData, { prefix: [userId, roomId], onCorrupt }));
   }
 
-  async changes(userId: string, window: StreamWindow): Promise<AccountDataRecord[]> {
+  async changes(userId: string, window: StreamWindow, onCorrupt?: OnCorruptRow): Promise<AccountDataRecord[]> {
     const query = windowQuery([userId], 1, streamWindow(window));
     return fromRows<AccountDataRecord>(
-      await this.ctx.t.scan(T.accountData, { ...query, index: I.accountDataByUserStream }),
+      await this.ctx.t.scan(T.accountData, { ...query, index: I.accountDataByUserStream, onCorrupt }),
     );
   }
 

@@ -15,7 +15,7 @@ const STREAM = 'stream';
 interface Written extends WriteSummary {
   events: EventRecord[];
   memberships: MembershipRecord[];
-  revokedTokens: string[];
+  revokedTokenHashes: string[];
   keyDevices: { userId: string; deviceId: string }[];
 }
 
@@ -43,9 +43,9 @@ export class TxnContext {
     this.summary().memberships.push(record);
   }
 
-  /** Notes a revoked access token for Storage.observe. */
-  noteRevokedToken(token: string): void {
-    this.summary().revokedTokens.push(token);
+  /** Notes a revoked access token, by its hash, for Storage.observe. */
+  noteRevokedToken(tokenHash: string): void {
+    this.summary().revokedTokenHashes.push(tokenHash);
   }
 
   /** Notes a change to a device's one-time or fallback keys for Storage.observe. */
@@ -54,7 +54,7 @@ export class TxnContext {
   }
 
   private summary(): Written {
-    return (this.written ??= { events: [], memberships: [], revokedTokens: [], keyDevices: [] });
+    return (this.written ??= { events: [], memberships: [], revokedTokenHashes: [], keyDevices: [] });
   }
 
   /** Throws READ_ONLY in read transactions, before any request is made. */

@@ -5,7 +5,7 @@
  * and the stream of users whose device lists changed.
  */
 import type { JsonValue } from '../../core/index.js';
-import { StorageError } from '../errors.js';
+import { type OnCorruptRow, StorageError } from '../errors.js';
 import { T } from '../schema.js';
 import type {
   ClaimedKey,
@@ -34,8 +34,8 @@ export class DeviceKeys implements DeviceKeysStore {
     return fromRow<DeviceKeysRecord>(await this.ctx.t.get(T.deviceKeys, [userId, deviceId]));
   }
 
-  async forUser(userId: string): Promise<DeviceKeysRecord[]> {
-    return fromRows<DeviceKeysRecord>(await this.ctx.t.scan(T.deviceKeys, { prefix: [userId] }));
+  async forUser(userId: string, onCorrupt?: OnCorruptRow): Promise<DeviceKeysRecord[]> {
+    return fromRows<DeviceKeysRecord>(await this.ctx.t.scan(T.deviceKeys, { prefix: [userId], onCorrupt }));
   }
 
   async put(record: DeviceKeysRecord): Promise<void> {
@@ -56,8 +56,8 @@ export class CrossSigningKeys implements CrossSigningKeysStore {
     return fromRow<CrossSigningKeyRecord>(await this.ctx.t.get(T.crossSigningKeys, [userId, keyType]));
   }
 
-  async forUser(userId: string): Promise<CrossSigningKeyRecord[]> {
-    return fromRows<CrossSigningKeyRecord>(await this.ctx.t.scan(T.crossSigningKeys, { prefix: [userId] }));
+  async forUser(userId: string, onCorrupt?: OnCorruptRow): Promise<CrossSigningKeyRecord[]> {
+    return fromRows<CrossSigningKeyRecord>(await this.ctx.t.scan(T.crossSigningKeys, { prefix: [userId], onCorrupt }));
   }
 
   async put(record: CrossSigningKeyRecord): Promise<void> {
@@ -86,9 +86,11 @@ export class OneTimeKeys implements OneTimeKeysStore {
 
   async counts(userId: string, deviceId: string): Promise<Record<string, number>> {
     const rows = fromRows<OneTimeKeyRow>(await this.ctx.t.scan(T.oneTimeKeys, { prefix: [userId, deviceId] }));
-    const counts: Record<string, number> = {};
-    for (const row of rows) counts[row.algorithm] = (counts[row.algorithm] ?? 0) + 1;
-    return counts;
+    // Algorithms are named by the client (the part of a key ID before its colon): counted in a Map, so
+    // `__proto__` or `constructor` are names like any other, then returned as own properties.
+    const counts = new Map<string, number>();
+    for (const row of rows) counts.set(row.algorithm, (counts.get(row.algorithm) ?? 0) + 1);
+    return Object.fromEntries(counts);
   }
 
   async get(userId: string, deviceId: string, id: string): Promise<JsonValue | undefined> {
@@ -164,9 +166,9 @@ export class FallbackKeys implements FallbackKeysStore {
 export class ToDevice implements ToDeviceStore {
   constructor(private readonly ctx: TxnContext) {}
 
-  async list(userId: string, deviceId: string, window: Omit<StreamWindow, 'dir'>): Promise<ToDeviceRecord[]> {
+  async list(userId: string, deviceId: string, window: Omit<StreamWindow, 'dir'>, onCorrupt?: OnCorruptRow): Promise<ToDeviceRecord[]> {
     const query = windowQuery([userId, deviceId], 1, streamWindow({ ...window, dir: 'f' }));
-    return fromRows<ToDeviceRecord>(await this.ctx.t.scan(T.toDevice, query));
+    return fromRows<ToDeviceRecord>(await this.ctx.t.scan(T.toDevice, { ...query, onCorrupt }));
   }
 
   async add(userId: string, deviceId: string, message: ToDeviceMessage): Promise<ToDeviceRecord> {
@@ -188,6 +190,17 @@ export class ToDevice implements ToDeviceStore {
   async deleteUpTo(userId: string, deviceId: string, upTo: number): Promise<void> {
     this.ctx.assertWritable();
     await this.ctx.t.deleteRange(T.toDevice, { lower: [userId, deviceId, -Infinity], upper: [userId, deviceId, upTo] });
+  }
+
+  async keepNewest(userId: string, deviceId: string, keep: number): Promise<number> {
+    this.ctx.assertWritable();
+    const excess = (await this.ctx.t.count(T.toDevice, { prefix: [userId, deviceId] })) - keep;
+    if (excess <= 0) return 0;
+    // Only the rows to drop are read (one, when a full inbox gains one), to find where they end.
+    const oldest = await this.ctx.t.scan(T.toDevice, { prefix: [userId, deviceId], limit: excess });
+    const upTo = fromRows<ToDeviceRecord>(oldest).at(-1)!.streamOrdering;
+    await this.deleteUpTo(userId, deviceId, upTo);
+    return excess;
   }
 }
 

@@ -6,11 +6,9 @@
  */
 import type { Row } from '../engine.js';
 
-/** A record as a row, without its undefined fields. */
+/** A record as a row, without its undefined fields (built with Object.fromEntries: any field name is just data). */
 export function toRow(record: object): Row {
-  const row: Row = {};
-  for (const [field, value] of Object.entries(record)) if (value !== undefined) row[field] = value;
-  return row;
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined));
 }
 
 /** A row read back as the record type stored under its table. */
@@ -25,10 +23,10 @@ export function fromRows<R>(rows: Row[]): R[] {
 
 /** `record` with `patch` applied; a patch field set to undefined removes the field. */
 export function patched<R extends object>(record: R, patch: NoInfer<Partial<R>>): R {
-  const next = { ...record } as Record<string, unknown>;
+  const fields = new Map(Object.entries(record));
   for (const [field, value] of Object.entries(patch)) {
-    if (value === undefined) delete next[field];
-    else next[field] = value;
+    if (value === undefined) fields.delete(field);
+    else fields.set(field, value);
   }
-  return next as R;
+  return Object.fromEntries(fields) as R;
 }

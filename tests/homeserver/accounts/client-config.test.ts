@@ -91,8 +91,18 @@ describe('filters', () => {
   });
 });
 
+/** Creates a room as `creator` (public or private) and has the others join it; returns its ID. */
+async function roomWith(creator: { accessToken: string }, preset: 'public_chat' | 'private_chat', ...joiners: { userId: string; accessToken: string }[]) {
+  const created = await server.call('POST', `${V3}/createRoom`, { preset, invite: preset === 'private_chat' ? joiners.map((j) => j.userId) : [] }, creator.accessToken);
+  expect(created.status, JSON.stringify(created.json)).toBe(200);
+  const roomId = created.json.room_id as string;
+  for (const joiner of joiners) expect((await server.call('POST', `${V3}/join/${encodeURIComponent(roomId)}`, {}, joiner.accessToken)).status).toBe(200);
+  return roomId;
+}
+
 describe('presence', () => {
-  it('starts online and follows what the user sets', async () => {
+  it('starts online and follows what the user sets, for people who share a room', async () => {
+    await roomWith(alice, 'private_chat', bob);
     const initial = await server.call('GET', `${V3}/presence/${alice.userId}/status`, undefined, bob.accessToken);
     expect(initial.json).toMatchObject({ presence: 'online', currently_active: true });
     await server.call('PUT', `${V3}/presence/${alice.userId}/status`, { presence: 'unavailable', status_msg: 'lunch' }, alice.accessToken);
@@ -100,13 +110,36 @@ describe('presence', () => {
     expect(after.json).toMatchObject({ presence: 'unavailable', status_msg: 'lunch', currently_active: false, last_active_ago: expect.any(Number) });
     const other = await server.call('PUT', `${V3}/presence/${alice.userId}/status`, { presence: 'offline' }, bob.accessToken);
     expect([other.status, other.json.errcode]).toEqual([403, 'M_FORBIDDEN']);
-    const unknown = await server.call('GET', `${V3}/presence/${encodeURIComponent('@nobody:hs.test')}/status`, undefined, bob.accessToken);
-    expect([unknown.status, unknown.json.errcode]).toEqual([404, 'M_NOT_FOUND']);
+  });
+
+  it('is not shown to strangers, and a stranger cannot tell whether the user exists (the attack of issue 6)', async () => {
+    const carol = await server.register('carol');
+    await server.call('PUT', `${V3}/presence/${alice.userId}/status`, { presence: 'unavailable', status_msg: 'at the dentist' }, alice.accessToken);
+    for (const target of [alice.userId, '@nobody:hs.test', '@someone:elsewhere.test']) {
+      const res = await server.call('GET', `${V3}/presence/${encodeURIComponent(target)}/status`, undefined, carol.accessToken);
+      expect([target, res.status, res.json.errcode]).toEqual([target, 403, 'M_FORBIDDEN']);
+    }
+    // Users always see their own; sharing a room, even a public one, is what opens it to others.
+    expect((await server.call('GET', `${V3}/presence/${alice.userId}/status`, undefined, alice.accessToken)).json.status_msg).toBe('at the dentist');
+    const roomId = await roomWith(alice, 'public_chat', carol);
+    expect((await server.call('GET', `${V3}/presence/${alice.userId}/status`, undefined, carol.accessToken)).json.status_msg).toBe('at the dentist');
+    // Leaving the room closes it again.
+    await server.call('POST', `${V3}/rooms/${encodeURIComponent(roomId)}/leave`, {}, carol.accessToken);
+    expect((await server.call('GET', `${V3}/presence/${alice.userId}/status`, undefined, carol.accessToken)).status).toBe(403);
+  });
+
+  it('bounds status_msg at 1,024 characters', async () => {
+    const put = (status_msg: string) => server.call('PUT', `${V3}/presence/${alice.userId}/status`, { presence: 'online', status_msg }, alice.accessToken);
+    expect((await put('x'.repeat(1024))).status).toBe(200);
+    const tooLong = await put('x'.repeat(1025));
+    expect([tooLong.status, tooLong.json.errcode]).toEqual([400, 'M_INVALID_PARAM']);
+    expect((await server.call('GET', `${V3}/presence/${alice.userId}/status`, undefined, alice.accessToken)).json.status_msg).toHaveLength(1024);
   });
 });
 
 describe('user directory', () => {
-  it('finds local users by user ID or display name, case-insensitively', async () => {
+  it('finds people who share a room, by user ID or display name, case-insensitively', async () => {
+    await roomWith(alice, 'private_chat', bob);
     await server.call('PUT', `${V3}/profile/${bob.userId}/displayname`, { displayname: 'Robert Tables' }, bob.accessToken);
     const byName = await server.call('POST', `${V3}/user_directory/search`, { search_term: 'tables' }, alice.accessToken);
     expect(byName.json).toEqual({ limited: false, results: [{ user_id: bob.userId, display_name: 'Robert Tables' }] });
@@ -115,6 +148,32 @@ describe('user directory', () => {
     const limited = await server.call('POST', `${V3}/user_directory/search`, { search_term: 'hs.test', limit: 1 }, alice.accessToken);
     expect(limited.json.limited).toBe(true);
     expect(limited.json.results).toHaveLength(1);
+  });
+
+  it('does not list every local user: strangers only when they are in a public room (the attack of issue 6)', async () => {
+    const carol = await server.register('carol');
+    const dave = await server.register('dave');
+    const search = async (who: { accessToken: string }, term: string) =>
+      (await server.call('POST', `${V3}/user_directory/search`, { search_term: term }, who.accessToken)).json.results.map((r: { user_id: string }) => r.user_id);
+    // Nobody shares a room yet: only oneself.
+    expect(await search(carol, 'hs.test')).toEqual([carol.userId]);
+    // Alice and Bob in a private room: visible to each other, not to Carol.
+    await roomWith(alice, 'private_chat', bob);
+    expect(await search(carol, 'hs.test')).toEqual([carol.userId]);
+    expect(await search(alice, 'hs.test')).toEqual([alice.userId, bob.userId]);
+    // Dave's public room makes its members findable by anyone.
+    await roomWith(dave, 'public_chat');
+    expect(await search(carol, 'hs.test')).toEqual([carol.userId, dave.userId]);
+  });
+
+  it('bounds the search term and the limit', async () => {
+    const search = (body: Record<string, unknown>) => server.call('POST', `${V3}/user_directory/search`, body, alice.accessToken);
+    expect((await search({ search_term: 'a'.repeat(256) })).status).toBe(200);
+    const long = await search({ search_term: 'a'.repeat(257) });
+    expect([long.status, long.json.errcode]).toEqual([400, 'M_INVALID_PARAM']);
+    const negative = await search({ search_term: 'a', limit: -1 });
+    expect([negative.status, negative.json.errcode]).toEqual([400, 'M_INVALID_PARAM']);
+    expect((await search({ search_term: 'a', limit: 1e6 })).status).toBe(200);
   });
 });
 

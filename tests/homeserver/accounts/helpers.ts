@@ -8,7 +8,7 @@ import type { Storage } from '../../../src/storage/types.js';
 import { startTestServer, type TestServer } from '../harness.js';
 
 export async function accountsServer(config: Partial<HomeserverConfig> = {}): Promise<TestServer> {
-  // 1,000 iterations keep tests fast; the hashing code is the same as with the default 100,000.
+  // 1,000 iterations keep tests fast; the hashing code is the same as with the default 600,000.
   return startTestServer({ config: { passwordHashIterations: 1000, ...config } });
 }
 

@@ -19,10 +19,22 @@ describe('server discovery', () => {
     expect(json.unstable_features).toEqual({});
   });
 
-  it('answers .well-known with its own origin', async () => {
-    const { status, json } = await server.call('GET', '/.well-known/matrix/client');
-    expect(status).toBe(200);
-    expect(json['m.homeserver'].base_url).toBe(server.baseUrl);
+  it('answers .well-known with the configured base URL, never the Host it was asked under', async () => {
+    const configured = await accountsServer({ publicBaseUrl: 'https://matrix.example.org' });
+    try {
+      // The Node adapter builds the request URL from the Host header, so a hostile Host is a hostile origin.
+      for (const origin of [configured.baseUrl, 'http://evil.example', 'https://evil.example:443']) {
+        const response = await configured.homeserver.handleClient(new Request(`${origin}/.well-known/matrix/client`, { headers: { host: 'evil.example' } }));
+        expect(response.status).toBe(200);
+        expect(await response.json()).toEqual({ 'm.homeserver': { base_url: 'https://matrix.example.org' } });
+      }
+      // Unconfigured, nothing is published (the spec's "no discovery"), rather than a guess from the request.
+      const unset = await server.homeserver.handleClient(new Request('http://evil.example/.well-known/matrix/client'));
+      expect(unset.status).toBe(404);
+      expect(((await unset.json()) as { errcode: string }).errcode).toBe('M_NOT_FOUND');
+    } finally {
+      await configured.close();
+    }
   });
 
   it('reports capabilities, room versions 10 to 12 with 12 the default', async () => {

@@ -137,6 +137,30 @@ describe('POST /_matrix/media/v1/create and PUT /upload/{serverName}/{mediaId}',
     expect([again.status, again.json.errcode]).toEqual([409, 'M_CANNOT_OVERWRITE_MEDIA']);
   });
 
+  it('lets only one of two concurrent PUTs of a reserved ID store its bytes, and keeps no chunks of the other', async () => {
+    const created = await server.call('POST', '/_matrix/media/v1/create', undefined, alice.accessToken);
+    const mediaId = mediaIdOf(created.json.content_uri);
+    const put = (fill: number) =>
+      server.call('PUT', `/_matrix/media/v3/upload/${server.serverName}/${mediaId}`, new Uint8Array(100).fill(fill), alice.accessToken, { 'content-type': 'image/png' });
+    const results = await Promise.all([put(1), put(2)]);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
+    const winner = results[0]!.status === 200 ? 1 : 2;
+    const stored = await server.call('GET', `/_matrix/media/v3/download/${server.serverName}/${mediaId}`);
+    expect(new Uint8Array(await stored.response.arrayBuffer())).toEqual(new Uint8Array(100).fill(winner));
+    expect(await server.storage.read((txn) => txn.media.staleUploads(Infinity))).toEqual([]);
+  });
+
+  it('sweeps the chunks of an upload abandoned over an hour ago when the next one begins', async () => {
+    await server.storage.write(async (txn) => {
+      await txn.media.beginUpload('abandoned', Date.now() - 2 * 60 * 60 * 1000);
+      await txn.media.putChunk('abandoned', 0, new Uint8Array(10));
+    });
+    await server.storage.write((txn) => txn.media.beginUpload('recent', Date.now()));
+    expect((await upload(binary(), 'image/png')).status).toBe(200);
+    expect(await server.storage.read((txn) => txn.media.staleUploads(Infinity))).toEqual(['recent']);
+    await expect(server.storage.write((txn) => txn.media.putChunk('abandoned', 1, new Uint8Array(1)))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it('refuses a PUT to an ID that was never reserved', async () => {
     const res = await server.call('PUT', `/_matrix/media/v3/upload/${server.serverName}/NEVERRESERVED`, binary(), alice.accessToken);
     expect([res.status, res.json.errcode]).toEqual([404, 'M_NOT_FOUND']);

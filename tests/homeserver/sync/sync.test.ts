@@ -366,6 +366,25 @@ describe('invites and leaves', () => {
     const next = await bob.sync({ since: first.next_batch });
     expect(next.rooms.leave[roomId].timeline.events.at(-1)).toMatchObject({ type: 'm.room.member', content: { membership: 'leave' } });
   });
+
+  test('include_leave shows one who never joined only their own membership, not the room state (issue 6)', async () => {
+    const { alice, bob } = await twoUsers();
+    const rejected = await alice.createRoom({ name: 'Private name', topic: 'private topic' });
+    await alice.send(rejected, 'private message');
+    await alice.invite(rejected, bob.userId);
+    await bob.leave(rejected);
+    const banned = await alice.createRoom({ preset: 'public_chat', name: 'Banned from here' });
+    await alice.ok('POST', `/rooms/${enc(banned)}/ban`, { user_id: bob.userId });
+
+    const archived = await bob.sync({ filter: { room: { include_leave: true, timeline: { limit: 1 } } } });
+    for (const roomId of [rejected, banned]) {
+      const left = archived.rooms.leave[roomId];
+      const seen = [...left.state.events, ...left.timeline.events];
+      expect(seen.every((e: { type: string; state_key?: string }) => e.type === 'm.room.member' && e.state_key === bob.userId)).toBe(true);
+      // (The invite itself carries the stripped state Bob was shown when invited; nothing beyond that.)
+      expect(JSON.stringify(left)).not.toMatch(/private message|Banned from here/);
+    }
+  });
 });
 
 describe('account data, to-device, device lists', () => {

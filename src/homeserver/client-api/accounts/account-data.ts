@@ -11,6 +11,8 @@ import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import { PUSH_RULES_TYPE } from '../../accounts/push-rules.js';
 import { roomIdParam } from '../../http/params.js';
 import { requireSelf, type AccountsDeps } from './common.js';
+import { BOUNDS, checkCount } from '../../limits/bounds.js';
+import { setOwn } from '../../own-keys.js';
 
 /** Longest account data type or tag name, in bytes (the limit on event types). */
 const MAX_NAME_BYTES = 255;
@@ -104,7 +106,8 @@ export function accountDataRoutes({ services }: AccountsDeps): RouteDefinition[]
         throw badJson('order must be a number');
       }
       await editTags(requester.userId, roomId, (tags) => {
-        tags[tag] = body;
+        if (!Object.hasOwn(tags, tag)) checkCount('tags', Object.keys(tags).length + 1, BOUNDS.tagsPerRoom);
+        setOwn(tags, tag, body); // the tag is a path parameter: `__proto__` is a tag like any other
         return true;
       });
       return {};

@@ -35,9 +35,7 @@ export function accountRoutes(deps: AccountsDeps): RouteDefinition[] {
         const others = (await txn.devices.forUser(requester.userId)).filter((d) => d.deviceId !== requester.deviceId);
         await removeDevices(txn, requester.userId, others.map((d) => d.deviceId));
         // Tokens issued to the requester's own device before this one go too; this request's token stays.
-        for (const token of await txn.accessTokens.forDevice(requester.userId, requester.deviceId)) {
-          if (token.token !== requester.accessToken) await txn.accessTokens.delete(token.token);
-        }
+        await txn.accessTokens.deleteForDevice(requester.userId, requester.deviceId, { except: requester.accessToken });
       });
       return {};
     }),

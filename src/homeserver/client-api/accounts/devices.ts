@@ -11,6 +11,7 @@ import { removeDevices } from '../../accounts/devices.js';
 import type { DeviceRecord } from '../../../storage/types.js';
 import { optionalString } from '../../http/params.js';
 import { MAX_DEVICE_NAME_LENGTH, operationOf, reauthenticate, type AccountsDeps } from './common.js';
+import { BOUNDS, checkListLength } from '../../limits/bounds.js';
 
 function deviceJson(device: DeviceRecord): Record<string, unknown> {
   const out: Record<string, unknown> = { device_id: device.deviceId };
@@ -67,6 +68,7 @@ export function deviceRoutes(deps: AccountsDeps): RouteDefinition[] {
     clientRoute('POST', '/delete_devices', 'required', async ({ requester, json, request, url }) => {
       const body = await json();
       if (body.devices === undefined) throw missingParam('Missing parameter: devices');
+      checkListLength('devices', body.devices, BOUNDS.deleteDevices);
       if (!Array.isArray(body.devices) || body.devices.some((d) => typeof d !== 'string')) {
         throw badJson('devices must be an array of strings');
       }

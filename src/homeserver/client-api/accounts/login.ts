@@ -2,15 +2,22 @@
  * Sessions (spec "Login", "Logout", "whoami"): password login with a user
  * identifier (or the legacy top-level `user`), logout of one device or all of
  * them, and who a token belongs to. Logging out deletes the device with its
- * keys, as Synapse does, so other users stop encrypting for it.
+ * keys, as Synapse does, so other users stop encrypting for it. Logins are
+ * rate-limited as Synapse's rc_login: per client address, per account for
+ * failed attempts (checked before the password is) and per account for
+ * sessions opened.
  */
 import { MatrixError, badJson, forbidden, missingParam } from '../../http/errors.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import { newAccessToken, newDeviceId, openSession, removeDevices } from '../../accounts/devices.js';
-import { verifyPassword } from '../../accounts/passwords.js';
+import { hashPassword, needsRehash, verifyPassword } from '../../accounts/passwords.js';
 import { loginUserId } from '../../accounts/users.js';
 import { optionalBoolean, optionalString } from '../../http/params.js';
+import { addressKey } from '../../limits/rate-limits.js';
 import { checkDeviceFields, type AccountsDeps } from './common.js';
+
+/** The spec's bound on the length of a user ID. */
+const MAX_USER_ID_LENGTH = 255;
 
 const badLogin = () => forbidden('Invalid username or password');
 
@@ -39,13 +46,14 @@ function loginUser(body: Record<string, unknown>): string {
 }
 
 export function loginRoutes({ services }: AccountsDeps): RouteDefinition[] {
-  const { ctx } = services;
+  const { ctx, limits } = services;
   return [
     // GET /_matrix/client/v3/login (spec: "Login")
     clientRoute('GET', '/login', 'none', async () => ({ flows: [{ type: 'm.login.password' }] })),
 
     // POST /_matrix/client/v3/login (spec: "Login")
-    clientRoute('POST', '/login', 'none', async ({ json }) => {
+    clientRoute('POST', '/login', 'none', async ({ json, remoteAddress }) => {
+      limits.take('loginAddress', addressKey(remoteAddress));
       const body = await json();
       if (body.type === undefined) throw missingParam('Missing parameter: type');
       if (typeof body.type !== 'string') throw badJson('type must be a string');
@@ -60,11 +68,23 @@ export function loginRoutes({ services }: AccountsDeps): RouteDefinition[] {
 
       // Unknown users and wrong passwords get the same answer; whether a user exists is public
       // anyway (profiles, /register/available), so no dummy hash is spent equalising their timing.
+      // A name no account can have (another server's, longer than a user ID may be) has no password to guess.
       const userId = loginUserId(user, ctx.serverName);
-      if (userId === undefined) throw badLogin();
+      if (userId === undefined || userId.length > MAX_USER_ID_LENGTH) throw badLogin();
+      // Failed attempts count against the account named, existing or not, so probing names costs the same.
+      // Both account limits are checked before the password: a 429 only after a right one would reveal it.
+      limits.check('loginFailedAttempts', userId);
+      limits.check('loginAccount', userId);
       const record = await ctx.storage.read((txn) => txn.users.get(userId));
-      if (!record || !(await verifyPassword(record.passwordHash, password))) throw badLogin();
+      if (!record || !(await verifyPassword(record.passwordHash, password))) {
+        limits.record('loginFailedAttempts', userId);
+        throw badLogin();
+      }
       if (record.deactivated) throw new MatrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated');
+      // Hashed before the write: a transaction cannot wait for WebCrypto.
+      const verifiedHash = record.passwordHash!;
+      const upgradedHash = needsRehash(ctx, verifiedHash) ? await hashPassword(ctx, password) : undefined;
+      limits.record('loginAccount', userId);
 
       const deviceId = requestedDeviceId ?? newDeviceId(ctx);
       const accessToken = newAccessToken(ctx);
@@ -78,6 +98,10 @@ export function loginRoutes({ services }: AccountsDeps): RouteDefinition[] {
               throw forbidden('Device ID is in use by a cross-signing key');
             }
           }
+        }
+        // Unless the password changed meanwhile: then the new one's hash stays.
+        if (upgradedHash !== undefined && (await txn.users.get(userId))?.passwordHash === verifiedHash) {
+          await txn.users.update(userId, { passwordHash: upgradedHash });
         }
         await openSession(txn, { userId, deviceId, accessToken, displayName: deviceName, now });
       });

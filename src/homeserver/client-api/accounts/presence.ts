@@ -1,10 +1,13 @@
 /**
- * Presence (spec "Presence"): read any local user's state, set your own. The
- * state is kept in memory (accounts/presence.ts).
+ * Presence (spec "Presence"): set your own, and read that of people you share
+ * a room with (access/people.ts; 403 for anyone else, whether or not the user
+ * exists, as Synapse answers). The state is kept in memory
+ * (accounts/presence.ts).
  */
 import { badJson, forbidden, invalidParam, missingParam, notFound } from '../../http/errors.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
-import { PRESENCE_STATES, type PresenceState } from '../../accounts/presence.js';
+import { sharesRoom } from '../../access/people.js';
+import { MAX_STATUS_MSG_LENGTH, PRESENCE_STATES, type PresenceState } from '../../accounts/presence.js';
 import { isLocalUserId } from '../../accounts/users.js';
 import { optionalString } from '../../http/params.js';
 import { pathUserId, type AccountsDeps } from './common.js';
@@ -13,9 +16,12 @@ export function presenceRoutes({ services, presence }: AccountsDeps): RouteDefin
   const { ctx } = services;
   return [
     // GET /_matrix/client/v3/presence/{userId}/status (spec: "Presence")
-    clientRoute('GET', '/presence/{userId}/status', 'required', async ({ params }) => {
+    clientRoute('GET', '/presence/{userId}/status', 'required', async ({ params, requester }) => {
       const userId = pathUserId(params.userId!);
-      const user = isLocalUserId(userId, ctx.serverName) ? await ctx.storage.read((txn) => txn.users.get(userId)) : undefined;
+      const user = await ctx.storage.read(async (txn) => {
+        if (!(await sharesRoom(txn, requester.userId, userId))) throw forbidden('You are not allowed to see their presence.');
+        return isLocalUserId(userId, ctx.serverName) ? txn.users.get(userId) : undefined;
+      });
       if (!user || user.deactivated) throw notFound('Presence information not found');
       return presence.get(userId);
     }),
@@ -30,6 +36,9 @@ export function presenceRoutes({ services, presence }: AccountsDeps): RouteDefin
       if (!PRESENCE_STATES.includes(body.presence as PresenceState)) throw invalidParam(`Invalid presence state: ${body.presence}`);
       // null clears the message like an absent one (some clients send it).
       const statusMsg = body.status_msg === null ? undefined : optionalString(body, 'status_msg');
+      if (statusMsg !== undefined && statusMsg.length > MAX_STATUS_MSG_LENGTH) {
+        throw invalidParam(`status_msg is longer than ${MAX_STATUS_MSG_LENGTH} characters`);
+      }
       presence.set(userId, body.presence as PresenceState, statusMsg);
       return {};
     }),

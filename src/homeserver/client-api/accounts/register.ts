@@ -4,7 +4,8 @@
  * availability check. A new account gets its display name (its localpart, as
  * in Synapse), the default push rules in its account data (so the first /sync
  * already carries m.push_rules) and, unless `inhibit_login`, a device and an
- * access token, all in one storage write.
+ * access token, all in one storage write. Registrations are rate-limited per
+ * client address (rc_registration); in process there is none to limit.
  */
 import { MatrixError, forbidden, invalidParam, missingParam } from '../../http/errors.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
@@ -13,6 +14,7 @@ import { MAX_PASSWORD_LENGTH, hashPassword } from '../../accounts/passwords.js';
 import { PUSH_RULES_TYPE, defaultPushRules, pushRulesContent } from '../../accounts/push-rules.js';
 import { generateLocalpart, localpartOf, userIdForUsername } from '../../accounts/users.js';
 import { optionalBoolean, optionalString } from '../../http/params.js';
+import { addressKey } from '../../limits/rate-limits.js';
 import { checkDeviceFields, operationOf, type AccountsDeps } from './common.js';
 
 const REGISTER_FLOWS = [{ stages: ['m.login.dummy'] }];
@@ -27,7 +29,7 @@ export function checkNewPassword(password: string | undefined): void {
 }
 
 export function registerRoutes({ services, uia }: AccountsDeps): RouteDefinition[] {
-  const { ctx } = services;
+  const { ctx, limits } = services;
 
   function checkRegistrationOpen(): void {
     if (!ctx.config.registrationEnabled) throw forbidden('Registration has been disabled');
@@ -35,8 +37,10 @@ export function registerRoutes({ services, uia }: AccountsDeps): RouteDefinition
 
   return [
     // POST /_matrix/client/v3/register (spec: "Account registration")
-    clientRoute('POST', '/register', 'none', async ({ request, url, query, json }) => {
+    clientRoute('POST', '/register', 'none', async ({ request, url, query, json, remoteAddress }) => {
       checkRegistrationOpen();
+      // Checked first, counted only once an account exists: the UIA round trip that precedes it is free.
+      limits.check('registration', addressKey(remoteAddress));
       const kind = query.get('kind') ?? 'user';
       if (kind === 'guest') throw new MatrixError(403, 'M_GUEST_ACCESS_FORBIDDEN', 'Guest access is disabled');
       if (kind !== 'user') throw invalidParam(`Invalid kind: ${kind}`);
@@ -87,6 +91,7 @@ export function registerRoutes({ services, uia }: AccountsDeps): RouteDefinition
         return chosen;
       });
 
+      limits.record('registration', addressKey(remoteAddress));
       if (inhibitLogin) return { user_id: registered, home_server: ctx.serverName };
       return { user_id: registered, access_token: accessToken, device_id: deviceId, home_server: ctx.serverName };
     }),

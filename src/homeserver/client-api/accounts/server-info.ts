@@ -1,11 +1,12 @@
 /**
  * What a client asks before anything else: which spec versions the server
- * speaks, where its client API lives (.well-known), and what it lets users
- * change (capabilities).
+ * speaks, where its client API lives (.well-known, from configuration only),
+ * and what it lets users change (capabilities).
  */
 import { SUPPORTED_ROOM_VERSIONS } from '../../../core/index.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import { jsonResponse } from '../../http/response.js';
+import { notFound } from '../../http/errors.js';
 import type { AccountsDeps } from './common.js';
 
 /**
@@ -29,12 +30,17 @@ export function serverInfoRoutes({ services }: AccountsDeps): RouteDefinition[] 
       auth: 'none',
       handler: async () => ({ versions: SPEC_VERSIONS, unstable_features: {} }),
     },
-    // GET /.well-known/matrix/client (spec: "Well-known URIs"): the client API is served where this was asked.
+    // GET /.well-known/matrix/client (spec: "Well-known URIs"): the configured public base URL, never the
+    // request's Host; without one, 404, which the spec defines as "no discovery information".
     {
       method: 'GET',
       paths: ['/.well-known/matrix/client'],
       auth: 'none',
-      handler: async ({ url }) => jsonResponse({ 'm.homeserver': { base_url: url.origin } }),
+      handler: async () => {
+        const baseUrl = ctx.config.publicBaseUrl;
+        if (baseUrl === undefined) throw notFound('No client discovery information is published');
+        return jsonResponse({ 'm.homeserver': { base_url: baseUrl } });
+      },
     },
     // GET /_matrix/client/v3/capabilities (spec: "Capabilities negotiation")
     clientRoute('GET', '/capabilities', 'required', async () => ({

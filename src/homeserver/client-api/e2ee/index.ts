@@ -20,7 +20,7 @@ import { deviceListChanges, streamPositionOfToken } from '../../keys/device-list
 import { parseSendToDevice, sendToDevice } from '../../keys/to-device.js';
 import { InteractiveAuth } from '../../accounts/uia.js';
 
-export const e2eeRoutes: RouteModule = ({ ctx }) => {
+export const e2eeRoutes: RouteModule = ({ ctx, limits }) => {
   // Replacing cross-signing keys asks for the password again (its sessions are this module's own).
   const uia = new InteractiveAuth(ctx);
   return [
@@ -91,6 +91,8 @@ export const e2eeRoutes: RouteModule = ({ ctx }) => {
 
     // PUT /_matrix/client/v3/sendToDevice/{eventType}/{txnId} (spec: "Send-to-Device messaging")
     clientRoute('PUT', '/sendToDevice/{eventType}/{txnId}', 'required', async (req) => {
+      // Per sending device, as the SDKs queue to-device per device (user IDs hold no spaces).
+      limits.take('toDevice', `${req.requester.userId} ${req.requester.deviceId}`);
       const messages = parseSendToDevice(await req.json());
       await sendToDevice(ctx, req.requester, req.params.eventType!, req.params.txnId!, messages);
       return {};

@@ -6,21 +6,30 @@
  * runs here, so a thumbnail of an image is the image itself (the spec lets a
  * server return a larger thumbnail than asked for). Media of other servers is
  * 404 until federation exists.
+ *
+ * Uploads and reservations are rate-limited per user (rc_media_create and
+ * mediaUpload in limits/rate-limits.ts), and a user holds at most
+ * `maxPendingMediaUploads` reservations without content, as in Synapse: past
+ * it POST /create answers 429 M_LIMIT_EXCEEDED until the oldest expires or is
+ * filled. Each user's reservations are listed under one meta key, so counting
+ * them needs no scan, and expired ones are swept whenever the user reserves.
  */
-import { MatrixError, invalidParam, missingParam, notFound, forbidden } from '../../http/errors.js';
-import { bytesResponse } from '../../http/response.js';
+import { MatrixError, invalidParam, missingParam, notFound, forbidden, limitExceeded } from '../../http/errors.js';
+import { CORS_HEADERS } from '../../http/response.js';
 import { clientRoute, type AuthedContext, type RouteDefinition } from '../../http/router.js';
 import type { RouteModule } from '../../services.js';
 import type { HomeserverContext } from '../../context.js';
-import { randomId } from '../../context.js';
+import type { MediaRecord, ReadTxn } from '../../../storage/types.js';
 import {
   cleanFilename,
   findMedia,
   isThumbnailable,
   isValidMediaId,
+  mediaContent,
   mediaHeaders,
+  newMediaId,
   normaliseContentType,
-  storeMedia,
+  storeUpload,
 } from '../../media/index.js';
 
 const LEGACY = ['/_matrix/media/v3', '/_matrix/media/r0'];
@@ -35,17 +44,29 @@ interface PendingUpload {
 
 const pendingKey = (mediaId: string) => `media.pending:${mediaId}`;
 
+/** One user's outstanding reservations, oldest first. */
+type PendingList = { mediaId: string; expiresAt: number }[];
+const pendingListKey = (userId: string) => `media.pending.user:${userId}`;
+
 function positiveInt(value: string | null, name: string): number {
   if (value === null) throw missingParam(`Missing "${name}"`);
   if (!/^[0-9]{1,6}$/.test(value) || Number(value) < 1) throw invalidParam(`"${name}" must be a positive integer`);
   return Number(value);
 }
 
+/** A 200 whose body streams the item's content from storage. */
+function contentResponse(ctx: HomeserverContext, record: MediaRecord, headers: Record<string, string>): Response {
+  return new Response(mediaContent(ctx, record), {
+    status: 200,
+    headers: { 'content-type': record.contentType, 'content-length': String(record.size), ...CORS_HEADERS, ...headers },
+  });
+}
+
 async function download(ctx: HomeserverContext, req: AuthedContext): Promise<Response> {
   const { serverName, mediaId, fileName } = req.params;
   const record = await findMedia(ctx, serverName!, mediaId!);
   if (!record) throw notFound('Not found');
-  return bytesResponse(record.bytes, record.contentType, mediaHeaders(record, cleanFilename(fileName)));
+  return contentResponse(ctx, record, mediaHeaders(record, cleanFilename(fileName)));
 }
 
 async function thumbnail(ctx: HomeserverContext, req: AuthedContext): Promise<Response> {
@@ -56,11 +77,13 @@ async function thumbnail(ctx: HomeserverContext, req: AuthedContext): Promise<Re
   const record = await findMedia(ctx, req.params.serverName!, req.params.mediaId!);
   if (!record) throw notFound('Not found');
   if (!isThumbnailable(record.contentType)) throw new MatrixError(400, 'M_UNKNOWN', 'Cannot generate a thumbnail of this content');
-  return bytesResponse(record.bytes, record.contentType, mediaHeaders(record));
+  return contentResponse(ctx, record, mediaHeaders(record));
 }
 
-export const mediaRoutes: RouteModule = ({ ctx }) => {
+export const mediaRoutes: RouteModule = ({ ctx, limits }) => {
+  // Upload bodies are read by storeUpload as they stream in, never through req.bytes(); it enforces the limit.
   const upload = { prefixes: LEGACY, maxBodyBytes: ctx.config.maxUploadBytes };
+  const limit = ctx.config.maxUploadBytes;
   const config = async () => ({ 'm.upload.size': ctx.config.maxUploadBytes });
   const routes: RouteDefinition[] = [
     // POST /_matrix/media/v3/upload?filename= (raw body; Content-Type names its type)
@@ -69,10 +92,14 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
       '/upload',
       'required',
       async (req) => {
-        const bytes = await req.bytes();
+        limits.take('mediaUpload', req.requester.userId);
         const contentType = normaliseContentType(req.request.headers.get('content-type'));
-        const contentUri = await storeMedia(ctx, req.requester.userId, bytes, contentType, cleanFilename(req.query.get('filename')));
-        return { content_uri: contentUri };
+        const filename = cleanFilename(req.query.get('filename'));
+        const mediaId = newMediaId(ctx);
+        await storeUpload(ctx, req.request, limit, (txn, { blobId, size }) =>
+          txn.media.finishUpload({ mediaId, contentType, filename, uploader: req.requester.userId, createdAt: ctx.clock.now(), blobId, size }),
+        );
+        return { content_uri: `mxc://${ctx.serverName}/${mediaId}` };
       },
       upload,
     ),
@@ -83,9 +110,22 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
       '/create',
       'required',
       async (req) => {
-        const mediaId = randomId(ctx, 24);
-        const expiresAt = ctx.clock.now() + PENDING_LIFETIME_MS;
-        await ctx.storage.write((txn) => txn.meta.put(pendingKey(mediaId), { uploader: req.requester.userId, expiresAt } satisfies PendingUpload));
+        const userId = req.requester.userId;
+        limits.take('mediaCreate', userId);
+        const mediaId = newMediaId(ctx);
+        const now = ctx.clock.now();
+        const expiresAt = now + PENDING_LIFETIME_MS;
+        await ctx.storage.write(async (txn) => {
+          const listed = (await txn.meta.get<PendingList>(pendingListKey(userId))) ?? [];
+          const live = listed.filter((p) => p.expiresAt >= now);
+          for (const p of listed) if (p.expiresAt < now) await txn.meta.delete(pendingKey(p.mediaId));
+          if (live.length >= ctx.config.maxPendingMediaUploads) {
+            // As Synapse: come back when the oldest reservation has expired (or fill one meanwhile).
+            throw limitExceeded(Math.max(1, live[0]!.expiresAt - now + 1), 'Too many pending media uploads');
+          }
+          await txn.meta.put(pendingListKey(userId), [...live, { mediaId, expiresAt }]);
+          await txn.meta.put(pendingKey(mediaId), { uploader: userId, expiresAt } satisfies PendingUpload);
+        });
         return { content_uri: `mxc://${ctx.serverName}/${mediaId}`, unused_expires_at: expiresAt };
       },
       { prefixes: ['/_matrix/media/v1'] },
@@ -99,16 +139,25 @@ export const mediaRoutes: RouteModule = ({ ctx }) => {
       async (req) => {
         const { serverName, mediaId } = req.params;
         if (serverName !== ctx.serverName || !isValidMediaId(mediaId!)) throw notFound('Not found');
-        const bytes = await req.bytes();
+        limits.take('mediaUpload', req.requester.userId);
         const contentType = normaliseContentType(req.request.headers.get('content-type'));
         const filename = cleanFilename(req.query.get('filename'));
-        await ctx.storage.write(async (txn) => {
+        const uploader = req.requester.userId;
+        const checkReservation = async (txn: ReadTxn) => {
           if (await txn.media.get(mediaId!)) throw new MatrixError(409, 'M_CANNOT_OVERWRITE_MEDIA', 'Media ID already has content');
           const pending = await txn.meta.get<PendingUpload>(pendingKey(mediaId!));
           if (!pending || pending.expiresAt < ctx.clock.now()) throw notFound('Not found');
-          if (pending.uploader !== req.requester.userId) throw forbidden('Another user reserved this media ID');
+          if (pending.uploader !== uploader) throw forbidden('Another user reserved this media ID');
+        };
+        // Checked before the body is stored, so a refused PUT costs no writes, and again when committing:
+        // a concurrent PUT of the same ID may have won meanwhile.
+        await ctx.storage.read(checkReservation);
+        await storeUpload(ctx, req.request, limit, async (txn, { blobId, size }) => {
+          await checkReservation(txn);
           await txn.meta.delete(pendingKey(mediaId!));
-          await txn.media.add({ mediaId: mediaId!, contentType, filename, bytes, uploader: req.requester.userId, createdAt: ctx.clock.now() });
+          const listed = (await txn.meta.get<PendingList>(pendingListKey(uploader))) ?? [];
+          await txn.meta.put(pendingListKey(uploader), listed.filter((p) => p.mediaId !== mediaId));
+          await txn.media.finishUpload({ mediaId: mediaId!, contentType, filename, uploader, createdAt: ctx.clock.now(), blobId, size });
         });
         return {};
       },

@@ -1,14 +1,15 @@
 /**
  * Helpers the rooms routes share: checking path parameters (room IDs, event
- * IDs, aliases), resolving an alias to a room, deciding which room state a
- * user may read (current state when joined or the room is world readable,
- * the state at their departure when they left), and formatting stored events
- * as client events with their redactions.
+ * IDs, aliases), resolving an alias to a room, reading a room under the
+ * access module's gate (access/room-access.ts decides who may read what), and
+ * formatting stored events as client events with their redactions.
  */
-import { isValidServerName, stateKeyOf, utf8Length } from '../../../core/index.js';
-import type { EventRecord, ReadTxn } from '../../../storage/types.js';
+import { isValidServerName, utf8Length, type StateMap } from '../../../core/index.js';
+import type { EventRecord } from '../../../storage/types.js';
+import { checkUserMayRead, type GateOptions, type ReadGrant } from '../../access/room-access.js';
+import { RoomReader } from '../../sync/room-reader.js';
 import { toClientEvent, type ClientEvent } from '../../events/client-format.js';
-import { forbidden, invalidParam, notFound } from '../../http/errors.js';
+import { invalidParam, notFound } from '../../http/errors.js';
 import { parseRoomAlias, type ParsedAlias } from '../../rooms/validate.js';
 import { roomIdParam } from '../../http/params.js';
 import type { HomeserverServices } from '../../services.js';
@@ -47,35 +48,28 @@ export function checkServerNames(query: URLSearchParams): void {
 }
 
 /**
- * The state a user may read in a room, as (stateKeyOf -> record): current
- * state if they are joined or the room is world readable, the state after
- * their own leave or ban if they departed; 403 otherwise (as Synapse says it).
+ * Runs `fn` over one storage read with the user's grant for the room
+ * (access/room-access.ts checkUserMayRead: 403 M_FORBIDDEN unless they may read it).
  */
-export async function readableState(services: HomeserverServices, roomId: string, userId: string): Promise<Map<string, EventRecord>> {
-  const { rooms, ctx } = services;
-  const current = await rooms.currentState(roomId);
-  const denied = () => forbidden(`User ${userId} not in room ${roomId}, and room previews are disabled`);
-  if (!current) throw denied();
-  const member = current.get(stateKeyOf('m.room.member', userId));
-  const membership = member?.pdu.content.membership;
-  const visibility = current.get(stateKeyOf('m.room.history_visibility', ''))?.pdu.content.history_visibility;
-  if (membership === 'join' || visibility === 'world_readable') {
-    return new Map([...current].map(([key, entry]) => [key, entry.record]));
-  }
-  if (member && (membership === 'leave' || membership === 'ban')) {
-    return ctx.storage.read((txn) => stateRecordsAfter(txn, member.record.eventId));
-  }
-  throw denied();
+export async function withReadGrant<T>(
+  services: HomeserverServices,
+  roomId: string,
+  userId: string,
+  fn: (reader: RoomReader, grant: ReadGrant) => Promise<T>,
+  options?: GateOptions,
+): Promise<T> {
+  const { sync, ctx } = services;
+  return sync.readRooms(async (txn) => {
+    const reader = new RoomReader(txn, sync.caches, ctx.clock.now());
+    return fn(reader, await checkUserMayRead(reader, roomId, userId, options));
+  });
 }
 
-/** The state after an event, as records. */
-export async function stateRecordsAfter(txn: ReadTxn, eventId: string): Promise<Map<string, EventRecord>> {
-  const groups = await txn.eventState.get(eventId);
-  if (!groups) return new Map();
-  const ids = await txn.stateGroups.load(groups.after);
-  const records = await txn.events.getMany([...ids.values()]);
+/** The records of a state map (missing events left out), keyed as the map is. */
+export async function stateRecords(reader: RoomReader, state: StateMap): Promise<Map<string, EventRecord>> {
+  const records = await reader.getEvents(state.values());
   const out = new Map<string, EventRecord>();
-  for (const [key, id] of ids) {
+  for (const [key, id] of state) {
     const record = records.get(id);
     if (record) out.set(key, record);
   }

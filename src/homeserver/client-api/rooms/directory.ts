@@ -10,7 +10,7 @@ import type { StateEntry } from '../../rooms/types.js';
 import { badJson, forbidden, invalidParam, MatrixError, notFound } from '../../http/errors.js';
 import { clientRoute, type RouteContext, type RouteDefinition } from '../../http/router.js';
 import type { HomeserverServices } from '../../services.js';
-import { aliasParam } from './common.js';
+import { aliasParam, withReadGrant } from './common.js';
 import { isRoomId, requiredString, roomIdParam } from '../../http/params.js';
 
 type State = ReadonlyMap<string, StateEntry>;
@@ -144,11 +144,10 @@ export function directoryRoutes(services: HomeserverServices): RouteDefinition[]
     // GET /_matrix/client/v3/rooms/{roomId}/aliases
     clientRoute('GET', '/rooms/{roomId}/aliases', 'required', async (ctx) => {
       const roomId = roomIdParam(ctx.params.roomId);
-      const state = await rooms.currentState(roomId);
-      const member = state?.get(stateKeyOf('m.room.member', ctx.requester.userId))?.pdu.content.membership === 'join';
-      const worldReadable = state !== undefined && contentAt(state, 'm.room.history_visibility').history_visibility === 'world_readable';
-      if (!member && !worldReadable) throw forbidden(`User ${ctx.requester.userId} not in room ${roomId}, and room previews are disabled`);
-      const aliases = await hs.storage.read((txn) => txn.aliases.forRoom(roomId));
+      // Members and readers of world_readable rooms, as Synapse (former members are not asked about aliases).
+      const aliases = await withReadGrant(services, roomId, ctx.requester.userId, (reader) => reader.txn.aliases.forRoom(roomId), {
+        formerMembers: false,
+      });
       return { aliases: aliases.map((a) => a.alias) };
     }),
     // GET /_matrix/client/v3/directory/list/room/{roomId}

@@ -3,7 +3,8 @@
  * alias (restricted rooms included), knocking, inviting, leaving, forgetting, kicking, banning and unbanning. Each
  * route checks its input and asks the room engine for the member event; the
  * engine applies the auth rules and Synapse's extra checks (unban of a user
- * who is not banned, kick of a non-member, ...).
+ * who is not banned, kick of a non-member, ...). Joins count against the
+ * user's rc_joins limit.
  */
 import { clientRoute, type AuthedContext, type RouteDefinition } from '../../http/router.js';
 import { optionalReason, requireUserId } from '../../rooms/validate.js';
@@ -13,11 +14,12 @@ import { requiredString, roomIdParam } from '../../http/params.js';
 import { checkServerNames, resolveRoomIdOrAlias } from './common.js';
 
 export function membershipRoutes(services: HomeserverServices): RouteDefinition[] {
-  const { rooms } = services;
+  const { rooms, limits } = services;
 
   async function join(ctx: AuthedContext, roomId: string) {
     const body = await ctx.json();
     const reason = optionalReason(body);
+    limits.take('joins', ctx.requester.userId);
     await rooms.updateMembership(roomId, ctx.requester.userId, ctx.requester.userId, 'join', { reason });
     return { room_id: roomId };
   }

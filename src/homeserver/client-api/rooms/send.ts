@@ -3,6 +3,8 @@
  * and "Redactions"): messages with transaction-ID idempotency, state events
  * (member events go through the membership path, as in Synapse), and
  * redactions. The room engine builds, authorises and stores each event.
+ * Every send counts against the sender's rc_message limit, except member
+ * events, which count as joins when they join oneself (as in Synapse).
  */
 import type { EventRecord } from '../../../storage/types.js';
 import { badJson, invalidParam } from '../../http/errors.js';
@@ -14,12 +16,28 @@ import { eventIdParam } from './common.js';
 
 const MEMBERSHIPS = new Set(['invite', 'join', 'leave', 'ban', 'knock']);
 
-export function sendRoutes({ rooms }: HomeserverServices): RouteDefinition[] {
+export function sendRoutes({ ctx: hs, rooms, limits }: HomeserverServices): RouteDefinition[] {
   const sent = (record: EventRecord) => ({ event_id: record.eventId });
+
+  /**
+   * Counts a send against rc_message. A retry of a send that already happened (same transaction
+   * ID) is let through when over the limit, as Synapse answers replays from its cache: it stores
+   * nothing new, and the client that lost the first answer gets its event ID instead of waiting.
+   */
+  async function countSend(ctx: AuthedContext, txnId: string | undefined): Promise<void> {
+    try {
+      limits.take('message', ctx.requester.userId);
+    } catch (error) {
+      const { userId, deviceId } = ctx.requester;
+      if (txnId !== undefined && (await hs.storage.read((t) => t.transactionIds.get(userId, deviceId, txnId)))) return;
+      throw error;
+    }
+  }
 
   async function send(ctx: AuthedContext, txnId: string | undefined) {
     const roomId = roomIdParam(ctx.params.roomId);
     const content = await ctx.json();
+    await countSend(ctx, txnId);
     const txn = txnId === undefined ? undefined : { deviceId: ctx.requester.deviceId, txnId };
     return sent(await rooms.sendEvent(roomId, ctx.requester.userId, { type: ctx.params.eventType!, content }, { txn }));
   }
@@ -34,9 +52,11 @@ export function sendRoutes({ rooms }: HomeserverServices): RouteDefinition[] {
       const membership = content.membership;
       if (typeof membership !== 'string') throw badJson('Invalid membership (must be a string)');
       if (!MEMBERSHIPS.has(membership)) throw invalidParam(`Invalid membership: ${membership}`);
+      if (membership === 'join' && target === ctx.requester.userId) limits.take('joins', ctx.requester.userId);
       const record = await rooms.updateMembership(roomId, ctx.requester.userId, target, membership as 'join', { content });
       return sent(record);
     }
+    await countSend(ctx, undefined);
     return sent(await rooms.sendEvent(roomId, ctx.requester.userId, { type, stateKey, content }));
   }
 
@@ -48,6 +68,7 @@ export function sendRoutes({ rooms }: HomeserverServices): RouteDefinition[] {
     if (content.redacts !== undefined && content.redacts !== target) {
       throw invalidParam('Cannot provide a redacts value incoherent with the event_id of the URL parameter');
     }
+    await countSend(ctx, txnId);
     const txn = txnId === undefined ? undefined : { deviceId: ctx.requester.deviceId, txnId };
     const draft = { type: 'm.room.redaction', content, redacts: target };
     return sent(await rooms.sendEvent(roomId, ctx.requester.userId, draft, { txn }));

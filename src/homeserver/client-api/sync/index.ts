@@ -5,13 +5,14 @@
  * the logic.
  */
 import type { JsonObject } from '../../../core/index.js';
-import { badJson, forbidden, MatrixError, notJson } from '../../http/errors.js';
+import { badJson, forbidden, MatrixError } from '../../http/errors.js';
+import { parseJsonParam } from '../../http/json-ingress.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import type { HomeserverServices, RouteModule } from '../../services.js';
+import { storedSyncFilter } from '../../accounts/filters.js';
 import { parseFilter, parseRoomEventFilterParam, SyncFilter } from '../../sync/filters.js';
 import { eventContext, parseLimit, roomMessages } from '../../sync/messages.js';
 import { checkThreadId, isReceiptType, setReadMarkers, type MarkerRequest } from '../../sync/receipts.js';
-import { LruMap } from '../../sync/lru.js';
 import { parseSyncToken } from '../../sync/tokens.js';
 
 const invalidParam = (message: string) => new MatrixError(400, 'M_INVALID_PARAM', message);
@@ -33,34 +34,13 @@ function parseTimeout(raw: string | null): number {
   return Number(raw);
 }
 
-/**
- * Uploaded filters by user and ID. A filter never changes once stored, and
- * clients send the same filter ID with every /sync: remembered, it costs no read.
- */
-const storedFilters = new WeakMap<HomeserverServices, LruMap<string, JsonObject>>();
-
 /** The `filter` parameter of /sync: inline JSON (starts with '{') or the ID of an uploaded filter. */
 async function syncFilter(services: HomeserverServices, userId: string, raw: string | null): Promise<SyncFilter> {
   if (raw === null || raw === '') return new SyncFilter();
   if (raw.trimStart().startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      throw notJson('Invalid filter JSON');
-    }
-    return new SyncFilter(parseFilter(parsed));
+    return new SyncFilter(parseFilter(parseJsonParam(raw, { maxDepth: services.ctx.config.maxJsonDepth }, 'filter')));
   }
-  let known = storedFilters.get(services);
-  if (!known) storedFilters.set(services, (known = new LruMap(1024)));
-  const key = `${userId}\n${raw}`;
-  let stored = known.get(key);
-  if (!stored) {
-    stored = await services.ctx.storage.read((txn) => txn.filters.get(userId, raw));
-    if (!stored) throw invalidParam('No such filter');
-    known.set(key, stored);
-  }
-  return new SyncFilter(parseFilter(stored));
+  return storedSyncFilter(services.ctx, userId, raw);
 }
 
 export const syncRoutes: RouteModule = (services) => {
@@ -100,7 +80,7 @@ export const syncRoutes: RouteModule = (services) => {
         from: query.get('from') || undefined,
         to: query.get('to') || undefined,
         limit: parseLimit(query.get('limit')),
-        filter: parseRoomEventFilterParam(query.get('filter')),
+        filter: parseRoomEventFilterParam(query.get('filter'), { maxDepth: ctx.config.maxJsonDepth }),
       });
     }),
 
@@ -108,7 +88,7 @@ export const syncRoutes: RouteModule = (services) => {
     clientRoute('GET', '/rooms/{roomId}/context/{eventId}', 'required', async ({ params, query, requester }) =>
       eventContext(sync, ctx.clock.now(), requester.userId, params.roomId, params.eventId, {
         limit: parseLimit(query.get('limit')),
-        filter: parseRoomEventFilterParam(query.get('filter')),
+        filter: parseRoomEventFilterParam(query.get('filter'), { maxDepth: ctx.config.maxJsonDepth }),
       }),
     ),
 
