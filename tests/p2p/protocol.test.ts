@@ -162,6 +162,24 @@ describe('federation protocol over libp2p WebSockets', () => {
     expect(statuses.filter((s) => s === 429)).toHaveLength(2);
   });
 
+  it('caps open streams per peer, answering the extra stream at once without reading it', async () => {
+    const capped = await createNodeTransport({ seed: randomSeed(), protocol: { maxStreamsPerPeer: 3 } });
+    all.push(capped);
+    capped.handle(echo);
+    await a.peerBook.learn(capped.localServer, capped.node.getMultiaddrs().map(String));
+    const connection = await a.peerBook.dial(capped.localServer);
+    // Three idle streams (opened, no request yet) use up a's allowance...
+    const idle = await Promise.all([0, 1, 2].map(() => connection.newStream(FEDERATION_PROTOCOL)));
+    await sleep(100);
+    const extra = await connection.newStream(FEDERATION_PROTOCOL);
+    const answer = JSON.parse(new TextDecoder().decode(await readFrame(extra, 1 << 20))) as { status: number; body: { errcode: string } };
+    expect(answer).toMatchObject({ status: 429, body: { errcode: 'M_LIMIT_EXCEEDED' } });
+    // ...and an idle stream still serves its request when it finally sends one.
+    idle[0]!.send(encodeFrame(new TextEncoder().encode(JSON.stringify({ method: 'GET', path: '/late' }))));
+    expect(JSON.parse(new TextDecoder().decode(await readFrame(idle[0]!, 1 << 20)))).toMatchObject({ status: 200, body: { path: '/late' } });
+    for (const s of idle) s.abort(new Error('done'));
+  });
+
   it('delivers a gossipsub message to a subscriber two hops away, naming the peer that propagated it', async () => {
     const [x, y, z] = await Promise.all([0, 1, 2].map(() => createNodeTransport({ seed: randomSeed() })));
     all.push(x!, y!, z!);
