@@ -74,6 +74,15 @@ describe('federation protocol over libp2p WebSockets', () => {
     expect(response.body).toMatchObject({ errcode: 'M_TOO_LARGE' });
   });
 
+  it('carries a large response whole, and replaces one over the limit by a 500', async () => {
+    c.handle(async (origin, request) => ({ status: 200, body: { blob: 'y'.repeat(request.path === '/huge' ? 5 << 20 : 3 << 20) } }));
+    const large = await a.request(c.localServer, { method: 'GET', path: '/large' });
+    expect((large.body as { blob: string }).blob).toHaveLength(3 << 20);
+    const huge = await a.request(c.localServer, { method: 'GET', path: '/huge' });
+    expect(huge).toMatchObject({ status: 500, body: { errcode: 'M_TOO_LARGE' } });
+    c.handle(echo);
+  });
+
   it('times out a request whose handler is too slow, and the server keeps serving', async () => {
     c.handle(async (origin, request) => {
       if (request.path === '/slow') await sleep(2_000);
