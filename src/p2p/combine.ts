@@ -34,7 +34,7 @@ export function combineTransports(transports: FederationTransport[], options: Co
   for (const t of transports) if (t.localServer !== localServer) throw new Error('combined transports must share one server identity');
   const events = new EventTarget();
   const window = options.dedupeWindow ?? 4096;
-  let merged = new Map<string, PeerInfo>();
+  const merged = new Map<string, PeerInfo>();
 
   function best(server: string): { transport: FederationTransport; info: PeerInfo } | undefined {
     let found: { transport: FederationTransport; info: PeerInfo } | undefined;
@@ -89,7 +89,6 @@ export function combineTransports(transports: FederationTransport[], options: Co
       for (const t of transports) t.handle(handler);
     },
     peers() {
-      merged = new Map([...merged].filter(([server]) => best(server) !== undefined));
       const out = new Map<string, PeerInfo>();
       for (const t of transports) for (const p of t.peers()) if (!out.has(p.server) || rank(p) < rank(out.get(p.server)!)) out.set(p.server, p);
       return [...out.values()];

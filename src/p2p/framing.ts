@@ -29,18 +29,9 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
 
 /** Reads the frame at the start of `buffer`: its payload and how many bytes it used, or undefined if incomplete. */
 export function decodeFrame(buffer: Uint8Array, maxBytes: number): { payload: Uint8Array; used: number } | undefined {
-  let length = 0;
-  let shift = 1;
-  let i = 0;
-  for (;;) {
-    if (i >= buffer.length) return undefined;
-    if (i >= MAX_VARINT_BYTES) throw new P2PError('PROTOCOL', 'frame length prefix too long');
-    const byte = buffer[i++]!;
-    length += (byte & 0x7f) * shift;
-    shift *= 128;
-    if ((byte & 0x80) === 0) break;
-  }
-  if (length > maxBytes) throw new P2PError('TOO_LARGE', `frame of ${length} bytes exceeds ${maxBytes}`);
+  const prefix = decodeLength(buffer, maxBytes);
+  if (prefix === undefined) return undefined;
+  const [length, i] = prefix;
   if (buffer.length - i < length) return undefined;
   return { payload: buffer.subarray(i, i + length), used: i + length };
 }
@@ -58,18 +49,60 @@ export async function writeFrame(stream: Stream, payload: Uint8Array, signal?: A
 /**
  * Reads exactly one frame. Throws P2PError('TOO_LARGE') as soon as the
  * prefix announces more than `maxBytes`, P2PError('PROTOCOL') if the stream
- * ends early. The caller bounds the time (by aborting the stream).
+ * ends early. Chunks are kept as a list and joined once, so a large frame
+ * costs one copy, not one per chunk. The caller bounds the time (by
+ * aborting the stream).
  */
 export async function readFrame(stream: Stream, maxBytes: number): Promise<Uint8Array> {
-  let buffer = new Uint8Array(0);
+  let head = new Uint8Array(0); // bytes until the prefix is decoded
+  let length = -1;
+  let offset = 0; // where the payload starts in `head`
+  const chunks: Uint8Array[] = [];
+  let have = 0;
   for await (const chunk of stream) {
     const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray();
-    const joined = new Uint8Array(buffer.length + bytes.length);
-    joined.set(buffer, 0);
-    joined.set(bytes, buffer.length);
-    buffer = joined;
-    const frame = decodeFrame(buffer, maxBytes);
-    if (frame) return frame.payload;
+    if (length < 0) {
+      const joined = new Uint8Array(head.length + bytes.length);
+      joined.set(head, 0);
+      joined.set(bytes, head.length);
+      head = joined;
+      const prefix = decodeLength(head, maxBytes);
+      if (prefix === undefined) continue;
+      [length, offset] = prefix;
+      chunks.push(head.subarray(offset));
+      have = head.length - offset;
+    } else {
+      chunks.push(bytes);
+      have += bytes.length;
+    }
+    if (have >= length) {
+      const out = new Uint8Array(length);
+      let at = 0;
+      for (const c of chunks) {
+        const take = Math.min(c.length, length - at);
+        out.set(c.subarray(0, take), at);
+        at += take;
+        if (at === length) break;
+      }
+      return out;
+    }
   }
   throw new P2PError('PROTOCOL', 'stream ended before a whole frame arrived');
+}
+
+/** The announced length and the prefix size, undefined while the prefix is incomplete. */
+function decodeLength(buffer: Uint8Array, maxBytes: number): [number, number] | undefined {
+  let length = 0;
+  let shift = 1;
+  for (let i = 0; ; i++) {
+    if (i >= buffer.length) return undefined;
+    if (i >= MAX_VARINT_BYTES) throw new P2PError('PROTOCOL', 'frame length prefix too long');
+    const byte = buffer[i]!;
+    length += (byte & 0x7f) * shift;
+    shift *= 128;
+    if ((byte & 0x80) === 0) {
+      if (length > maxBytes) throw new P2PError('TOO_LARGE', `frame of ${length} bytes exceeds ${maxBytes}`);
+      return [length, i + 1];
+    }
+  }
 }

@@ -15,7 +15,7 @@
 import type { Libp2p } from '@libp2p/interface';
 import type { GossipSub } from '@libp2p/gossipsub';
 import { P2PError } from './errors.js';
-import { createFederationServer, FEDERATION_PROTOCOL, requestOverConnection, resolveProtocolOptions, type FederationProtocolOptions } from './federation-protocol.js';
+import { createFederationServer, createSpareStreams, FEDERATION_PROTOCOL, requestOverConnection, resolveProtocolOptions, type FederationProtocolOptions } from './federation-protocol.js';
 import { serverNameOfPeerId } from './identity.js';
 import type { PeerBook } from './peer-book.js';
 import { deadlineSignal, abortError, type FederationHandler, type FederationTransport } from './transport.js';
@@ -32,6 +32,7 @@ export type Libp2pWithPubsub = Libp2p<{ pubsub: GossipSub }>;
 export async function createLibp2pTransport(node: Libp2pWithPubsub, peerBook: PeerBook, init: Libp2pTransportInit = {}): Promise<FederationTransport & { readonly node: Libp2pWithPubsub; readonly peerBook: PeerBook }> {
   const options = resolveProtocolOptions(init.protocol);
   const server = createFederationServer(init.protocol);
+  const spares = createSpareStreams(options);
   const localServer = serverNameOfPeerId(node.peerId);
   const pubsub = node.services.pubsub;
   const listeners = new Map<string, Set<(data: Uint8Array, from: string) => void>>();
@@ -90,7 +91,7 @@ export async function createLibp2pTransport(node: Libp2pWithPubsub, peerBook: Pe
         if (signal.aborted) throw abortError(`dialing ${target}`, signal, call.signal);
         throw error;
       }
-      return requestOverConnection(connection, request, options, { timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)), signal: call.signal });
+      return requestOverConnection(connection, request, options, { timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)), signal: call.signal }, spares);
     },
     handle(handler: FederationHandler) {
       server.setHandler(handler);
@@ -124,6 +125,7 @@ export async function createLibp2pTransport(node: Libp2pWithPubsub, peerBook: Pe
       if (closed) return;
       closed = true;
       peerBook.stop();
+      spares.clear();
       await node.stop();
     },
   };

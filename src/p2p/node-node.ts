@@ -45,11 +45,24 @@ export interface NodeTransportInit extends Libp2pTransportInit {
 
 export type Libp2pFederationTransport = FederationTransport & { readonly node: Libp2pWithPubsub; readonly peerBook: PeerBook };
 
-/** Installs `ws` as the global WebSocket on Node versions without one. */
+/**
+ * Installs `ws` as the global WebSocket on Node versions without one. The
+ * subclass keeps one no-op 'error' listener: @libp2p/websockets closes a
+ * socket whose dial failed after removing its own listeners, and `ws` (an
+ * EventEmitter) would raise that second error as an uncaught exception
+ * (seen as "connect ECONNREFUSED" crashing a process whose relay was down).
+ * libp2p still sees every error through its own listeners.
+ */
 export async function ensureWebSocketGlobal(): Promise<void> {
   if (typeof globalThis.WebSocket === 'function') return;
   const { WebSocket } = await import('ws');
-  (globalThis as { WebSocket?: unknown }).WebSocket = WebSocket;
+  class NodeWebSocket extends WebSocket {
+    constructor(...args: ConstructorParameters<typeof WebSocket>) {
+      super(...args);
+      this.on('error', () => {});
+    }
+  }
+  (globalThis as { WebSocket?: unknown }).WebSocket = NodeWebSocket;
 }
 
 export async function createNodeTransport(init: NodeTransportInit): Promise<Libp2pFederationTransport> {

@@ -7,6 +7,7 @@ import '../../src/node/polyfills.js';
 import { fileURLToPath } from 'node:url';
 import { runCoreBench } from './core-bench.js';
 import { runNodeHttpBench } from './node-http.js';
+import { runP2pBench } from './p2p-bench.js';
 import { formatTable, type BenchRow } from './report.js';
 import { bundleForBrowser, chromiumAvailable, launchChromium, openScriptPage } from '../support/chromium.js';
 
@@ -46,6 +47,11 @@ if (wants('homeserver') || wants('http')) {
 if (wants('homeserver') || wants('browser')) {
   console.log('homeserver (chromium, IndexedDB)…');
   rows.push(...(await inChromium('./browser/homeserver-entry.ts')));
+}
+
+if (wants('p2p')) {
+  console.log('p2p (chromium, WebRTC through a Node relay)…');
+  rows.push(...(await runP2pBench()));
 }
 
 console.log(formatTable(rows));

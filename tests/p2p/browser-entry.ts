@@ -78,3 +78,83 @@ export async function tryDial(address: string): Promise<string> {
 export function addrs(): string[] {
   return libp2p!.node.getMultiaddrs().map(String);
 }
+
+// Raw WebRTC data channel between two pages, signalled by the test through page.evaluate
+// (non-trickle ICE): the limit the federation round trip is measured against.
+let rawPc: RTCPeerConnection | undefined;
+let rawChannel: RTCDataChannel | undefined;
+
+function gathered(pc: RTCPeerConnection): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((ok) => pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && ok()));
+}
+
+export async function rawRtcOffer(): Promise<string> {
+  rawPc = new RTCPeerConnection({ iceServers: [] });
+  rawChannel = rawPc.createDataChannel('bench', { ordered: true });
+  await rawPc.setLocalDescription(await rawPc.createOffer());
+  await gathered(rawPc);
+  return JSON.stringify(rawPc.localDescription);
+}
+
+export async function rawRtcAnswer(offer: string): Promise<string> {
+  rawPc = new RTCPeerConnection({ iceServers: [] });
+  rawPc.addEventListener('datachannel', (e) => {
+    const channel = e.channel;
+    channel.addEventListener('message', (m) => channel.send(m.data as string));
+  });
+  await rawPc.setRemoteDescription(JSON.parse(offer) as RTCSessionDescriptionInit);
+  await rawPc.setLocalDescription(await rawPc.createAnswer());
+  await gathered(rawPc);
+  return JSON.stringify(rawPc.localDescription);
+}
+
+export async function rawRtcFinish(answer: string): Promise<void> {
+  await rawPc!.setRemoteDescription(JSON.parse(answer) as RTCSessionDescriptionInit);
+  if (rawChannel!.readyState !== 'open') await new Promise((ok) => rawChannel!.addEventListener('open', ok, { once: true }));
+}
+
+/** Round trips of a ~100-byte message echoed by the other page, in ms. */
+export async function rawRtcTimes(count: number): Promise<number[]> {
+  const channel = rawChannel!;
+  const payload = JSON.stringify({ method: 'PUT', path: '/_matrix/federation/v1/send/0', body: { pdus: [], edus: [] } });
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((ok) => {
+      channel.addEventListener('message', () => ok(), { once: true });
+      channel.send(payload);
+    });
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+/**
+ * Round trips of a ~100-byte message echoed on ONE long-lived libp2p stream
+ * over the direct link, in ms: the floor of any protocol on libp2p's WebRTC
+ * streams, without a stream per request.
+ */
+export async function timeLongStream(server: string, n: number): Promise<number[]> {
+  const { peerIdOfServerName } = await import('../../src/p2p/identity.js');
+  const conn = libp2p!.node.getConnections(peerIdOfServerName(server)).find((c) => c.limits === undefined)!;
+  const stream = await conn.newStream('/hometab/bench-echo/1');
+  const iterator = stream[Symbol.asyncIterator]();
+  const times: number[] = [];
+  const msg = new TextEncoder().encode('x'.repeat(100));
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    stream.send(msg);
+    await iterator.next();
+    times.push(performance.now() - t0);
+  }
+  stream.abort(new Error('done'));
+  return times;
+}
+
+/** Installs the echo protocol used by timeLongStream. */
+export async function installEcho(): Promise<void> {
+  await libp2p!.node.handle('/hometab/bench-echo/1', async (stream) => {
+    for await (const chunk of stream) stream.send(chunk);
+  });
+}

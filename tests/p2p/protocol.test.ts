@@ -74,6 +74,15 @@ describe('federation protocol over libp2p WebSockets', () => {
     expect(response.body).toMatchObject({ errcode: 'M_TOO_LARGE' });
   });
 
+  it('carries a large response whole, and replaces one over the limit by a 500', async () => {
+    c.handle(async (origin, request) => ({ status: 200, body: { blob: 'y'.repeat(request.path === '/huge' ? 5 << 20 : 3 << 20) } }));
+    const large = await a.request(c.localServer, { method: 'GET', path: '/large' });
+    expect((large.body as { blob: string }).blob).toHaveLength(3 << 20);
+    const huge = await a.request(c.localServer, { method: 'GET', path: '/huge' });
+    expect(huge).toMatchObject({ status: 500, body: { errcode: 'M_TOO_LARGE' } });
+    c.handle(echo);
+  });
+
   it('times out a request whose handler is too slow, and the server keeps serving', async () => {
     c.handle(async (origin, request) => {
       if (request.path === '/slow') await sleep(2_000);
@@ -160,6 +169,24 @@ describe('federation protocol over libp2p WebSockets', () => {
     const statuses = await Promise.all([0, 1, 2, 3].map((i) => a.request(capped.localServer, { method: 'GET', path: `/c/${i}` }).then((r) => r.status)));
     expect(statuses.filter((s) => s === 200)).toHaveLength(2);
     expect(statuses.filter((s) => s === 429)).toHaveLength(2);
+  });
+
+  it('caps open streams per peer, answering the extra stream at once without reading it', async () => {
+    const capped = await createNodeTransport({ seed: randomSeed(), protocol: { maxStreamsPerPeer: 3 } });
+    all.push(capped);
+    capped.handle(echo);
+    await a.peerBook.learn(capped.localServer, capped.node.getMultiaddrs().map(String));
+    const connection = await a.peerBook.dial(capped.localServer);
+    // Three idle streams (opened, no request yet) use up a's allowance...
+    const idle = await Promise.all([0, 1, 2].map(() => connection.newStream(FEDERATION_PROTOCOL)));
+    await sleep(100);
+    const extra = await connection.newStream(FEDERATION_PROTOCOL);
+    const answer = JSON.parse(new TextDecoder().decode(await readFrame(extra, 1 << 20))) as { status: number; body: { errcode: string } };
+    expect(answer).toMatchObject({ status: 429, body: { errcode: 'M_LIMIT_EXCEEDED' } });
+    // ...and an idle stream still serves its request when it finally sends one.
+    idle[0]!.send(encodeFrame(new TextEncoder().encode(JSON.stringify({ method: 'GET', path: '/late' }))));
+    expect(JSON.parse(new TextDecoder().decode(await readFrame(idle[0]!, 1 << 20)))).toMatchObject({ status: 200, body: { path: '/late' } });
+    for (const s of idle) s.abort(new Error('done'));
   });
 
   it('delivers a gossipsub message to a subscriber two hops away, naming the peer that propagated it', async () => {
