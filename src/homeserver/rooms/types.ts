@@ -13,6 +13,7 @@
 import type { PDU, StateMap } from '../../core/index.js';
 import type { EventRecord, Membership } from '../../storage/types.js';
 import type { StateEntry } from './room-state.js';
+import type { PduOutcome } from './receive.js';
 
 export type { StateEntry } from './room-state.js';
 
@@ -116,11 +117,16 @@ export interface RoomEngine {
   /** Sends a new join event with the profile into every room the user is joined to (profile changes). */
   updateProfileInRooms(userId: string, profile: MemberProfile): Promise<void>;
   /**
-   * Runs an event from a peer through the same pipeline: format, signature,
-   * content hash, auth against its auth events, against the state before it,
-   * soft-fail against current state; then persists it like a local event. The
-   * room must be known and the event's prev_events stored (the replication
-   * layer fetches missing ones first); otherwise throws.
+   * Runs PDUs from peers (any order, any peer) through the receive checks
+   * (receive.ts): format, event ID and duplicates, signatures, content hash,
+   * auth against auth events, against the state before, soft fail; persists
+   * each like a local event. Missing prev or auth events come back as
+   * `missingPrevs` with the IDs; nothing is fetched here.
+   */
+  receivePdus(pdus: readonly unknown[], origin: string): Promise<PduOutcome[]>;
+  /**
+   * receivePdus for one event, for callers that want failure as an exception:
+   * throws CoreError for invalid events, unknown rooms and missing parents.
    */
   receiveEvent(pdu: PDU, origin: string): Promise<ReceiveResult>;
 
