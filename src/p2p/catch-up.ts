@@ -72,6 +72,8 @@ export interface CatchUp {
   missingPrevs(origin: string, roomId: string, pdu: object, missing: string[], eventId?: string): Promise<void>;
   /** Compares extremities of shared rooms with `peer` and fetches what it has and we do not. */
   exchange(peer: string): Promise<void>;
+  /** After answering `peer`'s extremities request: fetches what its request named and we lack (`theirs`, `ours`: roomId -> IDs). */
+  offered(peer: string, theirs: unknown, ours: unknown): Promise<void>;
   /** Number of chases and exchanges running or waiting. */
   busy(): number;
 }
@@ -233,24 +235,49 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
       }
       if (response.status !== 200 || !isObject(response.body) || !isObject(response.body.rooms)) return;
       const theirs = response.body.rooms;
-      for (const room of chunk) {
-        const their = theirs[room.roomId];
-        if (!Array.isArray(their)) continue;
-        const known = new Set(room.extremities);
-        const unknown = their.filter((id): id is string => typeof id === 'string' && !known.has(id));
-        if (unknown.length === 0) continue;
-        await slot(async () => {
-          progress({ kind: 'antiEntropy', roomId: room.roomId, peer, fetched: 0, state: 'running' });
-          // latest_events are skipped by the responder, so ask for the events themselves first.
-          const heads = await fetchEvents(peer, unknown);
-          const results = heads.length > 0 ? await replication.receivePdus(heads, peer) : [];
-          const parked = heads.filter((_, i) => results[i]?.outcome === 'missingPrevs');
-          const latest = results.filter((r) => r.outcome === 'missingPrevs' && r.eventId).map((r) => r.eventId!);
-          const ok = parked.length === 0 || (await pull(peer, room.roomId, latest, parked, 'antiEntropy'));
-          progress({ kind: 'antiEntropy', roomId: room.roomId, peer, fetched: heads.length, state: ok ? 'done' : 'failed' });
-        });
-      }
+      for (const room of chunk) await fetchNewer(peer, room.roomId, room.extremities, theirs[room.roomId]);
     }
+  }
+
+  /** Fetches from `peer` the extremities it named that are not ours, and whatever leads to them. */
+  async function fetchNewer(peer: string, roomId: string, ours: string[], their: unknown): Promise<void> {
+    if (!Array.isArray(their)) return;
+    const known = new Set(ours);
+    const unknown = their.filter((id): id is string => typeof id === 'string' && !known.has(id));
+    if (unknown.length === 0 || stopped) return;
+    await slot(async () => {
+      progress({ kind: 'antiEntropy', roomId, peer, fetched: 0, state: 'running' });
+      // latest_events are skipped by the responder, so ask for the events themselves first.
+      const heads = await fetchEvents(peer, unknown);
+      const results = heads.length > 0 ? await replication.receivePdus(heads, peer) : [];
+      const parked = heads.filter((_, i) => results[i]?.outcome === 'missingPrevs');
+      const latest = results.filter((r) => r.outcome === 'missingPrevs' && r.eventId).map((r) => r.eventId!);
+      const ok = parked.length === 0 || (await pull(peer, roomId, latest, parked, 'antiEntropy'));
+      progress({ kind: 'antiEntropy', roomId, peer, fetched: heads.length, state: ok ? 'done' : 'failed' });
+    });
+  }
+
+  /**
+   * The other half of an exchange `peer` started: its request named its
+   * extremities, our answer named ours; fetch those of its we lack, so one
+   * request brings both sides up to date even when only one of them knows
+   * the other is in the room.
+   */
+  function offered(peer: string, theirs: unknown, ours: unknown): Promise<void> {
+    if (stopped || peer === local || !isObject(theirs) || !isObject(ours)) return Promise.resolve();
+    const key = `offer\u0000${peer}`;
+    const existing = exchanging.get(key);
+    if (existing) return existing;
+    const promise = (async () => {
+      for (const roomId of Object.keys(ours)) {
+        const mine = ours[roomId];
+        if (Array.isArray(mine) && Object.hasOwn(theirs, roomId)) await fetchNewer(peer, roomId, mine.filter((id): id is string => typeof id === 'string'), theirs[roomId]);
+      }
+    })()
+      .catch((error) => log.warn(`anti-entropy offered by ${peer} failed`, error))
+      .finally(() => exchanging.delete(key));
+    exchanging.set(key, promise);
+    return promise;
   }
 
   /** GET /_matrix/federation/v1/event/{eventId} for each ID; what could not be fetched is left out. */
@@ -304,6 +331,7 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
     },
     missingPrevs,
     exchange,
+    offered,
     busy() {
       return chasing.size + exchanging.size + waiting.length;
     },

@@ -18,3 +18,7 @@ export { createBroadcastTransport, type BroadcastTransportInit, type BroadcastCh
 export { combineTransports, type CombineOptions } from './combine.js';
 export { MemoryNetwork, mulberry32, type MemoryNetworkInit, type LinkOptions, type MemoryNetworkStats } from './memory-transport.js';
 export { parseGuardedJson, jsonDepth, type JsonGuardOptions } from './json-guard.js';
+export { createReplicator, toFetchRequest, fromFetchResponse, type Replicator, type ReplicatorInit, type ReplicatorOptions } from './replicator.js';
+export type { OutboxOptions, OutboxQueueState } from './outbox.js';
+export { EXTREMITIES_PATH, type CatchUpOptions, type CatchUpProgress } from './catch-up.js';
+export { systemClock, roomTopic, type ReplicatedHomeserver, type ReplicationPort, type ReceiveResult, type ReceiveOutcome, type RoomSummary, type FederationClient, type ReplicatorClock, type ReplicatorLog } from './replication-port.js';

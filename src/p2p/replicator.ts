@@ -190,8 +190,14 @@ export function createReplicator(init: ReplicatorInit): Replicator {
   }
 
   async function handle(origin: string, request: FederationRequest): Promise<FederationResponse> {
-    const response = await homeserver.handleFederation(await toFetchRequest(request), origin);
-    return fromFetchResponse(response);
+    const response = await fromFetchResponse(await homeserver.handleFederation(await toFetchRequest(request), origin));
+    if (request.method === 'POST' && request.path === EXTREMITIES_PATH && response.status === 200) {
+      // Anti-entropy is symmetric: what the asking peer holds and we lack is fetched back from it.
+      const asked = (request.body as { rooms?: unknown } | undefined)?.rooms;
+      const answered = (response.body as { rooms?: unknown } | undefined)?.rooms;
+      void catchUp.offered(origin, asked, answered);
+    }
+    return response;
   }
 
   return {

@@ -42,6 +42,8 @@ export interface SimInit {
   servers: number;
   network?: MemoryNetworkInit;
   replicator?: ReplicatorOptions;
+  /** Called whenever a server stores an event (the benchmark's delivery clock). */
+  onStored?: (server: string, eventId: string, now: number) => void;
 }
 
 export interface Sim {
@@ -65,7 +67,7 @@ export async function createSim(init: SimInit): Promise<Sim> {
     const name = `s${i}`;
     const storage = createMemoryStorage();
     const transport = network.transport(name);
-    const homeserver = createFakeHomeserver({ serverName: name, storage, now: () => network.now });
+    const homeserver = createFakeHomeserver({ serverName: name, storage, now: () => network.now, onStored: (e) => init.onStored?.(name, e.event_id, network.now) });
     const replicator = createReplicator({
       storage,
       transport,

@@ -77,6 +77,8 @@ export interface FakeHomeserver extends ReplicatedHomeserver {
   roomIds(): string[];
   /** Whether the local user is joined, by this server's own state. */
   joined(roomId: string): boolean;
+  /** The user's membership by this server's state. */
+  membership(roomId: string, userId: string): string | undefined;
   /** Servers joined by this server's state. */
   servers(roomId: string): string[];
   hasEvent(eventId: string): boolean;
@@ -84,7 +86,7 @@ export interface FakeHomeserver extends ReplicatedHomeserver {
   readonly outcomes: Map<string, number>;
 }
 
-export function createFakeHomeserver(init: { serverName: string; storage: Storage; now?: () => number }): FakeHomeserver {
+export function createFakeHomeserver(init: { serverName: string; storage: Storage; now?: () => number; onStored?: (event: FakeEvent) => void }): FakeHomeserver {
   const { serverName, storage } = init;
   const now = init.now ?? (() => Date.now());
   const userId = `@u:${serverName}`;
@@ -127,6 +129,7 @@ export function createFakeHomeserver(init: { serverName: string; storage: Storag
     for (const other of room.events.values()) if (other.prev_events.includes(event.event_id)) referenced = true;
     if (!referenced) room.extremities.add(event.event_id);
     room.state = undefined;
+    init.onStored?.(event);
   }
 
   function parse(value: unknown): FakeEvent | undefined {
@@ -324,6 +327,10 @@ export function createFakeHomeserver(init: { serverName: string; storage: Storag
     joined(roomId) {
       const room = rooms.get(roomId);
       return room !== undefined && stateOf(room).get(`m.room.member|${userId}`)?.content.membership === 'join';
+    },
+    membership(roomId, user) {
+      const room = rooms.get(roomId);
+      return room ? (stateOf(room).get(`m.room.member|${user}`)?.content.membership as string | undefined) : undefined;
     },
     servers(roomId) {
       const room = rooms.get(roomId);
