@@ -45,6 +45,12 @@ export interface CatchUpOptions {
   antiEntropyJitter?: number;
   /** Rooms per extremities request. @default 200 */
   roomsPerExchange?: number;
+  /**
+   * On start, run anti-entropy with every other server of every room (dialing
+   * them), so a returning server asks for what it missed at once instead of
+   * waiting for someone to connect to it. @default true
+   */
+  exchangeOnStart?: boolean;
 }
 
 export interface CatchUpProgress {
@@ -311,6 +317,14 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
     const delay = backoffDelay(1, intervalMs, intervalMs, intervalJitter, clock.random);
     cancelTimer = clock.setTimer(() => {
       for (const peer of transport.peers()) void exchange(peer.server);
+      if (init.exchangeOnStart ?? true) {
+        void replication
+          .rooms()
+          .then((rooms) => {
+            for (const server of new Set(rooms.flatMap((r) => r.servers))) void exchange(server);
+          })
+          .catch((error) => log.warn('catch-up: listing rooms at start failed', error));
+      }
       schedule();
     }, delay);
   }
@@ -321,6 +335,14 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
       stopped = false;
       transport.events.addEventListener('peer:online', onOnline);
       for (const peer of transport.peers()) void exchange(peer.server);
+      if (init.exchangeOnStart ?? true) {
+        void replication
+          .rooms()
+          .then((rooms) => {
+            for (const server of new Set(rooms.flatMap((r) => r.servers))) void exchange(server);
+          })
+          .catch((error) => log.warn('catch-up: listing rooms at start failed', error));
+      }
       schedule();
     },
     stop() {
