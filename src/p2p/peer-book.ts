@@ -272,6 +272,12 @@ export function createPeerBook(node: Libp2p, init: PeerBookInit = {}): PeerBook 
       const peer = peerIdOfServerName(server);
       const open = bestConnection(node.getConnections(peer));
       if (open && open.limits === undefined) return open;
+      // A relayed link already works: use it now, and try for a direct one in the background
+      // rather than making this request wait for a WebRTC dial that may time out.
+      if (open) {
+        scheduleUpgrade(server);
+        return open;
+      }
       // 1. Addresses we know (stored, or learned by identify into the peer store).
       const record = await read(server);
       const known = (record?.addresses ?? []).filter((a) => !a.includes('/p2p-circuit'));
@@ -279,19 +285,24 @@ export function createPeerBook(node: Libp2p, init: PeerBookInit = {}): PeerBook 
         await node.peerStore.merge(peer, { multiaddrs: known.map((a) => multiaddr(a)) }).catch(() => {});
       }
       if (known.length || (await node.peerStore.has(peer))) {
-        const direct = open ? undefined : await tryDial(peer, signal);
-        if (direct) return direct;
+        const reached = await tryDial(peer, signal);
+        if (reached) {
+          if (reached.limits !== undefined) scheduleUpgrade(server);
+          return reached;
+        }
       }
-      // 2. Through each connected relay: a WebRTC upgrade where possible, else the relayed hop itself.
+      // 2. Through each relay: a WebRTC upgrade where possible, else the relayed hop itself.
       for (const relay of relays) {
         if (signal.aborted) break;
         if (init.webrtc) {
           const upgraded = await tryDial(multiaddr(`${relay.address}/p2p-circuit/webrtc/p2p/${peer.toString()}`), signal);
           if (upgraded) return upgraded;
-        }
-        if (open) {
-          scheduleUpgrade(server);
-          return open;
+          // A failed WebRTC dial may still have left its signalling hop open: use that.
+          const hop = bestConnection(node.getConnections(peer));
+          if (hop) {
+            scheduleUpgrade(server);
+            return hop;
+          }
         }
         const relayed = await tryDial(multiaddr(`${relay.address}/p2p-circuit/p2p/${peer.toString()}`), signal);
         if (relayed) {
@@ -299,7 +310,6 @@ export function createPeerBook(node: Libp2p, init: PeerBookInit = {}): PeerBook 
           return relayed;
         }
       }
-      if (open) return open;
       if (signal.aborted) throw new P2PError('ABORTED', `dialing ${server}: aborted`);
       throw new P2PError('UNREACHABLE', `no address or relay reached ${server}`);
     },
