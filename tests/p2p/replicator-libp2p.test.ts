@@ -9,7 +9,7 @@ import { createReplicator, type Replicator } from '../../src/p2p/replicator.js';
 import { createMemoryStorage } from '../../src/storage/memory/index.js';
 import type { Storage } from '../../src/storage/types.js';
 import { randomSeed, waitFor } from './helpers.js';
-import { createFakeHomeserver, type FakeHomeserver } from './support/fake-homeserver.js';
+import { createFakeHomeserver, type FakeEvent, type FakeHomeserver } from './support/fake-homeserver.js';
 
 interface Server {
   seed: Uint8Array;
@@ -62,7 +62,7 @@ describe('replicator over libp2p WebSockets through a relay', () => {
 
     // c goes away; a and b keep chatting.
     await offline(c);
-    const missed = [];
+    const missed: FakeEvent[] = [];
     for (let i = 0; i < 3; i++) missed.push(await a.homeserver.send(roomId, 'm.room.message', { body: `while c is away ${i}` }));
     missed.push(await b.homeserver.send(roomId, 'm.room.message', { body: 'b too' }));
     await waitFor(() => missed.every((e) => b.homeserver.hasEvent(e.event_id) && a.homeserver.hasEvent(e.event_id)), 15_000, 'a and b in step');
