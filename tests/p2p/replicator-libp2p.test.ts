@@ -23,7 +23,7 @@ const opened: Server[] = [];
 let relay: Relay | undefined;
 
 async function online(seed: Uint8Array, relays: string[], storage: Storage, homeserver?: FakeHomeserver): Promise<Server> {
-  const transport = await createNodeTransport({ seed, relays, requestTimeoutMs: 5_000 });
+  const transport = await createNodeTransport({ seed, relays, protocol: { requestTimeoutMs: 5_000 } });
   homeserver ??= createFakeHomeserver({ serverName: transport.localServer, storage });
   const replicator = createReplicator({ storage, transport, homeserver, outbox: { backoffBaseMs: 200, backoffMaxMs: 2_000 }, catchUp: { antiEntropyIntervalMs: 2_000 } });
   await replicator.start();
