@@ -19,11 +19,16 @@
  * when the destination comes online (which also ends its backoff): the
  * queue is in storage, so a reloaded tab starts where it stopped.
  *
- * PDUs of rooms in gossip mode (see replicator.ts) are not sent here: they
- * go to `onGossip` once and are acknowledged, so a room with 200 servers
- * costs one publish, not 200 requests. EDUs are always sent directly: they
- * are unsigned, and a receiver accepts them only from their own server's
- * link.
+ * Non-state PDUs of rooms in gossip mode (see replicator.ts) are not sent
+ * here: they go to `onGossip` once and are acknowledged, so a message in a
+ * room with 200 servers costs one publish, not 200 requests. State events
+ * (membership, power levels, bans...) are always sent directly, even in
+ * gossip rooms: they are rare, they decide who is in the room and hence
+ * where everything else goes, and a server that missed its own ban or a
+ * peer's join by gossip would disagree with the others about whom to ask
+ * (the simulation found exactly that). EDUs are always sent directly too:
+ * they are unsigned, and a receiver accepts them only from their own
+ * server's link.
  */
 import { isRetryable } from './errors.js';
 import { backoffDelay, type ReplicatorClock, type ReplicatorLog } from './replication-port.js';
@@ -71,7 +76,7 @@ export interface OutboxInit extends OutboxOptions {
   log: ReplicatorLog;
   /** Receives `outbox:queue` events. */
   events: EventTarget;
-  /** True when the room's PDUs go by gossip instead of directly. */
+  /** True when the room's non-state PDUs go by gossip instead of directly. */
   gossipRoom(roomId: string): boolean;
   /** Publishes one PDU on its room's topic (deduplicates by itself). */
   onGossip(roomId: string, pdu: Record<string, unknown>): void;
@@ -182,7 +187,7 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
           const item = classify(record);
           if (item.kind === 'pdu') {
             const roomId = item.pdu.room_id;
-            if (typeof roomId === 'string' && init.gossipRoom(roomId)) init.onGossip(roomId, item.pdu);
+            if (typeof roomId === 'string' && item.pdu.state_key === undefined && init.gossipRoom(roomId)) init.onGossip(roomId, item.pdu);
             else if (pdus.length < maxPdus) pdus.push(item.pdu);
             else break;
           } else if (item.kind === 'edu') {

@@ -8,10 +8,13 @@
  * - the outbox sender (outbox.ts): pushes what the homeserver queued in
  *   storage, per destination, with retry and backoff;
  * - fan-out: a room with at most `directFanoutMax` servers gets each new PDU
- *   directly from the outbox; a larger room is in gossip mode: the replicator
- *   subscribes to its gossipsub topic, publishes each new local PDU there once
- *   and acknowledges the outbox records for it (the PDU is signed, so any peer
- *   may relay it; gossip may lose a message, and anti-entropy pulls it later).
+ *   directly from the outbox; a larger room is in gossip mode: each new local
+ *   non-state PDU is published once on the room's gossipsub topic and its
+ *   outbox records are acknowledged (the PDU is signed, so any peer may relay
+ *   it; gossip may lose a message, and anti-entropy pulls it later), while
+ *   state events still go directly (outbox.ts says why). The replicator
+ *   subscribes to the topic of every room it is in, small ones included, so a
+ *   server whose view of the room's size lags still hears the gossip.
  *   Inbound gossip goes to `receivePdus` with the relaying peer as origin;
  *   EDUs never travel by gossip;
  * - catch-up (catch-up.ts): parked events and anti-entropy with peers that
@@ -158,18 +161,16 @@ export function createReplicator(init: ReplicatorInit): Replicator {
   }
 
   function applyRooms(rooms: RoomSummary[]): void {
-    const wanted = new Set<string>();
-    for (const room of rooms) if (room.servers.length > directFanoutMax) wanted.add(room.roomId);
-    for (const roomId of [...gossipRooms]) {
-      if (wanted.has(roomId)) continue;
-      gossipRooms.delete(roomId);
-      topics.get(roomId)?.();
+    gossipRooms.clear();
+    for (const room of rooms) if (room.servers.length > directFanoutMax) gossipRooms.add(room.roomId);
+    const joined = new Set(rooms.map((r) => r.roomId));
+    for (const [roomId, unsubscribe] of [...topics]) {
+      if (joined.has(roomId)) continue;
+      unsubscribe();
       topics.delete(roomId);
     }
-    for (const roomId of wanted) {
-      if (gossipRooms.has(roomId)) continue;
-      gossipRooms.add(roomId);
-      topics.set(roomId, transport.subscribe(roomTopic(roomId), (data, from) => onGossip(roomId, data, from)));
+    for (const roomId of joined) {
+      if (!topics.has(roomId)) topics.set(roomId, transport.subscribe(roomTopic(roomId), (data, from) => onGossip(roomId, data, from)));
     }
   }
 

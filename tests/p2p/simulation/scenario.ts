@@ -21,6 +21,8 @@ export interface ScenarioInit {
   steps?: number;
   /** @default { minDelayMs: 1, maxDelayMs: 30, dropRate: 0.05, reorderRate: 0.1 } */
   link?: LinkOptions;
+  /** The replicators' directFanoutMax: below the room size, rooms go by gossip. @default 8 */
+  directFanoutMax?: number;
 }
 
 export interface ScenarioResult {
@@ -38,6 +40,7 @@ export async function runScenario(init: ScenarioInit): Promise<ScenarioResult> {
     seed: init.seed,
     servers: n,
     network: { minDelayMs: 1, maxDelayMs: 30, dropRate: 0.05, reorderRate: 0.1, requestTimeoutMs: 2_000, ...init.link },
+    replicator: { directFanoutMax: init.directFanoutMax ?? 8 },
   });
   try {
     const { peers, random, network } = sim;

@@ -96,6 +96,17 @@ export function createFakeHomeserver(init: { serverName: string; storage: Storag
   const seenTxns = new Set<string>();
   const outcomes = new Map<string, number>();
   let client: FederationClient | undefined;
+  /** Member events stored since the last flush: written to the memberships store, whose commit notice tells the replicator. */
+  let memberEvents: FakeEvent[] = [];
+
+  async function flushMemberships(): Promise<void> {
+    if (memberEvents.length === 0) return;
+    const batch = memberEvents;
+    memberEvents = [];
+    await storage.write(async (txn) => {
+      for (const e of batch) await txn.memberships.set({ roomId: e.room_id, userId: e.state_key!, membership: e.content.membership as never, eventId: e.event_id });
+    });
+  }
 
   function count(outcome: string): void {
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
@@ -129,6 +140,7 @@ export function createFakeHomeserver(init: { serverName: string; storage: Storag
     for (const other of room.events.values()) if (other.prev_events.includes(event.event_id)) referenced = true;
     if (!referenced) room.extremities.add(event.event_id);
     room.state = undefined;
+    if (event.type === 'm.room.member' && event.state_key !== undefined) memberEvents.push(event);
     init.onStored?.(event);
   }
 
@@ -173,6 +185,7 @@ export function createFakeHomeserver(init: { serverName: string; storage: Storag
   async function receivePdus(pdus: unknown[], origin: string): Promise<ReceiveResult[]> {
     const results = pdus.map((pdu) => receiveOne(pdu, origin));
     for (const r of results) count(r.outcome);
+    await flushMemberships();
     return results;
   }
 
@@ -259,6 +272,7 @@ export function createFakeHomeserver(init: { serverName: string; storage: Storag
     const event = build(roomId, type, content, stateKey, prev, depth);
     store(room, event);
     await enqueue([...new Set([...before, ...serversOf(room)])], event);
+    await flushMemberships();
     return event;
   }
 
@@ -311,6 +325,7 @@ export function createFakeHomeserver(init: { serverName: string; storage: Storag
         const events = ((answer.body as { events: unknown[] }).events ?? []).map(parse).filter((e): e is FakeEvent => e !== undefined && e.room_id === roomId);
         events.sort((a, b) => a.depth - b.depth);
         for (const e of events) if (!room.events.has(e.event_id)) store(room, e);
+        await flushMemberships();
         return room.events.has(event.event_id);
       } catch {
         return false;
