@@ -33,6 +33,9 @@ import {
   redactionPermitted,
   redactionTarget,
   resolveState,
+  roomIdFromCreateEvent,
+  roomVersionRules,
+  SUPPORTED_ROOM_VERSIONS,
   serverNameOf,
   stateKeyOf,
   validatePdu,
@@ -95,9 +98,9 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
   const seen = new Set<string>();
   for (let i = 0; i < pdus.length; i++) {
     const raw = pdus[i];
-    const roomId = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { room_id?: unknown }).room_id : undefined;
-    if (typeof roomId !== 'string') {
-      drop(i, { outcome: 'invalid', reason: 'a PDU must be an object with a room_id (create events come with a join)' });
+    const roomId = roomIdOf(raw);
+    if (roomId === undefined) {
+      drop(i, { outcome: 'invalid', reason: 'a PDU must be an object with a room_id (or a v12 create event)' });
       continue;
     }
     try {
@@ -164,6 +167,21 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
     });
   }
   return outcomes;
+}
+
+/** The room a PDU is for: its room_id, or for a create event of a room version without one, the ID its hash gives. */
+function roomIdOf(raw: unknown): string | undefined {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const { room_id: roomId, type, state_key: stateKey, content } = raw as Record<string, unknown>;
+  if (typeof roomId === 'string') return roomId;
+  if (type !== 'm.room.create' || stateKey !== '' || content === null || typeof content !== 'object') return undefined;
+  const version = (content as { room_version?: unknown }).room_version;
+  if (typeof version !== 'string' || !SUPPORTED_ROOM_VERSIONS.includes(version) || !roomVersionRules(version).roomIdFromCreateEvent) return undefined;
+  try {
+    return roomIdFromCreateEvent(raw, version);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Step 1 and 2 for one parsed value: the core's format check, then the wire form (no unsigned, no claimed ID) and its event ID. */
