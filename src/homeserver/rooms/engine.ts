@@ -27,6 +27,7 @@ import {
   powerLevelOf,
   roomIdFromCreateEvent,
   roomVersionRules,
+  serverNameOf,
   signEvent,
   splitStateKey,
   stateKeyOf,
@@ -40,10 +41,11 @@ import { badJson, forbidden, invalidParam, MatrixError, notFound, tooLarge } fro
 import { INVITE_STATE_TYPES, planCreateRoom, strippedState, type CreateDraft } from './create-room.js';
 import { ClientTxnMemory, type TxnKey } from './client-txns.js';
 import { KeyedLock } from './lock.js';
-import { persist, remoteServersOf } from './persist.js';
-import { receivePdus, type PduOutcome, type ReceiveHost } from './receive.js';
+import { federationForm, persist, remoteServersOf } from './persist.js';
+import { checkFormat, receivePdus, verifySigned, type PduOutcome, type ReceiveHost } from './receive.js';
 import { RoomState, stateEntryOf } from './room-state.js';
-import { serverKeys, type ServerKeyLookup } from './server-keys.js';
+import { serverKeys, type KeyOf, type ServerKeyLookup } from './server-keys.js';
+import { importJoinedRoom, type JoinedRoomImport } from './join-import.js';
 import {
   forgottenRoomKey,
   type ClientTxn,
@@ -67,6 +69,11 @@ export interface RoomEngineOptions {
   serverKeys?: ServerKeyLookup;
   /** How many recent transaction IDs to remember for unsigned.transaction_id. @default 10000 */
   rememberedTransactions?: number;
+  /**
+   * Has the invitee's server countersign an invite of a remote user (federation invite v2); returns the
+   * event with both signatures. @default undefined: remote invites fail with 403 (no federation).
+   */
+  remoteInvite?(roomVersion: string, event: PDU, inviteRoomState: unknown[]): Promise<unknown>;
 }
 
 /** An event built and signed, not yet stored. */
@@ -109,6 +116,8 @@ class Engine implements RoomEngine {
   private readonly lock = new KeyedLock();
   private readonly txns: ClientTxnMemory;
   private readonly receiveHost: ReceiveHost;
+  private readonly keyOf: KeyOf;
+  private readonly remoteInvite: RoomEngineOptions['remoteInvite'];
   /** Last origin_server_ts given to a v12 create event: keeps room IDs of quick successive creates apart. */
   private lastCreateTs = 0;
 
@@ -116,11 +125,13 @@ class Engine implements RoomEngine {
     private readonly ctx: HomeserverContext,
     options: RoomEngineOptions,
   ) {
+    this.remoteInvite = options.remoteInvite;
+    this.keyOf = serverKeys(ctx.signer, options.serverKeys);
     this.txns = new ClientTxnMemory(options.rememberedTransactions ?? 10_000);
     this.receiveHost = {
       ctx,
       lock: this.lock,
-      keyOf: serverKeys(ctx.signer, options.serverKeys),
+      keyOf: this.keyOf,
       room: (roomId) => this.room(roomId),
       loadRoom: (roomId) => this.loadRoom(roomId),
       persist: (room, plan) => persist(ctx, room, plan, this.txns),
@@ -272,8 +283,9 @@ class Engine implements RoomEngine {
           return previous.record;
         }
         const unsigned = membership === 'invite' ? { invite_room_state: this.inviteRoomState(room, sender) } : undefined;
-        const prepared = await this.build(room, sender, { type: 'm.room.member', stateKey: target, content }, undefined, unsigned);
+        let prepared = await this.build(room, sender, { type: 'm.room.member', stateKey: target, content }, undefined, unsigned);
         this.authorise(room, prepared);
+        if (membership === 'invite' && !this.isLocal(target)) prepared = await this.countersigned(room, prepared, unsigned!.invite_room_state as unknown[]);
         return this.commitLocal(room, prepared, { txn });
       }),
     );
@@ -638,6 +650,105 @@ class Engine implements RoomEngine {
       return { type: draft.type, stateKey: draft.stateKey, content: { alias } };
     }
     return { type: draft.type, stateKey: draft.stateKey, content: draft.content };
+  }
+
+  // -------------------------------------------------------------------------
+  // Membership across servers (the federation module does the talking)
+
+  /** An invite of a remote user, countersigned by the invitee's server (which must not change the event). */
+  private async countersigned(room: RoomState, prepared: Prepared, inviteRoomState: unknown[]): Promise<Prepared> {
+    const target = prepared.pdu.state_key as string;
+    if (!this.remoteInvite) throw forbidden(`Cannot invite ${target}: this server is not connected to other servers`);
+    const answer = await this.remoteInvite(room.version, federationForm(prepared.event), inviteRoomState);
+    const formed = checkFormat(answer, room.version);
+    if ('failure' in formed || formed.eventId !== prepared.eventId) {
+      throw new MatrixError(502, 'M_UNKNOWN', `The server of ${target} answered the invite with another event`);
+    }
+    const signed = await verifySigned(this.keyOf, formed.wire, room.version, [serverNameOf(target)]);
+    if ('failure' in signed) throw new MatrixError(502, 'M_UNKNOWN', `The server of ${target} did not sign the invite: ${signed.failure}`);
+    return { ...prepared, event: { ...formed.wire, unsigned: prepared.event.unsigned } as PDU };
+  }
+
+  /**
+   * The unsigned member event a remote user may sign to join or leave (make_join / make_leave): built on the
+   * room's current extremities and state, checked against current state. 404 for rooms this server is not in.
+   */
+  async membershipTemplate(roomId: string, userId: string, membership: 'join' | 'leave'): Promise<{ roomVersion: string; event: PDU }> {
+    return this.lock.run(roomId, async () => {
+      const room = await this.loadRoom(roomId);
+      if (!room || !room.members('join').some((id) => this.isLocal(id))) throw notFound(`This server is not in room ${roomId}`);
+      const content: Record<string, unknown> = { membership };
+      const before = room.membershipOf(userId);
+      if (membership === 'join' && before !== 'join' && before !== 'invite') {
+        const authoriser = await this.restrictedJoinAuthoriser(room, userId);
+        if (authoriser !== undefined) content.join_authorised_via_users_server = authoriser;
+      }
+      const prevEvents = this.pickPrevEvents(room);
+      let depth = 0;
+      for (const id of prevEvents) depth = Math.max(depth, room.extremities.get(id) ?? 0);
+      const event: PDU = {
+        room_id: roomId,
+        sender: userId,
+        type: 'm.room.member',
+        state_key: userId,
+        content,
+        origin_server_ts: this.ctx.clock.now(),
+        depth: Math.min(depth + 1, MAX_DEPTH),
+        prev_events: prevEvents,
+        auth_events: [],
+      };
+      for (const [type, stateKey] of authEventTypesFor(event, room.rules)) {
+        const found = room.get(type, stateKey);
+        if (found) event.auth_events.push(found.record.eventId);
+      }
+      const template: PDU = { ...event, event_id: '$template' };
+      const check = checkEventAuth(template, pickAuthEvents(template, room.lookup, room.rules), room.version);
+      if (!check.allowed) throw forbidden(check.reason);
+      return { roomVersion: room.version, event };
+    });
+  }
+
+  /** Stores the state and auth chain a resident server sent for our join, and the join itself (join-import.ts). */
+  async importJoin(input: JoinedRoomImport): Promise<string> {
+    return this.lock.run(input.roomId, async () => {
+      const { joinId } = await importJoinedRoom(this.ctx, this.keyOf, input);
+      this.rooms.delete(input.roomId);
+      await this.loadRoom(input.roomId);
+      return joinId;
+    });
+  }
+
+  /**
+   * A member event for a room this server holds no state of (a remote invite for a local user, a rejection
+   * of one): stored as an outlier with the membership it gives, so /sync shows it. In a room this server is
+   * in, the event goes through the receive checks instead.
+   */
+  async storeOutlierMembership(roomId: string, roomVersion: string, eventId: string, event: PDU, origin: string): Promise<void> {
+    if (await this.room(roomId)) {
+      const [outcome] = await this.receivePdus([federationForm(event)], origin);
+      if (outcome!.outcome !== 'accepted' && outcome!.outcome !== 'duplicate') {
+        throw forbidden(`The member event is not allowed here: ${outcome!.outcome} ${outcome!.reason ?? ''}`);
+      }
+      return;
+    }
+    void roomVersion;
+    const membership = event.content.membership as Membership;
+    await this.ctx.storage.write(async (t) => {
+      if (!(await t.events.has(eventId))) await t.events.add({ eventId, roomId, event, depth: event.depth ?? 0, outlier: true });
+      await t.memberships.set({ roomId, userId: event.state_key as string, membership, eventId });
+    });
+  }
+
+  /** Rooms a local user is joined to, with their forward extremities and the other servers with joined members. */
+  async sharedRooms(): Promise<Array<{ roomId: string; extremities: string[]; servers: string[] }>> {
+    const records = await this.ctx.storage.read((t) => t.rooms.list());
+    const out: Array<{ roomId: string; extremities: string[]; servers: string[] }> = [];
+    for (const { roomId } of records) {
+      const room = await this.room(roomId);
+      if (!room || !room.members('join').some((id) => this.isLocal(id))) continue;
+      out.push({ roomId, extremities: [...room.extremities.keys()], servers: remoteServersOf(room, this.ctx.serverName) });
+    }
+    return out;
   }
 
   // -------------------------------------------------------------------------

@@ -33,6 +33,9 @@ import {
   redactionPermitted,
   redactionTarget,
   resolveState,
+  roomIdFromCreateEvent,
+  roomVersionRules,
+  SUPPORTED_ROOM_VERSIONS,
   serverNameOf,
   stateKeyOf,
   validatePdu,
@@ -95,9 +98,9 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
   const seen = new Set<string>();
   for (let i = 0; i < pdus.length; i++) {
     const raw = pdus[i];
-    const roomId = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { room_id?: unknown }).room_id : undefined;
-    if (typeof roomId !== 'string') {
-      drop(i, { outcome: 'invalid', reason: 'a PDU must be an object with a room_id (create events come with a join)' });
+    const roomId = roomIdOf(raw);
+    if (roomId === undefined) {
+      drop(i, { outcome: 'invalid', reason: 'a PDU must be an object with a room_id (or a v12 create event)' });
       continue;
     }
     try {
@@ -111,16 +114,12 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
       drop(i, { roomId, outcome: 'unknownRoom', reason: `room ${roomId} is not known here` });
       continue;
     }
-    try {
-      validatePdu(raw, room.version);
-    } catch (error) {
-      if (!(error instanceof CoreError)) throw error;
-      drop(i, { roomId, outcome: 'invalid', reason: `${error.code}: ${error.message}` });
+    const formed1 = checkFormat(raw, room.version);
+    if ('failure' in formed1) {
+      drop(i, { roomId, outcome: 'invalid', reason: formed1.failure });
       continue;
     }
-    const { unsigned: _unsigned, event_id: _claimed, ...rest } = raw;
-    const wire = rest as PDU;
-    const eventId = eventIdOf(wire, room.version);
+    const { wire, eventId } = formed1;
     if (seen.has(eventId)) {
       outcomes[i] = { eventId, roomId, outcome: 'duplicate' };
       continue;
@@ -170,9 +169,44 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
   return outcomes;
 }
 
+/** The room a PDU is for: its room_id, or for a create event of a room version without one, the ID its hash gives. */
+function roomIdOf(raw: unknown): string | undefined {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const { room_id: roomId, type, state_key: stateKey, content } = raw as Record<string, unknown>;
+  if (typeof roomId === 'string') return roomId;
+  if (type !== 'm.room.create' || stateKey !== '' || content === null || typeof content !== 'object') return undefined;
+  const version = (content as { room_version?: unknown }).room_version;
+  if (typeof version !== 'string' || !SUPPORTED_ROOM_VERSIONS.includes(version) || !roomVersionRules(version).roomIdFromCreateEvent) return undefined;
+  try {
+    return roomIdFromCreateEvent(raw, version);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Step 1 and 2 for one parsed value: the core's format check, then the wire form (no unsigned, no claimed ID) and its event ID. */
+export function checkFormat(raw: unknown, version: string): { wire: PDU; eventId: string } | { failure: string } {
+  try {
+    checkJsonValue(raw);
+    validatePdu(raw, version);
+  } catch (error) {
+    if (error instanceof CoreError) return { failure: `${error.code}: ${error.message}` };
+    if (error instanceof MatrixError) return { failure: error.message };
+    throw error;
+  }
+  const { unsigned: _unsigned, event_id: _claimed, ...rest } = raw;
+  const wire = rest as PDU;
+  return { wire, eventId: eventIdOf(wire, version) };
+}
+
 /** Checks the signatures the event needs: its sender's server, and a restricted join's authorising server. */
-async function verifySigned(keyOf: KeyOf, event: PDU, version: string): Promise<{ contentHashOk: boolean } | { failure: string }> {
-  const servers = new Set([serverNameOf(event.sender)]);
+export async function verifySigned(
+  keyOf: KeyOf,
+  event: PDU,
+  version: string,
+  also: readonly string[] = [],
+): Promise<{ contentHashOk: boolean } | { failure: string }> {
+  const servers = new Set([serverNameOf(event.sender), ...also]);
   const authoriser = event.content.join_authorised_via_users_server;
   if (event.type === 'm.room.member' && typeof authoriser === 'string') servers.add(serverNameOf(authoriser));
   let contentHashOk = false;
@@ -188,7 +222,7 @@ async function verifySigned(keyOf: KeyOf, event: PDU, version: string): Promise<
         break;
       }
     }
-    if (!ok) return { failure: `no valid signature of ${server} (the sender's server must sign its events)` };
+    if (!ok) return { failure: `no valid signature of ${server}` + (server === serverNameOf(event.sender) ? " (the sender's server must sign its events)" : '') };
   }
   return { contentHashOk };
 }
