@@ -22,6 +22,9 @@ import { roomsRoutes } from './client-api/rooms/index.js';
 import { syncRoutes } from './client-api/sync/index.js';
 import { e2eeRoutes } from './client-api/e2ee/index.js';
 import { mediaRoutes } from './client-api/media/index.js';
+import { createFederation } from './federation/index.js';
+import { RemoteServers } from './federation/remote.js';
+import type { ReplicationPort } from './federation/types.js';
 
 export interface HomeserverOptions {
   storage: Storage;
@@ -44,6 +47,15 @@ export interface Homeserver {
    * (the Node adapter passes the socket's address); in process it is absent.
    */
   handleClient(request: Request, connection?: ConnectionInfo): Promise<Response>;
+  /**
+   * Answers one server-server API request. `origin` is the remote server the transport authenticated
+   * (over libp2p the Noise-verified peer); X-Matrix headers are never read.
+   */
+  handleFederation(request: Request, origin: string): Promise<Response>;
+  /** The federation API's route table. */
+  readonly federationRoutes: readonly RouteSummary[];
+  /** What the replication layer (src/p2p) drives: outbound client, received PDUs, rooms, missing parents. */
+  readonly replication: ReplicationPort;
   /** The client-server API's route table. */
   readonly clientRoutes: readonly RouteSummary[];
   /** Stops background work (long-polls, timers); does not close the storage, which the caller owns. */
@@ -63,10 +75,13 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
     randomBytes: options.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n))),
   };
   const typing = new TypingTracker();
-  const rooms = createRoomEngine(ctx);
+  const remote = new RemoteServers(ctx);
+  // The engine asks the invitee's server to countersign remote invites (federation/joins.ts).
+  const rooms = createRoomEngine(ctx, { remoteInvite: (version, event, state) => federation.membership.invite(version, event, state) });
+  const federation = createFederation(ctx, rooms, typing, remote);
   const sync = new SyncService(ctx, typing, { transactionIdFor: (eventId, userId, deviceId) => rooms.transactionIdFor(eventId, userId, deviceId) });
   const limits = new RateLimiters(ctx.config.rateLimits, ctx.clock);
-  const services: HomeserverServices = { ctx, rooms, typing, sync, limits };
+  const services: HomeserverServices = { ctx, rooms, typing, sync, limits, federation };
 
   const tokens = new TokenCache(ctx.storage);
   async function authenticate(accessToken: string): Promise<Requester> {
@@ -89,7 +104,11 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
     serverName: ctx.serverName,
     handleClient: (request, connection) => router.handle(request, connection),
     clientRoutes: router.routes,
+    handleFederation: (request, origin) => federation.handle(request, origin),
+    federationRoutes: federation.routes,
+    replication: federation.replication,
     async close() {
+      federation.close();
       tokens.close();
       sync.close();
       typing.close();

@@ -9,6 +9,7 @@ import type { RoomEngine } from './rooms/types.js';
 import type { TypingTracker } from './sync/typing.js';
 import type { SyncService } from './sync/sync.js';
 import type { RateLimiters } from './limits/rate-limits.js';
+import type { Federation } from './federation/index.js';
 
 export interface HomeserverServices {
   readonly ctx: HomeserverContext;
@@ -18,6 +19,8 @@ export interface HomeserverServices {
   readonly sync: SyncService;
   /** The rc_* rate limits (limits/rate-limits.ts), shared by every route that counts an action. */
   readonly limits: RateLimiters;
+  /** Remote rooms and users: joins and leaves through other servers, remote profiles and keys (federation/). */
+  readonly federation: Pick<Federation, 'membership' | 'queries'>;
 }
 
 export type RouteModule = (services: HomeserverServices) => RouteDefinition[];

@@ -1,7 +1,13 @@
 /**
- * `npm run homeserver -- [--port 8008] [--data ./hs-data | --memory] [--public-url URL] [--verbose] [--no-rate-limits]`:
+ * `npm run homeserver -- [--port 8008] [--data ./hs-data | --memory] [--public-url URL] [--verbose] [--no-rate-limits]
+ *   [--p2p [--relay <multiaddr | http URL of a config.json>]... [--auto-join any|none|@user:server,...]]`:
  * a headless Hometab homeserver on 127.0.0.1 over HTTP, for bots, tests and an
- * always-on peer. With --data it keeps everything in that directory (the
+ * always-on peer. With --p2p it also joins the peer-to-peer network through
+ * the relays (default http://127.0.0.1:8080/config.json, as `npm start`
+ * serves it) under its own key, replicates rooms (p2p-peer.ts), and its
+ * `@peer` account accepts invites per --auto-join (default none;
+ * auto-join.ts). It prints `server name <name>` at start, or with --p2p once
+ * a relay has made it reachable. With --data it keeps everything in that directory (the
  * signing key in `signing.key`, the rest in SQLite), so a restart is the same
  * server with the same users, tokens and history; --memory keeps nothing.
  * The directory is 0700 and its files 0600 (data-dir.ts; the process runs
@@ -13,6 +19,7 @@
  */
 import './polyfills.js';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createHomeserver, NO_RATE_LIMITS } from '../homeserver/index.js';
@@ -20,11 +27,13 @@ import { createMemoryStorage } from '../storage/memory/index.js';
 import { openSqliteStorage } from '../storage/sqlite/index.js';
 import type { Storage } from '../storage/types.js';
 import { prepareDataDir } from './data-dir.js';
+import { createAutoJoiner, parseAutoJoin, type AutoJoinPolicy, type AutoJoiner } from './auto-join.js';
 import { serveHttp } from './http-adapter.js';
 import type { Homeserver } from '../homeserver/index.js';
-import { loadOrCreateSigner, signerFromSeed } from './identity.js';
+import { loadOrCreateSigner, parseSigningKey, signerFromSeed, SIGNING_KEY_FILE } from './identity.js';
+import { resolveRelays, startP2pPeer, type P2pPeer } from './p2p-peer.js';
 
-const USAGE = 'usage: npm run homeserver -- [--port 8008] [--data ./hs-data | --memory] [--public-url URL] [--verbose] [--no-rate-limits]';
+const USAGE = 'usage: npm run homeserver -- [--port 8008] [--data ./hs-data | --memory] [--public-url URL] [--verbose] [--no-rate-limits] [--p2p [--relay R]... [--auto-join any|none|@user:server,...]]';
 export const DATABASE_FILE = 'homeserver.sqlite';
 
 interface CliOptions {
@@ -35,6 +44,11 @@ interface CliOptions {
   verbose: boolean;
   /** Turns every rc_* limit off: for benchmarks, which send thousands of messages as one user. */
   noRateLimits: boolean;
+  /** Join the peer-to-peer network. */
+  p2p: boolean;
+  /** --relay values (multiaddrs or config.json URLs); empty means the default config URL. */
+  relays: string[];
+  autoJoin: AutoJoinPolicy;
 }
 
 function parseOptions(argv: string[]): CliOptions {
@@ -47,6 +61,9 @@ function parseOptions(argv: string[]): CliOptions {
       'public-url': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       'no-rate-limits': { type: 'boolean', default: false },
+      p2p: { type: 'boolean', default: false },
+      relay: { type: 'string', multiple: true, default: [] },
+      'auto-join': { type: 'string', default: 'none' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -66,7 +83,17 @@ function parseOptions(argv: string[]): CliOptions {
     }
     publicUrl = url.href.replace(/\/+$/, '');
   }
-  return { port, dataDir: values.memory ? undefined : resolve(values.data ?? './hs-data'), publicUrl, verbose: values.verbose, noRateLimits: values['no-rate-limits'] };
+  if (!values.p2p && (values.relay.length > 0 || values['auto-join'] !== 'none')) throw new Error('--relay and --auto-join need --p2p');
+  return {
+    port,
+    dataDir: values.memory ? undefined : resolve(values.data ?? './hs-data'),
+    publicUrl,
+    verbose: values.verbose,
+    noRateLimits: values['no-rate-limits'],
+    p2p: values.p2p,
+    relays: values.relay,
+    autoJoin: parseAutoJoin(values['auto-join']),
+  };
 }
 
 async function main(): Promise<void> {
@@ -82,12 +109,16 @@ async function main(): Promise<void> {
   process.umask(0o077);
   let storage: Storage;
   let signer;
+  let seed: Uint8Array;
   if (options.dataDir) {
     await prepareDataDir(options.dataDir, (note) => console.error(note));
     signer = await loadOrCreateSigner(options.dataDir);
+    // The libp2p key is the signing key: its seed is read back from the file the signer came from.
+    seed = parseSigningKey(await readFile(join(options.dataDir, SIGNING_KEY_FILE), 'utf8')).seed;
     storage = await openSqliteStorage(join(options.dataDir, DATABASE_FILE));
   } else {
-    signer = await signerFromSeed(new Uint8Array(randomBytes(32)));
+    seed = new Uint8Array(randomBytes(32));
+    signer = await signerFromSeed(seed);
     storage = createMemoryStorage();
   }
 
@@ -108,7 +139,23 @@ async function main(): Promise<void> {
   });
   ready(homeserver);
   console.log(`listening on ${http.url}`);
-  if (options.verbose) console.error(`server name ${homeserver.serverName}; data ${options.dataDir ?? '(memory)'}`);
+  if (options.verbose) console.error(`data ${options.dataDir ?? '(memory)'}`);
+
+  let peer: P2pPeer | undefined;
+  let joiner: AutoJoiner | undefined;
+  if (options.p2p) {
+    const relays = await resolveRelays(options.relays);
+    peer = await startP2pPeer({ storage, seed, homeserver, relays, log });
+    if (!(await peer.reachable())) log.warn('no relay reachable yet; still trying in the background');
+    console.log(`server name ${homeserver.serverName}`);
+    if (options.autoJoin.kind !== 'none') {
+      joiner = createAutoJoiner({ handleClient: (request) => homeserver.handleClient(request), storage, policy: options.autoJoin, log });
+      const userId = await joiner.start();
+      console.log(`accepting invites for ${userId}`);
+    }
+  } else {
+    console.log(`server name ${homeserver.serverName}`);
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -124,6 +171,8 @@ async function main(): Promise<void> {
     }, 10_000);
     force.unref();
     try {
+      joiner?.stop();
+      await peer?.close();
       await http.close();
       await homeserver.close();
       await storage.close();

@@ -7,6 +7,8 @@ import '../../src/node/polyfills.js';
 import { fileURLToPath } from 'node:url';
 import { runCoreBench } from './core-bench.js';
 import { runNodeHttpBench } from './node-http.js';
+import { runP2pBench } from './p2p-bench.js';
+import { runSimBench } from './sim-bench.js';
 import { formatTable, type BenchRow } from './report.js';
 import { bundleForBrowser, chromiumAvailable, launchChromium, openScriptPage } from '../support/chromium.js';
 
@@ -46,6 +48,16 @@ if (wants('homeserver') || wants('http')) {
 if (wants('homeserver') || wants('browser')) {
   console.log('homeserver (chromium, IndexedDB)…');
   rows.push(...(await inChromium('./browser/homeserver-entry.ts')));
+}
+
+if (wants('p2p')) {
+  console.log('p2p (chromium, WebRTC through a Node relay)…');
+  rows.push(...(await runP2pBench()));
+}
+
+if (wants('sim')) {
+  console.log('simulation (node, memory network, virtual time; 50 and 200 servers, direct vs gossip)…');
+  rows.push(...(await runSimBench()));
 }
 
 console.log(formatTable(rows));

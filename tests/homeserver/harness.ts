@@ -3,7 +3,7 @@
  * server name, and small helpers to call the client-server API the way an HTTP
  * client would (a real `Request` in, a real `Response` out).
  */
-import { createSigner } from '../../src/core/index.js';
+import { createSigner, type Signer } from '../../src/core/index.js';
 import { createHomeserver, type Clock, type Homeserver, type HomeserverSettings } from '../../src/homeserver/index.js';
 import type { Logger } from '../../src/homeserver/context.js';
 import { createMemoryStorage } from '../../src/storage/memory/index.js';
@@ -35,11 +35,11 @@ export const TEST_PASSWORD_HASH_ITERATIONS = 1000;
 const TEST_RATE_LIMITS: HomeserverSettings['rateLimits'] = { message: false };
 
 export async function startTestServer(
-  options: { storage?: Storage; config?: HomeserverSettings; serverName?: string; clock?: Clock; log?: Logger } = {},
+  options: { storage?: Storage; config?: HomeserverSettings; serverName?: string; clock?: Clock; log?: Logger; signer?: Signer } = {},
 ): Promise<TestServer> {
-  const serverName = options.serverName ?? 'hs.test';
+  const serverName = options.signer?.serverName ?? options.serverName ?? 'hs.test';
   const seed = new Uint8Array(32).fill(serverName.length);
-  const signer = await createSigner(seed, serverName, 'ed25519:1');
+  const signer = options.signer ?? (await createSigner(seed, serverName, 'ed25519:1'));
   const storage = options.storage ?? createMemoryStorage();
   const config = {
     passwordHashIterations: TEST_PASSWORD_HASH_ITERATIONS,

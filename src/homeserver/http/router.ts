@@ -30,6 +30,8 @@ export interface RouteContext {
   requester: Requester | undefined;
   /** The client's address when the request came over a network; undefined in process. */
   remoteAddress: string | undefined;
+  /** Federation: the authenticated remote server (the transport's word, never a header); undefined for clients. */
+  origin: string | undefined;
   /**
    * The body as a JSON object, through the JSON ingress: M_NOT_JSON if it does not parse, M_BAD_JSON if it is
    * not an object, too deep or holds a lone surrogate, M_TOO_LARGE past a size bound.
@@ -47,6 +49,8 @@ export interface RouteContext {
 export interface ConnectionInfo {
   /** The peer's IP address as the socket reports it, e.g. '127.0.0.1' or '::1'. */
   remoteAddress?: string;
+  /** Federation: the remote server the transport authenticated (its Noise-verified key). */
+  origin?: string;
 }
 
 /** Like RouteContext, for routes that require authentication. */
@@ -222,6 +226,7 @@ export function createRouter(routes: RouteDefinition[], options: RouterOptions):
           query: url.searchParams,
           requester,
           remoteAddress: connection?.remoteAddress,
+          origin: connection?.origin,
           bytes,
           async json<T>() {
             const parsed = parseJsonBody(await bytes(), options.jsonLimits);

@@ -19,6 +19,7 @@ import type { HomeserverContext } from '../context.js';
 import { badJson, invalidParam, missingParam, tooLarge } from '../http/errors.js';
 import type { Requester } from '../http/router.js';
 import { expectObject } from './json.js';
+import { setOwn } from '../own-keys.js';
 import { isJsonObject } from '../http/params.js';
 import { BOUNDS, checkCount, checkMapSize } from '../limits/bounds.js';
 
@@ -67,8 +68,16 @@ export async function sendToDevice(
     if (await txn.transactionIds.get(requester.userId, requester.deviceId, key)) return 0;
     let stored = 0;
     const touched = new Map<string, Set<string>>();
+    // Messages for other servers' users go out as one m.direct_to_device EDU per server, queued in this write.
+    const remote = new Map<string, Record<string, Record<string, JsonObject>>>();
     for (const [userId, byDevice] of messages) {
-      if (serverNameOf(userId) !== ctx.serverName) continue; // no federation yet
+      const server = serverNameOf(userId);
+      if (server !== ctx.serverName) {
+        const forServer = remote.get(server) ?? {};
+        setOwn(forServer, userId, Object.fromEntries(byDevice));
+        remote.set(server, forServer);
+        continue;
+      }
       const devices = (await txn.devices.forUser(userId)).map((d) => d.deviceId);
       if (devices.length === 0) continue;
       const known = new Set(devices);
@@ -92,6 +101,10 @@ export async function sendToDevice(
         const dropped = await txn.toDevice.keepNewest(userId, deviceId, ctx.config.maxToDevicePerDevice);
         if (dropped > 0) ctx.log.debug(`to-device inbox of ${userId} ${deviceId} full: dropped its ${dropped} oldest`);
       }
+    }
+    for (const [server, forServer] of remote) {
+      const content = { sender: requester.userId, type: eventType, message_id: `${requester.deviceId}:${txnId}`, messages: forServer };
+      await txn.outbound.enqueue(server, { edu: { edu_type: 'm.direct_to_device', content } } as never);
     }
     await txn.transactionIds.put({ userId: requester.userId, deviceId: requester.deviceId, txnId: key, response: {} as JsonValue });
     return stored;

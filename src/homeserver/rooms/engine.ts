@@ -1,14 +1,14 @@
 /**
  * The room engine: the one path by which events enter a room (see types.ts
- * for the contract). A local event is built from the engine's in-memory view
- * of the room (prev_events = forward extremities, auth_events picked from
- * current state, depth = deepest parent + 1), signed, given its ID, checked
- * against the auth rules, and persisted with everything it changes in one
- * storage write: the event and its DAG edges, its state groups, forward
- * extremities, current state, memberships, redactions and the client's
- * transaction ID. An event from a peer runs the receive checks (format,
- * signature, content hash, auth against its auth events, against the state
- * before it, soft-fail against current state) and ends in the same write.
+ * for the contract). It owns local sends: a local event is built from the
+ * engine's in-memory view of the room (prev_events = forward extremities,
+ * capped at MAX_PREV_EVENTS like Synapse; auth_events picked from current
+ * state; depth = deepest parent + 1), signed, given its ID and checked
+ * against the auth rules. That gives a WritePlan; received events get theirs
+ * from the receive checks (receive.ts); persist.ts writes either kind in one
+ * storage write, including the outbox entries that carry a local event to
+ * the other servers in the room. Client transaction IDs are kept by
+ * client-txns.ts, signing keys of other servers found by server-keys.ts.
  *
  * Writes to one room are serialised by a per-room lock; the room's version,
  * current state, state group and extremities are cached in memory and updated
@@ -19,17 +19,12 @@ import {
   actionPowerLevel,
   authEventTypesFor,
   canonicalJson,
-  checkContentHash,
   checkEventAuth,
   CoreError,
   eventIdOf,
   MAX_PREV_EVENTS,
   pickAuthEvents,
   powerLevelOf,
-  redactEvent,
-  redactionPermitted,
-  redactionTarget,
-  resolveState,
   roomIdFromCreateEvent,
   roomVersionRules,
   serverNameOf,
@@ -37,7 +32,6 @@ import {
   splitStateKey,
   stateKeyOf,
   validatePdu,
-  verifyEventSignature,
   type PDU,
   type StateMap,
 } from '../../core/index.js';
@@ -45,8 +39,13 @@ import type { EventRecord, Membership, UserRecord, WriteTxn } from '../../storag
 import { randomId, type HomeserverContext } from '../context.js';
 import { badJson, forbidden, invalidParam, MatrixError, notFound, tooLarge } from '../http/errors.js';
 import { INVITE_STATE_TYPES, planCreateRoom, strippedState, type CreateDraft } from './create-room.js';
+import { ClientTxnMemory, type TxnKey } from './client-txns.js';
 import { KeyedLock } from './lock.js';
-import { authFormOf, RoomState, stateEntryOf } from './room-state.js';
+import { federationForm, persist, remoteServersOf } from './persist.js';
+import { checkFormat, receivePdus, verifySigned, type PduOutcome, type ReceiveHost } from './receive.js';
+import { RoomState, stateEntryOf } from './room-state.js';
+import { serverKeys, type KeyOf, type ServerKeyLookup } from './server-keys.js';
+import { importJoinedRoom, type JoinedRoomImport } from './join-import.js';
 import {
   forgottenRoomKey,
   type ClientTxn,
@@ -67,9 +66,14 @@ export interface RoomEngineOptions {
    * received events. @default a server whose name is 64 hex digits is its own
    * ed25519 public key (DESIGN.md "Identity and names"); others are unknown.
    */
-  serverKeys?(serverName: string): Promise<Map<string, Uint8Array>>;
+  serverKeys?: ServerKeyLookup;
   /** How many recent transaction IDs to remember for unsigned.transaction_id. @default 10000 */
   rememberedTransactions?: number;
+  /**
+   * Has the invitee's server countersign an invite of a remote user (federation invite v2); returns the
+   * event with both signatures. @default undefined: remote invites fail with 403 (no federation).
+   */
+  remoteInvite?(roomVersion: string, event: PDU, inviteRoomState: unknown[]): Promise<unknown>;
 }
 
 /** An event built and signed, not yet stored. */
@@ -82,10 +86,6 @@ interface Prepared {
   /** `stateKeyOf(type, state_key)` for state events. */
   key?: string;
   depth: number;
-}
-
-interface TxnKey extends ClientTxn {
-  userId: string;
 }
 
 const MEMBER_PROFILE_MEMBERSHIPS = new Set(['join', 'invite', 'knock']);
@@ -114,19 +114,28 @@ export function createRoomEngine(ctx: HomeserverContext, options: RoomEngineOpti
 class Engine implements RoomEngine {
   private readonly rooms = new Map<string, RoomState>();
   private readonly lock = new KeyedLock();
-  /** eventId -> the client transaction that sent it (recent sends only). */
-  private readonly sentBy = new Map<string, TxnKey>();
-  /** JSON [user, device, txnId] -> eventId, the same entries the other way round. */
-  private readonly byTxn = new Map<string, string>();
-  private readonly txnMemory: number;
+  private readonly txns: ClientTxnMemory;
+  private readonly receiveHost: ReceiveHost;
+  private readonly keyOf: KeyOf;
+  private readonly remoteInvite: RoomEngineOptions['remoteInvite'];
   /** Last origin_server_ts given to a v12 create event: keeps room IDs of quick successive creates apart. */
   private lastCreateTs = 0;
 
   constructor(
     private readonly ctx: HomeserverContext,
-    private readonly options: RoomEngineOptions,
+    options: RoomEngineOptions,
   ) {
-    this.txnMemory = options.rememberedTransactions ?? 10_000;
+    this.remoteInvite = options.remoteInvite;
+    this.keyOf = serverKeys(ctx.signer, options.serverKeys);
+    this.txns = new ClientTxnMemory(options.rememberedTransactions ?? 10_000);
+    this.receiveHost = {
+      ctx,
+      lock: this.lock,
+      keyOf: this.keyOf,
+      room: (roomId) => this.room(roomId),
+      loadRoom: (roomId) => this.loadRoom(roomId),
+      persist: (room, plan) => persist(ctx, room, plan, this.txns),
+    };
   }
 
   // -------------------------------------------------------------------------
@@ -163,8 +172,7 @@ class Engine implements RoomEngine {
   }
 
   transactionIdFor(eventId: string, userId: string, deviceId: string): string | undefined {
-    const sent = this.sentBy.get(eventId);
-    return sent && sent.userId === userId && sent.deviceId === deviceId ? sent.txnId : undefined;
+    return this.txns.transactionIdFor(eventId, userId, deviceId);
   }
 
   /** The cached room, loading it (under its lock) on first use. */
@@ -188,7 +196,7 @@ class Engine implements RoomEngine {
     checkIdLength('type', draft.type);
     if (draft.stateKey !== undefined) checkIdLength('state_key', draft.stateKey);
     const txn = options.txn ? { userId: sender, ...options.txn } : undefined;
-    const remembered = txn && this.byTxn.get(JSON.stringify([txn.userId, txn.deviceId, txn.txnId]));
+    const remembered = this.txns.eventFor(txn);
     if (remembered) return this.loadRecord(remembered);
 
     return this.lock.run(roomId, () =>
@@ -229,7 +237,7 @@ class Engine implements RoomEngine {
   ): Promise<EventRecord> {
     const membership: Membership = action === 'kick' || action === 'unban' ? 'leave' : action;
     const txn = options.txn ? { userId: sender, ...options.txn } : undefined;
-    const remembered = txn && this.byTxn.get(JSON.stringify([txn.userId, txn.deviceId, txn.txnId]));
+    const remembered = this.txns.eventFor(txn);
     if (remembered) return this.loadRecord(remembered);
 
     // The target's profile goes into joins and invites (a read outside the room's lock: it is not room data).
@@ -275,8 +283,9 @@ class Engine implements RoomEngine {
           return previous.record;
         }
         const unsigned = membership === 'invite' ? { invite_room_state: this.inviteRoomState(room, sender) } : undefined;
-        const prepared = await this.build(room, sender, { type: 'm.room.member', stateKey: target, content }, undefined, unsigned);
+        let prepared = await this.build(room, sender, { type: 'm.room.member', stateKey: target, content }, undefined, unsigned);
         this.authorise(room, prepared);
+        if (membership === 'invite' && !this.isLocal(target)) prepared = await this.countersigned(room, prepared, unsigned!.invite_room_state as unknown[]);
         return this.commitLocal(room, prepared, { txn });
       }),
     );
@@ -455,51 +464,27 @@ class Engine implements RoomEngine {
     if (!result.allowed) throw forbidden(result.reason);
   }
 
-  /** Persists a local event built on the room's current state, in one write, then updates the cache. */
+  /** Persists a local event built on the room's current state (persist.ts), and queues it for the other servers. */
   private async commitLocal(room: RoomState, prepared: Prepared, opts: { txn?: TxnKey; redacts?: string }): Promise<EventRecord> {
-    const { eventId, key } = prepared;
     const parents = new Set(prepared.event.prev_events);
     const extremities = new Map([...room.extremities].filter(([id]) => !parents.has(id)));
-    extremities.set(eventId, prepared.depth);
-    const delta = key === undefined ? undefined : new Map<string, string | null>([[key, eventId]]);
-    const { txn } = opts;
-
-    const outcome = await this.ctx.storage.write(async (t) => {
-      const target = opts.redacts === undefined ? undefined : await this.redactionToApply(t, room, prepared, opts.redacts);
-      if (prepared.pdu.type === 'm.room.canonical_alias' && prepared.pdu.state_key === '') {
-        await this.checkCanonicalAlias(t, room, prepared.pdu);
-      }
-      const before = room.stateGroup ?? (await t.stateGroups.createFromState(room.roomId, room.stateIds()));
-      const record = await t.events.add({ eventId, roomId: room.roomId, event: prepared.event, depth: prepared.depth });
-      const after = delta ? await t.stateGroups.create(room.roomId, delta, before) : before;
-      await t.eventState.set({ eventId, before, after });
-      await t.dag.setExtremities(room.roomId, [...extremities.keys()]);
-      if (delta) {
-        await t.currentState.apply(room.roomId, delta);
-        if (prepared.pdu.type === 'm.room.member') await this.recordMembership(t, room, prepared.pdu);
-      }
-      const redacted = target ? await t.events.update(target.eventId, { redactedBy: eventId }) : undefined;
-      // Fails the write with EXISTS if the client's transaction ID was used already (no read first).
-      if (txn) await t.transactionIds.add({ ...txn, eventId, response: { event_id: eventId } });
-      return { replayed: false as const, record, after, redacted };
-    }).catch(async (error: unknown) => {
-      // A replay the in-memory map no longer knows: the earlier event is the answer.
-      if (txn && (error as { code?: unknown } | null)?.code === 'EXISTS') {
-        const priorId = (await this.ctx.storage.read((t) => t.transactionIds.get(txn.userId, txn.deviceId, txn.txnId)))?.eventId;
-        if (priorId !== undefined) return { replayed: true as const, eventId: priorId };
-      }
-      throw error;
-    });
-    if (outcome.replayed) return this.loadRecord(outcome.eventId);
-
-    // Committed: bring the cache up to date.
-    room.stateGroup = outcome.after;
-    room.extremities.clear();
-    for (const [id, depth] of extremities) room.extremities.set(id, depth);
-    if (key !== undefined) room.state.set(key, stateEntryOf(outcome.record, room.version));
-    if (outcome.redacted) this.refreshRedacted(room, outcome.redacted);
-    if (txn) this.rememberTxn(eventId, txn);
-    return outcome.record;
+    extremities.set(prepared.eventId, prepared.depth);
+    const { redacts } = opts;
+    const isAlias = prepared.pdu.type === 'm.room.canonical_alias' && prepared.pdu.state_key === '';
+    const persisted = await persist(this.ctx, room, {
+      ...prepared,
+      status: 'timeline',
+      before: room.stateGroup !== undefined ? { group: room.stateGroup } : { state: room.stateIds() },
+      extremities,
+      txn: opts.txn,
+      // The servers with joined members after this event (a remote user's join or leave concerns their server too).
+      destinations: remoteServersOf(room, this.ctx.serverName, prepared.pdu.type === 'm.room.member' ? [prepared.pdu.state_key as string] : []),
+      inWrite: async (t) => {
+        if (isAlias) await this.checkCanonicalAlias(t, room, prepared.pdu);
+        return redacts === undefined ? undefined : this.redactionToApply(t, room, prepared, redacts);
+      },
+    }, this.txns);
+    return 'record' in persisted ? persisted.record : this.loadRecord(persisted.replayedEventId);
   }
 
   /**
@@ -542,35 +527,8 @@ class Engine implements RoomEngine {
     }
   }
 
-  /** Records the membership a member event sets; a local user coming back un-forgets the room. */
-  private async recordMembership(t: WriteTxn, room: RoomState, pdu: PDU): Promise<void> {
-    const userId = pdu.state_key as string;
-    const membership = pdu.content.membership;
-    if (typeof membership !== 'string') return;
-    const before = room.membershipOf(userId);
-    await t.memberships.set({ roomId: room.roomId, userId, membership: membership as Membership, eventId: pdu.event_id as string });
-    if ((before === 'leave' || before === 'ban') && MEMBER_PROFILE_MEMBERSHIPS.has(membership) && this.isLocal(userId)) {
-      await t.meta.delete(forgottenRoomKey(userId, room.roomId));
-    }
-  }
 
-  /** After a redaction committed: a redacted current-state event is seen redacted by the auth rules. */
-  private refreshRedacted(room: RoomState, redacted: EventRecord): void {
-    const { type, state_key: stateKey } = redacted.event;
-    if (typeof stateKey !== 'string') return;
-    const key = stateKeyOf(type, stateKey);
-    if (room.state.get(key)?.record.eventId === redacted.eventId) room.state.set(key, stateEntryOf(redacted, room.version));
-  }
 
-  private rememberTxn(eventId: string, txn: TxnKey): void {
-    this.sentBy.set(eventId, txn);
-    this.byTxn.set(JSON.stringify([txn.userId, txn.deviceId, txn.txnId]), eventId);
-    if (this.sentBy.size > this.txnMemory) {
-      const [oldest, sent] = this.sentBy.entries().next().value as [string, TxnKey];
-      this.sentBy.delete(oldest);
-      this.byTxn.delete(JSON.stringify([sent.userId, sent.deviceId, sent.txnId]));
-    }
-  }
 
   // -------------------------------------------------------------------------
   // createRoom
@@ -695,225 +653,118 @@ class Engine implements RoomEngine {
   }
 
   // -------------------------------------------------------------------------
-  // Events from peers
+  // Membership across servers (the federation module does the talking)
 
-  async receiveEvent(input: PDU, origin: string): Promise<ReceiveResult> {
-    const roomId = input.room_id;
-    if (typeof roomId !== 'string') throw new CoreError('MALFORMED_EVENT', 'received event has no room_id');
+  /** An invite of a remote user, countersigned by the invitee's server (which must not change the event). */
+  private async countersigned(room: RoomState, prepared: Prepared, inviteRoomState: unknown[]): Promise<Prepared> {
+    const target = prepared.pdu.state_key as string;
+    if (!this.remoteInvite) throw forbidden(`Cannot invite ${target}: this server is not connected to other servers`);
+    const answer = await this.remoteInvite(room.version, federationForm(prepared.event), inviteRoomState);
+    const formed = checkFormat(answer, room.version);
+    if ('failure' in formed || formed.eventId !== prepared.eventId) {
+      throw new MatrixError(502, 'M_UNKNOWN', `The server of ${target} answered the invite with another event`);
+    }
+    const signed = await verifySigned(this.keyOf, formed.wire, room.version, [serverNameOf(target)]);
+    if ('failure' in signed) throw new MatrixError(502, 'M_UNKNOWN', `The server of ${target} did not sign the invite: ${signed.failure}`);
+    return { ...prepared, event: { ...formed.wire, unsigned: prepared.event.unsigned } as PDU };
+  }
+
+  /**
+   * The unsigned member event a remote user may sign to join or leave (make_join / make_leave): built on the
+   * room's current extremities and state, checked against current state. 404 for rooms this server is not in.
+   */
+  async membershipTemplate(roomId: string, userId: string, membership: 'join' | 'leave'): Promise<{ roomVersion: string; event: PDU }> {
     return this.lock.run(roomId, async () => {
       const room = await this.loadRoom(roomId);
-      if (!room) throw new CoreError('MISSING_EVENT', `room ${roomId} is not known here`);
-      const version = room.version;
-
-      // 1. Format. 2. Signatures. 3. Content hash (a mismatch keeps the event, redacted).
-      validatePdu(input, version);
-      const { unsigned: _remoteUnsigned, event_id: _claimedId, ...wire } = input;
-      await this.verifySignatures(wire as PDU, version, origin);
-      const event = checkContentHash(wire) ? (wire as PDU) : (redactEvent(wire, version) as PDU);
-      const eventId = eventIdOf(event, version);
-      const pdu: PDU = { ...event, event_id: eventId };
-
-      const loaded = await this.ctx.storage.read(async (t) => {
-        if (await t.events.has(eventId)) return undefined;
-        const auth = await t.events.getMany(event.auth_events);
-        const prevs: { id: string; group: number; state: StateMap }[] = [];
-        for (const prevId of event.prev_events) {
-          const groups = await t.eventState.get(prevId);
-          if (!groups) throw new CoreError('MISSING_EVENT', `prev event ${prevId} of ${eventId} is not stored`);
-          prevs.push({ id: prevId, group: groups.after, state: await t.stateGroups.load(groups.after) });
-        }
-        return { auth, prevs };
-      });
-      if (!loaded) return { eventId, outcome: 'duplicate' };
-
-      // 4. Auth against the event's own auth events.
-      const authEvents: PDU[] = [];
-      for (const id of event.auth_events) {
-        const record = loaded.auth.get(id);
-        if (!record) throw new CoreError('MISSING_EVENT', `auth event ${id} of ${eventId} is not stored`);
-        if (record.rejected) return this.storeRejected(room, pdu, event, `auth event ${id} was rejected`);
-        authEvents.push(authFormOf(record, version));
+      if (!room || !room.members('join').some((id) => this.isLocal(id))) throw notFound(`This server is not in room ${roomId}`);
+      const content: Record<string, unknown> = { membership };
+      const before = room.membershipOf(userId);
+      if (membership === 'join' && before !== 'join' && before !== 'invite') {
+        const authoriser = await this.restrictedJoinAuthoriser(room, userId);
+        if (authoriser !== undefined) content.join_authorised_via_users_server = authoriser;
       }
-      if (room.rules.roomIdFromCreateEvent) authEvents.push(room.createEvent);
-      const ownAuth = checkEventAuth(pdu, authEvents, version);
-      if (!ownAuth.allowed) return this.storeRejected(room, pdu, event, ownAuth.reason);
-
-      // 5. Auth against the state before the event (a resolution when it merges branches).
-      // Resolution may need this event itself: it is in the state after it, not yet in storage.
-      const getEvent = this.eventLoader(version, pdu);
-      const stateBefore =
-        loaded.prevs.length === 1
-          ? loaded.prevs[0]!.state
-          : await resolveState(version, loaded.prevs.map((p) => p.state), getEvent);
-      const beforeLookup = await this.stateLookup(stateBefore, authEventTypesFor(pdu, room.rules), getEvent);
-      const beforeAuth = checkEventAuth(pdu, pickAuthEvents(pdu, beforeLookup, room.rules), version);
-      if (!beforeAuth.allowed) return this.storeRejected(room, pdu, event, beforeAuth.reason);
-
-      // 6. Soft fail against current state: kept (others may build on it) but not shown or built on.
-      const currentAuth = checkEventAuth(pdu, pickAuthEvents(pdu, room.lookup, room.rules), version);
-      const key = typeof event.state_key === 'string' ? stateKeyOf(event.type, event.state_key) : undefined;
-      const stateAfter: StateMap = new Map(stateBefore);
-      if (key !== undefined) stateAfter.set(key, eventId);
-
-      let unsigned: Record<string, unknown> | undefined;
-      const replacedId = key === undefined ? undefined : stateBefore.get(key);
-      if (replacedId !== undefined) {
-        const replaced = await getEvent(replacedId);
-        if (replaced) unsigned = { prev_content: replaced.content, prev_sender: replaced.sender, replaces_state: replacedId };
+      const prevEvents = this.pickPrevEvents(room);
+      let depth = 0;
+      for (const id of prevEvents) depth = Math.max(depth, room.extremities.get(id) ?? 0);
+      const event: PDU = {
+        room_id: roomId,
+        sender: userId,
+        type: 'm.room.member',
+        state_key: userId,
+        content,
+        origin_server_ts: this.ctx.clock.now(),
+        depth: Math.min(depth + 1, MAX_DEPTH),
+        prev_events: prevEvents,
+        auth_events: [],
+      };
+      for (const [type, stateKey] of authEventTypesFor(event, room.rules)) {
+        const found = room.get(type, stateKey);
+        if (found) event.auth_events.push(found.record.eventId);
       }
-      const stored: PDU = unsigned ? { ...event, unsigned } : event;
-      const depth = typeof event.depth === 'number' ? event.depth : 0;
-      const prevGroup = loaded.prevs[0]?.group;
-      const singleParentGroup = loaded.prevs.length === 1 ? prevGroup : undefined;
-
-      if (!currentAuth.allowed) {
-        await this.ctx.storage.write(async (t) => {
-          const before = singleParentGroup ?? (await t.stateGroups.createFromState(roomId, stateBefore, prevGroup));
-          const after = key === undefined ? before : await t.stateGroups.create(roomId, new Map([[key, eventId]]), before);
-          await t.events.add({ eventId, roomId, event: stored, depth, outlier: true, softFailed: true });
-          await t.eventState.set({ eventId, before, after });
-        });
-        return { eventId, outcome: 'softFailed', reason: currentAuth.reason };
-      }
-
-      // The new forward extremities and the current state over them.
-      const parents = new Set(event.prev_events);
-      const otherTips = [...room.extremities.keys()].filter((id) => !parents.has(id));
-      let current: StateMap = stateAfter;
-      if (otherTips.length > 0) {
-        const tipStates = await this.ctx.storage.read(async (t) => {
-          const states: StateMap[] = [];
-          for (const id of otherTips) {
-            const groups = await t.eventState.get(id);
-            if (groups) states.push(await t.stateGroups.load(groups.after));
-          }
-          return states;
-        });
-        current = await resolveState(version, [stateAfter, ...tipStates], getEvent);
-      }
-      const currentIds = room.stateIds();
-      const delta = new Map<string, string | null>();
-      for (const [k, id] of current) if (currentIds.get(k) !== id) delta.set(k, id);
-      for (const k of currentIds.keys()) if (!current.has(k)) delta.set(k, null);
-      const newIds = [...delta.values()].filter((id): id is string => id !== null && id !== eventId);
-      const deltaRecords = await this.ctx.storage.read((t) => t.events.getMany(newIds));
-
-      // A received redaction is carried out if the target is here and the rules allow it.
-      const targetId = event.type === 'm.room.redaction' ? redactionTarget(event, version) : undefined;
-
-      const outcome = await this.ctx.storage.write(async (t) => {
-        const before = singleParentGroup ?? (await t.stateGroups.createFromState(roomId, stateBefore, prevGroup));
-        const record = await t.events.add({ eventId, roomId, event: stored, depth });
-        const after = key === undefined ? before : await t.stateGroups.create(roomId, new Map([[key, eventId]]), before);
-        await t.eventState.set({ eventId, before, after });
-        await t.dag.setExtremities(roomId, [...otherTips, eventId]);
-        const currentGroup = otherTips.length === 0 ? after : await t.stateGroups.createFromState(roomId, current, after);
-        if (delta.size > 0) {
-          await t.currentState.apply(roomId, delta);
-          for (const [k, id] of delta) {
-            if (id === null || splitStateKey(k)[0] !== 'm.room.member') continue;
-            const memberPdu = id === eventId ? pdu : deltaRecords.get(id) && authFormOf(deltaRecords.get(id)!, version);
-            if (memberPdu) await this.recordMembership(t, room, memberPdu);
-          }
-        }
-        let redacted: EventRecord | undefined;
-        if (targetId !== undefined) {
-          const target = await t.events.get(targetId);
-          if (target && target.roomId === roomId && !target.redactedBy && target.event.type !== 'm.room.create') {
-            const levels = beforeLookup('m.room.power_levels', '');
-            if (redactionPermitted(event, target.event, levels, room.createEvent, version)) {
-              redacted = await t.events.update(targetId, { redactedBy: eventId });
-            }
-          }
-        }
-        return { record, currentGroup, redacted };
-      });
-
-      // Committed: update the cache.
-      room.stateGroup = outcome.currentGroup;
-      const depths = new Map(room.extremities);
-      room.extremities.clear();
-      for (const id of otherTips) room.extremities.set(id, depths.get(id) ?? 0);
-      room.extremities.set(eventId, depth);
-      for (const [k, id] of delta) {
-        if (id === null) room.state.delete(k);
-        else if (id === eventId) room.state.set(k, stateEntryOf(outcome.record, version));
-        else {
-          const record = deltaRecords.get(id);
-          if (record) room.state.set(k, stateEntryOf(record, version));
-        }
-      }
-      if (outcome.redacted) this.refreshRedacted(room, outcome.redacted);
-      return { eventId, outcome: 'accepted' };
+      const template: PDU = { ...event, event_id: '$template' };
+      const check = checkEventAuth(template, pickAuthEvents(template, room.lookup, room.rules), room.version);
+      if (!check.allowed) throw forbidden(check.reason);
+      return { roomVersion: room.version, event };
     });
   }
 
-  /** Stores a rejected event as an outlier, so it is neither shown nor fetched again. */
-  private async storeRejected(room: RoomState, pdu: PDU, event: PDU, reason: string): Promise<ReceiveResult> {
-    const eventId = pdu.event_id as string;
+  /** Stores the state and auth chain a resident server sent for our join, and the join itself (join-import.ts). */
+  async importJoin(input: JoinedRoomImport): Promise<string> {
+    return this.lock.run(input.roomId, async () => {
+      const { joinId } = await importJoinedRoom(this.ctx, this.keyOf, input);
+      this.rooms.delete(input.roomId);
+      await this.loadRoom(input.roomId);
+      return joinId;
+    });
+  }
+
+  /**
+   * A member event for a room this server holds no state of (a remote invite for a local user, a rejection
+   * of one): stored as an outlier with the membership it gives, so /sync shows it. In a room this server is
+   * in, the event goes through the receive checks instead.
+   */
+  async storeOutlierMembership(roomId: string, roomVersion: string, eventId: string, event: PDU, origin: string): Promise<void> {
+    if (await this.room(roomId)) {
+      const [outcome] = await this.receivePdus([federationForm(event)], origin);
+      if (outcome!.outcome !== 'accepted' && outcome!.outcome !== 'duplicate') {
+        throw forbidden(`The member event is not allowed here: ${outcome!.outcome} ${outcome!.reason ?? ''}`);
+      }
+      return;
+    }
+    void roomVersion;
+    const membership = event.content.membership as Membership;
     await this.ctx.storage.write(async (t) => {
-      await t.events.add({ eventId, roomId: room.roomId, event, depth: event.depth ?? 0, outlier: true, rejected: reason });
+      if (!(await t.events.has(eventId))) await t.events.add({ eventId, roomId, event, depth: event.depth ?? 0, outlier: true });
+      await t.memberships.set({ roomId, userId: event.state_key as string, membership, eventId });
     });
-    return { eventId, outcome: 'rejected', reason };
   }
 
-  /** A cached loader of stored events in their auth form, for state resolution. */
-  private eventLoader(version: string, pending?: PDU): (eventId: string) => Promise<PDU | undefined> {
-    const cache = new Map<string, PDU | undefined>();
-    if (pending) cache.set(pending.event_id as string, pending);
-    return async (eventId) => {
-      if (cache.has(eventId)) return cache.get(eventId);
-      const record = await this.ctx.storage.read((t) => t.events.get(eventId));
-      const pdu = record && !record.rejected ? authFormOf(record, version) : undefined;
-      cache.set(eventId, pdu);
-      return pdu;
-    };
-  }
-
-  /** A lookup over a state map, preloaded with the entries an auth check will ask for. */
-  private async stateLookup(
-    state: StateMap,
-    keys: [string, string][],
-    getEvent: (id: string) => Promise<PDU | undefined>,
-  ): Promise<(type: string, stateKey: string) => PDU | undefined> {
-    const wanted: [string, string][] = [['m.room.create', ''], ...keys];
-    const found = new Map<string, PDU>();
-    for (const [type, stateKey] of wanted) {
-      const k = stateKeyOf(type, stateKey);
-      const id = state.get(k);
-      const event = id === undefined ? undefined : await getEvent(id);
-      if (event) found.set(k, event);
+  /** Rooms a local user is joined to, with their forward extremities and the other servers with joined members. */
+  async sharedRooms(): Promise<Array<{ roomId: string; extremities: string[]; servers: string[] }>> {
+    const records = await this.ctx.storage.read((t) => t.rooms.list());
+    const out: Array<{ roomId: string; extremities: string[]; servers: string[] }> = [];
+    for (const { roomId } of records) {
+      const room = await this.room(roomId);
+      if (!room || !room.members('join').some((id) => this.isLocal(id))) continue;
+      out.push({ roomId, extremities: [...room.extremities.keys()], servers: remoteServersOf(room, this.ctx.serverName) });
     }
-    return (type, stateKey) => found.get(stateKeyOf(type, stateKey));
+    return out;
   }
 
-  /** Checks the signature of the sender's server (and of a restricted join's authorising server). */
-  private async verifySignatures(event: PDU, version: string, origin: string): Promise<void> {
-    const servers = new Set([serverNameOf(event.sender)]);
-    const authoriser = event.content.join_authorised_via_users_server;
-    if (event.type === 'm.room.member' && typeof authoriser === 'string') servers.add(serverNameOf(authoriser));
-    for (const server of servers) {
-      const signatures = event.signatures?.[server] ?? {};
-      let ok = false;
-      for (const keyId of Object.keys(signatures)) {
-        const key = await this.keyOf(server, keyId);
-        if (key && (await verifyEventSignature(event, version, server, keyId, key))) {
-          ok = true;
-          break;
-        }
-      }
-      if (!ok) throw new CoreError('MALFORMED_EVENT', `event from ${origin} lacks a valid signature of ${server}`);
-    }
+  // -------------------------------------------------------------------------
+  // Events from peers (receive.ts runs the checks; persist.ts writes)
+
+  receivePdus(pdus: readonly unknown[], origin: string): Promise<PduOutcome[]> {
+    return receivePdus(this.receiveHost, pdus, origin);
   }
 
-  private async keyOf(server: string, keyId: string): Promise<Uint8Array | undefined> {
-    if (server === this.ctx.serverName) return keyId === this.ctx.signer.keyId ? this.ctx.signer.publicKey : undefined;
-    if (this.options.serverKeys) return (await this.options.serverKeys(server)).get(keyId);
-    // A server named by 64 hex digits is its own ed25519 public key.
-    if (/^[0-9a-f]{64}$/.test(server) && keyId.startsWith('ed25519:')) {
-      return Uint8Array.from(server.match(/../g)!, (hex) => parseInt(hex, 16));
+  async receiveEvent(input: PDU, origin: string): Promise<ReceiveResult> {
+    const [result] = await this.receivePdus([input], origin);
+    const { eventId, outcome, reason } = result!;
+    if (outcome === 'invalid' || outcome === 'missingPrevs' || outcome === 'unknownRoom' || eventId === undefined) {
+      throw new CoreError(outcome === 'invalid' ? 'MALFORMED_EVENT' : 'MISSING_EVENT', `${outcome}: ${reason ?? result!.missing?.join(', ')}`);
     }
-    return undefined;
+    return { eventId, outcome, reason };
   }
 }
 

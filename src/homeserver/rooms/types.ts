@@ -13,6 +13,8 @@
 import type { PDU, StateMap } from '../../core/index.js';
 import type { EventRecord, Membership } from '../../storage/types.js';
 import type { StateEntry } from './room-state.js';
+import type { PduOutcome } from './receive.js';
+import type { JoinedRoomImport } from './join-import.js';
 
 export type { StateEntry } from './room-state.js';
 
@@ -116,13 +118,26 @@ export interface RoomEngine {
   /** Sends a new join event with the profile into every room the user is joined to (profile changes). */
   updateProfileInRooms(userId: string, profile: MemberProfile): Promise<void>;
   /**
-   * Runs an event from a peer through the same pipeline: format, signature,
-   * content hash, auth against its auth events, against the state before it,
-   * soft-fail against current state; then persists it like a local event. The
-   * room must be known and the event's prev_events stored (the replication
-   * layer fetches missing ones first); otherwise throws.
+   * Runs PDUs from peers (any order, any peer) through the receive checks
+   * (receive.ts): format, event ID and duplicates, signatures, content hash,
+   * auth against auth events, against the state before, soft fail; persists
+   * each like a local event. Missing prev or auth events come back as
+   * `missingPrevs` with the IDs; nothing is fetched here.
+   */
+  receivePdus(pdus: readonly unknown[], origin: string): Promise<PduOutcome[]>;
+  /**
+   * receivePdus for one event, for callers that want failure as an exception:
+   * throws CoreError for invalid events, unknown rooms and missing parents.
    */
   receiveEvent(pdu: PDU, origin: string): Promise<ReceiveResult>;
+  /** make_join / make_leave: the unsigned member event a remote user may sign; 404 if no local user is joined, 403 if not allowed. */
+  membershipTemplate(roomId: string, userId: string, membership: 'join' | 'leave'): Promise<{ roomVersion: string; event: PDU }>;
+  /** Our join to a remote room with the resident's state and auth chain, checked and written in one write; returns the join's ID. */
+  importJoin(input: JoinedRoomImport): Promise<string>;
+  /** A remote member event about a local user (invite, its rejection): through the receive checks if the room is known, else kept as an outlier with its membership. */
+  storeOutlierMembership(roomId: string, roomVersion: string, eventId: string, event: PDU, origin: string): Promise<void>;
+  /** Rooms a local user is joined to: forward extremities and the other servers with joined members. */
+  sharedRooms(): Promise<Array<{ roomId: string; extremities: string[]; servers: string[] }>>;
 
   /** The room's version, or undefined if this server does not know the room. */
   roomVersion(roomId: string): Promise<string | undefined>;

@@ -9,6 +9,7 @@
 import type { WriteTxn } from '../../storage/types.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError, forbidden, notFound } from '../http/errors.js';
+import { joinedServers } from '../federation/edus.js';
 
 export const RECEIPT_TYPES = ['m.read', 'm.read.private', 'm.fully_read'] as const;
 export type ReceiptType = (typeof RECEIPT_TYPES)[number];
@@ -46,21 +47,37 @@ export async function setReadMarkers(ctx: HomeserverContext, userId: string, roo
       const event = events.get(marker.eventId);
       if (!event || event.roomId !== roomId) throw notFound(`Event ${marker.eventId} not found in room ${roomId}`);
     }
-    for (const marker of markers) await applyMarker(txn, userId, roomId, marker, events.get(marker.eventId)!.streamOrdering, ts);
+    const sent: MarkerRequest[] = [];
+    for (const marker of markers) {
+      const moved = await applyMarker(txn, userId, roomId, marker, events.get(marker.eventId)!.streamOrdering, ts);
+      if (moved && marker.type === 'm.read') sent.push(marker);
+    }
+    // Public receipts go to the other servers in the room, queued in this same write (federation "Receipts").
+    if (sent.length === 0) return;
+    for (const server of await joinedServers(txn, roomId, ctx.serverName)) {
+      for (const marker of sent) {
+        const data: Record<string, unknown> = { ts };
+        if (marker.threadId !== undefined) data.thread_id = marker.threadId;
+        const content = { [roomId]: { 'm.read': { [userId]: { event_ids: [marker.eventId], data } } } };
+        await txn.outbound.enqueue(server, { edu: { edu_type: 'm.receipt', content } } as never);
+      }
+    }
   });
 }
 
-async function applyMarker(txn: WriteTxn, userId: string, roomId: string, marker: MarkerRequest, stream: number | undefined, ts: number): Promise<void> {
+/** Sets one marker; false when it would not move forwards (and nothing was written). */
+async function applyMarker(txn: WriteTxn, userId: string, roomId: string, marker: MarkerRequest, stream: number | undefined, ts: number): Promise<boolean> {
   if (marker.type === 'm.fully_read') {
     const existing = await txn.accountData.get(userId, 'm.fully_read', roomId);
     const previousId = existing?.content.event_id;
-    if (typeof previousId === 'string' && (await isNotBefore(txn, previousId, stream))) return;
+    if (typeof previousId === 'string' && (await isNotBefore(txn, previousId, stream))) return false;
     await txn.accountData.put(userId, 'm.fully_read', { event_id: marker.eventId }, roomId);
-    return;
+    return true;
   }
   const existing = await txn.receipts.get(roomId, marker.type, userId, marker.threadId ?? '');
-  if (existing && (existing.eventId === marker.eventId || (await isNotBefore(txn, existing.eventId, stream)))) return;
+  if (existing && (existing.eventId === marker.eventId || (await isNotBefore(txn, existing.eventId, stream)))) return false;
   await txn.receipts.put({ roomId, receiptType: marker.type, userId, threadId: marker.threadId, eventId: marker.eventId, ts });
+  return true;
 }
 
 /** Whether the stored marker's event is at or after the new one (so the marker would move backwards). */

@@ -29,12 +29,13 @@ function profileJson(user: UserRecord, only?: Field): Record<string, string> {
 export function profileRoutes({ services }: AccountsDeps): RouteDefinition[] {
   const { ctx } = services;
 
-  async function userOf(userId: string): Promise<UserRecord> {
+  /** A local user's profile from storage; a remote one's from their server (federation query/profile). */
+  async function readProfile(userId: string, field?: Field): Promise<Record<string, string>> {
     pathUserId(userId);
-    // Profiles of other servers' users arrive with federation; until then they are unknown here.
-    const user = isLocalUserId(userId, ctx.serverName) ? await ctx.storage.read((txn) => txn.users.get(userId)) : undefined;
+    if (!isLocalUserId(userId, ctx.serverName)) return services.federation.queries.profile(userId, field);
+    const user = await ctx.storage.read((txn) => txn.users.get(userId));
     if (!user) throw notFound('Profile was not found');
-    return user;
+    return profileJson(user, field);
   }
 
   async function setField(requesterId: string, userId: string, field: Field, body: Record<string, unknown>): Promise<void> {
@@ -70,12 +71,12 @@ export function profileRoutes({ services }: AccountsDeps): RouteDefinition[] {
   // Profile reads need no token (Synapse's default); 'none' also keeps a stale token from failing them.
   const routes: RouteDefinition[] = [
     // GET /_matrix/client/v3/profile/{userId} (spec: "Profiles")
-    clientRoute('GET', '/profile/{userId}', 'none', async ({ params }) => profileJson(await userOf(params.userId!))),
+    clientRoute('GET', '/profile/{userId}', 'none', async ({ params }) => readProfile(params.userId!)),
   ];
   for (const field of ['displayname', 'avatar_url'] as const) {
     routes.push(
       // GET /_matrix/client/v3/profile/{userId}/displayname and /avatar_url (spec: "Profiles")
-      clientRoute('GET', `/profile/{userId}/${field}`, 'none', async ({ params }) => profileJson(await userOf(params.userId!), field)),
+      clientRoute('GET', `/profile/{userId}/${field}`, 'none', async ({ params }) => readProfile(params.userId!, field)),
       // PUT /_matrix/client/v3/profile/{userId}/displayname and /avatar_url (spec: "Profiles")
       clientRoute('PUT', `/profile/{userId}/${field}`, 'required', async ({ requester, params, json }) => {
         await setField(requester.userId, params.userId!, field, await json());

@@ -20,7 +20,7 @@ import { deviceListChanges, streamPositionOfToken } from '../../keys/device-list
 import { parseSendToDevice, sendToDevice } from '../../keys/to-device.js';
 import { InteractiveAuth } from '../../accounts/uia.js';
 
-export const e2eeRoutes: RouteModule = ({ ctx, limits }) => {
+export const e2eeRoutes: RouteModule = ({ ctx, limits, federation }) => {
   // Replacing cross-signing keys asks for the password again (its sessions are this module's own).
   const uia = new InteractiveAuth(ctx);
   return [
@@ -32,12 +32,14 @@ export const e2eeRoutes: RouteModule = ({ ctx, limits }) => {
 
     // POST /_matrix/client/v3/keys/query
     clientRoute('POST', '/keys/query', 'required', async (req) => {
-      return queryKeys(ctx, req.requester, parseKeysQuery(await req.json()));
+      const wanted = parseKeysQuery(await req.json());
+      return federation.queries.queryKeys(await queryKeys(ctx, req.requester, wanted), wanted);
     }),
 
     // POST /_matrix/client/v3/keys/claim
     clientRoute('POST', '/keys/claim', 'required', async (req) => {
-      return claimKeys(ctx, parseKeysClaim(await req.json()));
+      const wanted = parseKeysClaim(await req.json());
+      return federation.queries.claimKeys(await claimKeys(ctx, wanted), wanted);
     }),
 
     // GET /_matrix/client/v3/keys/changes?from=&to= (positions are /sync tokens)

@@ -16,11 +16,12 @@ import { checkServerNames, resolveRoomIdOrAlias } from './common.js';
 export function membershipRoutes(services: HomeserverServices): RouteDefinition[] {
   const { rooms, limits } = services;
 
-  async function join(ctx: AuthedContext, roomId: string) {
+  /** Joins here if a local user is in the room, else through `via` servers over federation (federation/joins.ts). */
+  async function join(ctx: AuthedContext, roomId: string, via: string[] = []) {
     const body = await ctx.json();
     const reason = optionalReason(body);
     limits.take('joins', ctx.requester.userId);
-    await rooms.updateMembership(roomId, ctx.requester.userId, ctx.requester.userId, 'join', { reason });
+    await services.federation.membership.join(roomId, ctx.requester.userId, via, reason === undefined ? {} : { reason });
     return { room_id: roomId };
   }
 
@@ -40,7 +41,8 @@ export function membershipRoutes(services: HomeserverServices): RouteDefinition[
     // POST /_matrix/client/v3/join/{roomIdOrAlias}
     clientRoute('POST', '/join/{roomIdOrAlias}', 'required', async (ctx) => {
       checkServerNames(ctx.query);
-      return join(ctx, await resolveRoomIdOrAlias(services, ctx.params.roomIdOrAlias));
+      const via = [...ctx.query.getAll('via'), ...ctx.query.getAll('server_name')];
+      return join(ctx, await resolveRoomIdOrAlias(services, ctx.params.roomIdOrAlias), via);
     }),
     // POST /_matrix/client/v3/knock/{roomIdOrAlias}
     clientRoute('POST', '/knock/{roomIdOrAlias}', 'required', async (ctx) => {
@@ -64,7 +66,7 @@ export function membershipRoutes(services: HomeserverServices): RouteDefinition[
     clientRoute('POST', '/rooms/{roomId}/leave', 'required', async (ctx) => {
       const roomId = roomIdParam(ctx.params.roomId);
       const reason = optionalReason(await ctx.json());
-      await rooms.updateMembership(roomId, ctx.requester.userId, ctx.requester.userId, 'leave', { reason });
+      await services.federation.membership.leave(roomId, ctx.requester.userId, reason);
       return {};
     }),
     // POST /_matrix/client/v3/rooms/{roomId}/forget

@@ -1,0 +1,90 @@
+/**
+ * Questions about remote users, asked of their servers through the injected
+ * FederationClient: profiles (query/profile) and end-to-end keys
+ * (user/keys/query, user/keys/claim). Key answers are merged into the
+ * client-server API's result; a server that cannot be reached is listed in
+ * `failures`, as the spec asks, and the local part of the answer stands.
+ */
+import { serverNameOf, type JsonObject } from '../../core/index.js';
+import type { HomeserverContext } from '../context.js';
+import { MatrixError } from '../http/errors.js';
+import type { KeysClaimResult, KeysQueryResult } from '../keys/device-keys.js';
+import { getOwn, setOwn } from '../own-keys.js';
+import type { RemoteServers } from './remote.js';
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+export class RemoteQueries {
+  constructor(
+    private readonly ctx: HomeserverContext,
+    private readonly remote: RemoteServers,
+  ) {}
+
+  /** A remote user's profile; 404 when their server does not know them or cannot be reached. */
+  async profile(userId: string, field?: 'displayname' | 'avatar_url'): Promise<Record<string, string>> {
+    const server = serverNameOf(userId);
+    const path = `/_matrix/federation/v1/query/profile?user_id=${encodeURIComponent(userId)}${field ? `&field=${field}` : ''}`;
+    let body: Record<string, unknown>;
+    try {
+      body = await this.remote.call(server, 'look up the profile', { method: 'GET', path });
+    } catch (error) {
+      if (error instanceof MatrixError && error.status === 404) throw new MatrixError(404, 'M_NOT_FOUND', 'Profile was not found');
+      throw error;
+    }
+    const out: Record<string, string> = {};
+    if (typeof body.displayname === 'string' && field !== 'avatar_url') out.displayname = body.displayname;
+    if (typeof body.avatar_url === 'string' && field !== 'displayname') out.avatar_url = body.avatar_url;
+    return out;
+  }
+
+  /** Adds the remote users' keys to a local keys/query result (`failures` for servers that did not answer). */
+  async queryKeys(result: KeysQueryResult, wanted: Map<string, string[]>): Promise<KeysQueryResult> {
+    for (const [server, users] of this.byServer(wanted)) {
+      delete result.failures[server];
+      try {
+        const body = await this.remote.call(server, 'query keys', { method: 'POST', path: '/_matrix/federation/v1/user/keys/query', body: { device_keys: Object.fromEntries(users) } });
+        for (const section of ['device_keys', 'master_keys', 'self_signing_keys'] as const) {
+          const part = body[section];
+          if (!isObject(part)) continue;
+          for (const [userId] of users) {
+            const value = getOwn(part, userId);
+            if (isObject(value)) setOwn(result[section] as Record<string, JsonObject>, userId, value as JsonObject);
+          }
+        }
+      } catch (error) {
+        setOwn(result.failures, server, { status: 503, message: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    return result;
+  }
+
+  /** Adds one-time keys claimed from remote users' servers to a local keys/claim result. */
+  async claimKeys(result: KeysClaimResult, wanted: Map<string, Map<string, string>>): Promise<KeysClaimResult> {
+    for (const [server, users] of this.byServer(wanted)) {
+      delete result.failures[server];
+      try {
+        const request = Object.fromEntries(users.map(([userId, devices]) => [userId, Object.fromEntries(devices)]));
+        const body = await this.remote.call(server, 'claim keys', { method: 'POST', path: '/_matrix/federation/v1/user/keys/claim', body: { one_time_keys: request } });
+        const keys = body.one_time_keys;
+        if (!isObject(keys)) continue;
+        for (const [userId] of users) {
+          const value = getOwn(keys, userId);
+          if (isObject(value)) setOwn(result.one_time_keys, userId, value as never);
+        }
+      } catch (error) {
+        setOwn(result.failures, server, { status: 503, message: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    return result;
+  }
+
+  private byServer<T>(wanted: Map<string, T>): Map<string, [string, T][]> {
+    const out = new Map<string, [string, T][]>();
+    for (const [userId, value] of wanted) {
+      const server = serverNameOf(userId);
+      if (server === this.ctx.serverName) continue;
+      out.set(server, [...(out.get(server) ?? []), [userId, value]]);
+    }
+    return out;
+  }
+}

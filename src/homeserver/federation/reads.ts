@@ -1,0 +1,119 @@
+/**
+ * What another server may read of a room, over the access module (the one
+ * place that decides visibility): the room gate is serverMayRead (one of its
+ * users joined now), each event is filtered by isEventVisibleToServer judged
+ * on the state before it. Also the DAG walks the read routes share: auth
+ * chains, backward walks for backfill and get_missing_events.
+ */
+import { serverNameOf, splitStateKey, stateKeyOf, type PDU } from '../../core/index.js';
+import type { EventRecord, ReadTxn } from '../../storage/types.js';
+import { isEventVisibleToServer, serverMayRead } from '../access/room-access.js';
+import type { HomeserverContext } from '../context.js';
+import { forbidden } from '../http/errors.js';
+import { federationForm } from '../rooms/persist.js';
+import { ReadCaches, RoomReader } from '../sync/room-reader.js';
+
+export class FederationReads {
+  private readonly caches = new ReadCaches();
+
+  constructor(private readonly ctx: HomeserverContext) {}
+
+  /** Runs `fn` in one read, after checking the server may read the room (403 otherwise). */
+  async inRoom<T>(roomId: string, server: string, fn: (reader: RoomReader) => Promise<T>): Promise<T> {
+    return this.ctx.storage.read(async (txn) => {
+      const reader = new RoomReader(txn, this.caches, this.ctx.clock.now());
+      if (!(await serverMayRead(reader, roomId, server))) throw forbidden(`Server ${server} is not in room ${roomId}`);
+      return fn(reader);
+    });
+  }
+
+  /** The records the server may see, in the order given (Synapse's filter_events_for_server). */
+  async visible(reader: RoomReader, server: string, records: readonly EventRecord[]): Promise<EventRecord[]> {
+    const out: EventRecord[] = [];
+    for (const record of records) {
+      if (record.rejected) continue;
+      const before = await reader.stateBefore(record);
+      if (!before) {
+        // Outliers (a join's auth chain) carry no state here; auth events are never secret.
+        out.push(record);
+        continue;
+      }
+      const historyVisibility = await reader.stateValue(before.get(stateKeyOf('m.room.history_visibility', '')), 'history_visibility');
+      const memberships: (string | undefined)[] = [];
+      for (const [key, id] of before) {
+        const [type, stateKey] = splitStateKey(key);
+        if (type === 'm.room.member' && serverNameOf(stateKey) === server) memberships.push(await reader.stateValue(id, 'membership'));
+      }
+      if (isEventVisibleToServer({ historyVisibility, memberships })) out.push(record);
+    }
+    return out;
+  }
+}
+
+/** The stored event in federation form. */
+export function pduOf(record: EventRecord): PDU {
+  return federationForm(record.event);
+}
+
+/** The auth chain of some events (their auth events, transitively), stored ones only. */
+export async function authChainOf(txn: ReadTxn, eventIds: Iterable<string>, limit = 50_000): Promise<EventRecord[]> {
+  const seen = new Set<string>();
+  const out: EventRecord[] = [];
+  let frontier = [...eventIds];
+  const start = new Set(frontier);
+  while (frontier.length > 0 && out.length < limit) {
+    const records = await txn.events.getMany(frontier.filter((id) => !seen.has(id)));
+    const next: string[] = [];
+    for (const id of frontier) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const record = records.get(id);
+      if (!record) continue;
+      if (!start.has(id)) out.push(record);
+      for (const authId of record.event.auth_events) if (!seen.has(authId)) next.push(authId);
+    }
+    frontier = next;
+  }
+  return out;
+}
+
+/**
+ * Events reached walking prev_events backwards from `from` (included when `includeStart`), breadth first,
+ * deepest first, stopping at `stopAt` and after `limit` events.
+ */
+export async function walkBack(
+  txn: ReadTxn,
+  roomId: string,
+  from: readonly string[],
+  options: { limit: number; stopAt?: ReadonlySet<string>; includeStart: boolean; minDepth?: number },
+): Promise<EventRecord[]> {
+  const out: EventRecord[] = [];
+  const seen = new Set<string>([...(options.stopAt ?? []), ...from]);
+  let frontier = [...from];
+  let first = true;
+  while (frontier.length > 0 && out.length < options.limit) {
+    const records = await txn.events.getMany(frontier);
+    const level: EventRecord[] = [];
+    for (const id of frontier) {
+      const record = records.get(id);
+      if (record && record.roomId === roomId) level.push(record);
+    }
+    level.sort((a, b) => b.depth - a.depth);
+    const next: string[] = [];
+    for (const record of level) {
+      if (!first || options.includeStart) {
+        if (out.length >= options.limit) break;
+        if (options.minDepth !== undefined && record.depth < options.minDepth) continue;
+        out.push(record);
+      }
+      for (const prev of record.event.prev_events) {
+        if (seen.has(prev)) continue;
+        seen.add(prev);
+        next.push(prev);
+      }
+    }
+    first = false;
+    frontier = next;
+  }
+  return out;
+}

@@ -1,0 +1,81 @@
+/**
+ * Defensive JSON for peer input. Every frame a peer sends is checked before
+ * `JSON.parse` sees it: its size, then its nesting depth, by one iterative
+ * scan of the text (no recursion, so a hostile `[[[[...` cannot blow the
+ * stack, and the scan costs one pass over bytes we already hold). The parsed
+ * value is used as it is: `JSON.parse` defines keys as own properties, so a
+ * `"__proto__"` key stays data; callers read known fields with `Object.hasOwn`
+ * and never copy input keys into plain objects. The homeserver's federation
+ * ingress re-checks bodies with its own rules; this guard only keeps the
+ * transport itself safe.
+ */
+import { P2PError } from './errors.js';
+
+export interface JsonGuardOptions {
+  /** Largest text accepted, in UTF-16 code units (about bytes for JSON). @default 1_048_576 */
+  maxLength?: number;
+  /** Deepest nesting of arrays and objects accepted. @default 64 */
+  maxDepth?: number;
+}
+
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+export const DEFAULT_MAX_JSON_LENGTH = 1 << 20;
+
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * The deepest nesting in JSON text, counted outside strings. It does not
+ * validate the text (JSON.parse does that next); it only bounds what the
+ * parser will be asked to build. Stops early once `limit` is exceeded.
+ */
+export function jsonDepth(text: string, limit = Infinity): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) {
+      inString = true;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      depth++;
+      if (depth > max) {
+        max = depth;
+        if (max > limit) return max;
+      }
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return max;
+}
+
+/** Parses peer JSON within size and depth limits; throws P2PError('TOO_LARGE' | 'PROTOCOL'). */
+export function parseGuardedJson(text: string, options: JsonGuardOptions = {}): unknown {
+  const maxLength = options.maxLength ?? DEFAULT_MAX_JSON_LENGTH;
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  if (text.length > maxLength) throw new P2PError('TOO_LARGE', `JSON of ${text.length} characters exceeds ${maxLength}`);
+  if (jsonDepth(text, maxDepth) > maxDepth) throw new P2PError('PROTOCOL', `JSON nested deeper than ${maxDepth}`);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new P2PError('PROTOCOL', `invalid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** A non-null, non-array object: the only shape a frame may have. */
+export function isJsonRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** An own property of parsed input, or undefined (never one from a prototype). */
+export function ownField(record: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}

@@ -1,0 +1,132 @@
+/**
+ * A FederationTransport over a running libp2p node: the federation protocol
+ * (federation-protocol.ts) for requests, the peer book (peer-book.ts) for
+ * dialing by server name and for peer events, and gossipsub for topics. The
+ * node factories (node-node.ts, node-browser.ts) build the libp2p node with
+ * the right transports and hand it here; everything above this line is the
+ * same in Node and in browsers.
+ *
+ * Inbound: the protocol handler derives `origin` from the connection's
+ * Noise-authenticated remote PeerId. Topics: a message is delivered with the
+ * server that propagated it to us over an authenticated link (gossipsub's
+ * `propagationSource`), which is what EDU rules need; the author of a PDU is
+ * proven by the PDU's own signature.
+ */
+import type { Libp2p } from '@libp2p/interface';
+import type { GossipSub } from '@libp2p/gossipsub';
+import { P2PError } from './errors.js';
+import { createFederationServer, createSpareStreams, FEDERATION_PROTOCOL, requestOverConnection, resolveProtocolOptions, type FederationProtocolOptions } from './federation-protocol.js';
+import { serverNameOfPeerId } from './identity.js';
+import type { PeerBook } from './peer-book.js';
+import { deadlineSignal, abortError, type FederationHandler, type FederationTransport } from './transport.js';
+
+export interface Libp2pTransportInit {
+  /** Limits and timeouts of the federation protocol. @default see FederationProtocolOptions */
+  protocol?: FederationProtocolOptions;
+  /** Inbound federation streams libp2p accepts per connection before resetting; above the per-peer cap so that cap answers 429 in-protocol. @default 64 */
+  maxInboundStreamsPerConnection?: number;
+}
+
+export type Libp2pWithPubsub = Libp2p<{ pubsub: GossipSub }>;
+
+export async function createLibp2pTransport(node: Libp2pWithPubsub, peerBook: PeerBook, init: Libp2pTransportInit = {}): Promise<FederationTransport & { readonly node: Libp2pWithPubsub; readonly peerBook: PeerBook }> {
+  const options = resolveProtocolOptions(init.protocol);
+  const server = createFederationServer(init.protocol);
+  const spares = createSpareStreams(options);
+  const localServer = serverNameOfPeerId(node.peerId);
+  const pubsub = node.services.pubsub;
+  const listeners = new Map<string, Set<(data: Uint8Array, from: string) => void>>();
+  let closed = false;
+
+  await node.handle(
+    FEDERATION_PROTOCOL,
+    (stream, connection) => {
+      let origin: string;
+      try {
+        origin = serverNameOfPeerId(connection.remotePeer);
+      } catch {
+        stream.abort(new P2PError('BAD_IDENTITY', 'peer has no ed25519 identity'));
+        return;
+      }
+      void server.serve(stream, origin);
+    },
+    { runOnLimitedConnection: true, maxInboundStreams: init.maxInboundStreamsPerConnection ?? 64 },
+  );
+
+  pubsub.addEventListener('gossipsub:message', (event) => {
+    const { msg, propagationSource } = event.detail;
+    const set = listeners.get(msg.topic);
+    if (!set) return;
+    let from: string;
+    try {
+      from = serverNameOfPeerId(propagationSource);
+    } catch {
+      return;
+    }
+    for (const listener of set) {
+      try {
+        listener(msg.data, from);
+      } catch {
+        // A subscriber's bug must not stop delivery to the others.
+      }
+    }
+  });
+
+  peerBook.start();
+
+  return {
+    node,
+    peerBook,
+    localServer,
+    events: peerBook.events,
+    async request(target, request, call = {}) {
+      if (closed) throw new P2PError('CLOSED', 'transport closed');
+      const timeoutMs = call.timeoutMs ?? options.requestTimeoutMs;
+      const signal = deadlineSignal(timeoutMs, call.signal);
+      const started = Date.now();
+      let connection;
+      try {
+        connection = await peerBook.dial(target, signal);
+      } catch (error) {
+        if (signal.aborted) throw abortError(`dialing ${target}`, signal, call.signal);
+        throw error;
+      }
+      return requestOverConnection(connection, request, options, { timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)), signal: call.signal }, spares);
+    },
+    handle(handler: FederationHandler) {
+      server.setHandler(handler);
+    },
+    peers() {
+      return peerBook.peers();
+    },
+    async publish(topic, data) {
+      if (closed) throw new P2PError('CLOSED', 'transport closed');
+      await pubsub.publish(topic, data);
+    },
+    subscribe(topic, onMessage) {
+      let set = listeners.get(topic);
+      if (!set) {
+        set = new Set();
+        listeners.set(topic, set);
+        pubsub.subscribe(topic);
+      }
+      set.add(onMessage);
+      return () => {
+        const current = listeners.get(topic);
+        if (!current) return;
+        current.delete(onMessage);
+        if (current.size === 0) {
+          listeners.delete(topic);
+          if (!closed) pubsub.unsubscribe(topic);
+        }
+      };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      peerBook.stop();
+      spares.clear();
+      await node.stop();
+    },
+  };
+}

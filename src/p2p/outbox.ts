@@ -1,0 +1,289 @@
+/**
+ * The outbox sender: delivers what the homeserver queued in the storage
+ * outbox (`txn.outbound`, one record per destination and PDU or EDU, written
+ * in the same transaction as the event) as Matrix transactions,
+ * `PUT /_matrix/federation/v1/send/{txnId}`, one destination at a time.
+ *
+ * It owns delivery order and retry, nothing else. Per destination at most
+ * `maxInFlight` transaction is outstanding (one by default: acknowledging
+ * "everything up to seq N" is then exact, and the receiver sees a server's
+ * events in the order they were written). A transaction is the oldest
+ * records of the queue, at most 50 PDUs and 100 EDUs as the spec allows; its
+ * ID is derived from the seqs it carries, so a transaction resent after a
+ * crash or reload has the ID the receiver already saw and is deduplicated
+ * there. A 200 acknowledges it (per-PDU errors in the body are the
+ * receiver's verdict, not a reason to resend). Unreachable, timeouts, 429
+ * and 5xx retry with exponential backoff and jitter; a 400 drops the batch,
+ * since the same bytes would be refused again and would block the queue.
+ * The sender wakes on the storage's commit notice `{kind: 'outbound'}` and
+ * when the destination comes online (which also ends its backoff): the
+ * queue is in storage, so a reloaded tab starts where it stopped.
+ *
+ * Non-state PDUs of rooms in gossip mode (see replicator.ts) are not sent
+ * here: they go to `onGossip` once and are acknowledged, so a message in a
+ * room with 200 servers costs one publish, not 200 requests. State events
+ * (membership, power levels, bans...) are always sent directly, even in
+ * gossip rooms: they are rare, they decide who is in the room and hence
+ * where everything else goes, and a server that missed its own ban or a
+ * peer's join by gossip would disagree with the others about whom to ask
+ * (the simulation found exactly that). EDUs are always sent directly too:
+ * they are unsigned, and a receiver accepts them only from their own
+ * server's link.
+ */
+import { isRetryable } from './errors.js';
+import { backoffDelay, type ReplicatorClock, type ReplicatorLog } from './replication-port.js';
+import type { FederationTransport } from './transport.js';
+import type { OutboundRecord, Storage } from '../storage/types.js';
+
+export interface OutboxOptions {
+  /** PDUs per transaction (the spec's limit). @default 50 */
+  maxPdusPerTransaction?: number;
+  /** EDUs per transaction (the spec's limit). @default 100 */
+  maxEdusPerTransaction?: number;
+  /** Transactions outstanding per destination. Only 1 keeps acknowledgement by seq exact; higher values are clamped to 1. @default 1 */
+  maxInFlight?: number;
+  /** First retry delay after a failed send. @default 500 */
+  backoffBaseMs?: number;
+  /** Longest retry delay. @default 60_000 */
+  backoffMaxMs?: number;
+  /** Fraction by which a retry delay is randomly shortened. @default 0.5 */
+  backoffJitter?: number;
+  /** Time allowed per transaction. @default the transport's request timeout */
+  requestTimeoutMs?: number;
+  /** Records counted when reporting queue length; a longer queue is reported as this many with `more: true`. @default 1_000 */
+  queueReportLimit?: number;
+}
+
+/** Detail of an `outbox:queue` event. */
+export interface OutboxQueueState {
+  destination: string;
+  /** Records waiting (at most queueReportLimit). */
+  queued: number;
+  /** True when more than `queued` are waiting. */
+  more: boolean;
+  /** A transaction to this destination is on the wire. */
+  inFlight: boolean;
+  /** Failed attempts since the last success. */
+  failures: number;
+  /** When the next retry is due (clock ms), if backing off. */
+  retryAt?: number;
+}
+
+export interface OutboxInit extends OutboxOptions {
+  storage: Storage;
+  transport: FederationTransport;
+  clock: ReplicatorClock;
+  log: ReplicatorLog;
+  /** Receives `outbox:queue` events. */
+  events: EventTarget;
+  /** True when the room's non-state PDUs go by gossip instead of directly. */
+  gossipRoom(roomId: string): boolean;
+  /** Publishes one PDU on its room's topic (deduplicates by itself). */
+  onGossip(roomId: string, pdu: Record<string, unknown>): void;
+}
+
+export interface OutboxSender {
+  start(): Promise<void>;
+  stop(): void;
+  /** Sends the destination's queue now (ends its backoff when `resetBackoff`). */
+  kick(destination: string, resetBackoff?: boolean): void;
+  /** Per-destination state. */
+  state(): OutboxQueueState[];
+  /** True when nothing is in flight and no destination has queued records known to this sender. */
+  idle(): boolean;
+}
+
+interface DestinationState {
+  inFlight: boolean;
+  failures: number;
+  retryAt?: number;
+  cancelRetry?: () => void;
+  /** A wake-up arrived while a send was in flight: look again after it. */
+  again: boolean;
+  queued: number;
+  more: boolean;
+}
+
+type Item = { record: OutboundRecord; kind: 'pdu'; pdu: Record<string, unknown> } | { record: OutboundRecord; kind: 'edu'; edu: Record<string, unknown> } | { record: OutboundRecord; kind: 'bad' };
+
+function classify(record: OutboundRecord): Item {
+  const payload = record.payload as Record<string, unknown> | null;
+  if (payload && typeof payload === 'object' && !Array.isArray(payload)) {
+    const pdu = payload.pdu;
+    if (pdu && typeof pdu === 'object' && !Array.isArray(pdu)) return { record, kind: 'pdu', pdu: pdu as Record<string, unknown> };
+    const edu = payload.edu;
+    if (edu && typeof edu === 'object' && !Array.isArray(edu)) return { record, kind: 'edu', edu: edu as Record<string, unknown> };
+  }
+  return { record, kind: 'bad' };
+}
+
+export function createOutboxSender(init: OutboxInit): OutboxSender {
+  const maxPdus = init.maxPdusPerTransaction ?? 50;
+  const maxEdus = init.maxEdusPerTransaction ?? 100;
+  const baseMs = init.backoffBaseMs ?? 500;
+  const maxMs = init.backoffMaxMs ?? 60_000;
+  const jitter = init.backoffJitter ?? 0.5;
+  const reportLimit = init.queueReportLimit ?? 1_000;
+  const { storage, transport, clock, log } = init;
+  const local = transport.localServer;
+  const destinations = new Map<string, DestinationState>();
+  let stopped = true;
+  let unsubscribe: (() => void) | undefined;
+  const onOnline = (event: Event): void => {
+    const server = (event as CustomEvent<{ server: string }>).detail?.server;
+    if (typeof server === 'string' && destinations.has(server)) kick(server, true);
+  };
+
+  function stateOf(destination: string): DestinationState {
+    let state = destinations.get(destination);
+    if (!state) destinations.set(destination, (state = { inFlight: false, failures: 0, again: false, queued: 0, more: false }));
+    return state;
+  }
+
+  function report(destination: string, state: DestinationState): void {
+    const detail: OutboxQueueState = { destination, queued: state.queued, more: state.more, inFlight: state.inFlight, failures: state.failures, ...(state.retryAt !== undefined ? { retryAt: state.retryAt } : {}) };
+    init.events.dispatchEvent(new CustomEvent<OutboxQueueState>('outbox:queue', { detail }));
+  }
+
+  function kick(destination: string, resetBackoff = false): void {
+    if (stopped) return;
+    const state = stateOf(destination);
+    if (resetBackoff && state.cancelRetry) {
+      state.cancelRetry();
+      state.cancelRetry = undefined;
+      state.retryAt = undefined;
+    }
+    if (state.inFlight) {
+      state.again = true;
+      return;
+    }
+    // While backing off, new records wait for the retry: hammering an unreachable peer helps nobody.
+    if (state.cancelRetry) return;
+    void drain(destination, state);
+  }
+
+  async function drain(destination: string, state: DestinationState): Promise<void> {
+    state.inFlight = true;
+    state.again = false;
+    let retry = false;
+    try {
+      for (;;) {
+        if (stopped) return;
+        const records = await storage.read((txn) => txn.outbound.peek(destination, Math.max(reportLimit, maxPdus + maxEdus) + 1));
+        state.queued = Math.min(records.length, reportLimit);
+        state.more = records.length > reportLimit;
+        if (records.length === 0) break;
+        if (destination === local) {
+          // Nothing is ever sent to ourselves; a homeserver that queued it anyway is forgiven.
+          await ack(destination, records[records.length - 1]!.seq);
+          continue;
+        }
+        // The oldest records that fit one transaction; a contiguous prefix, so one ack covers them.
+        const pdus: Record<string, unknown>[] = [];
+        const edus: Record<string, unknown>[] = [];
+        let lastSeq = -Infinity;
+        let firstSeq = records[0]!.seq;
+        for (const record of records) {
+          const item = classify(record);
+          if (item.kind === 'pdu') {
+            const roomId = item.pdu.room_id;
+            if (typeof roomId === 'string' && item.pdu.state_key === undefined && init.gossipRoom(roomId)) init.onGossip(roomId, item.pdu);
+            else if (pdus.length < maxPdus) pdus.push(item.pdu);
+            else break;
+          } else if (item.kind === 'edu') {
+            if (edus.length < maxEdus) edus.push(item.edu);
+            else break;
+          } else {
+            log.warn('outbox: dropping a record that is neither {pdu} nor {edu}', { destination, seq: record.seq });
+          }
+          lastSeq = record.seq;
+        }
+        if (pdus.length === 0 && edus.length === 0) {
+          await ack(destination, lastSeq);
+          continue;
+        }
+        report(destination, state);
+        const txnId = `${firstSeq}-${lastSeq}`;
+        let status: number;
+        try {
+          const response = await transport.request(
+            destination,
+            { method: 'PUT', path: `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`, body: { origin: local, origin_server_ts: clock.now(), pdus, edus } },
+            init.requestTimeoutMs !== undefined ? { timeoutMs: init.requestTimeoutMs } : {},
+          );
+          status = response.status;
+        } catch (error) {
+          if (!isRetryable(error)) log.warn(`outbox: send to ${destination} failed`, error);
+          retry = true;
+          break;
+        }
+        if (status === 200 || status === 400) {
+          if (status === 400) log.warn(`outbox: ${destination} refused transaction ${txnId} with 400; dropped`);
+          await ack(destination, lastSeq);
+          state.failures = 0;
+          continue;
+        }
+        log.debug(`outbox: ${destination} answered ${status}; will retry`);
+        retry = true;
+        break;
+      }
+    } catch (error) {
+      // Storage failed (closed on shutdown, most likely): try again later rather than lose the wake-up.
+      if (!stopped) log.warn('outbox: drain failed', error);
+      retry = !stopped;
+    } finally {
+      state.inFlight = false;
+    }
+    if (stopped) return;
+    if (retry) {
+      state.failures++;
+      const delay = backoffDelay(state.failures, baseMs, maxMs, jitter, clock.random);
+      state.retryAt = clock.now() + delay;
+      state.cancelRetry = clock.setTimer(() => {
+        state.cancelRetry = undefined;
+        state.retryAt = undefined;
+        kick(destination);
+      }, delay);
+    } else {
+      state.retryAt = undefined;
+      state.queued = 0;
+      state.more = false;
+    }
+    report(destination, state);
+    if (!retry && state.again) kick(destination);
+  }
+
+  async function ack(destination: string, upTo: number): Promise<void> {
+    await storage.write((txn) => txn.outbound.ack(destination, upTo));
+  }
+
+  return {
+    async start() {
+      if (!stopped) return;
+      stopped = false;
+      unsubscribe = storage.subscribe((commit) => {
+        for (const change of commit.changes) if (change.kind === 'outbound') kick(change.destination);
+      });
+      transport.events.addEventListener('peer:online', onOnline);
+      const queued = await storage.read((txn) => txn.outbound.destinations());
+      for (const destination of queued) kick(destination);
+    },
+    stop() {
+      stopped = true;
+      unsubscribe?.();
+      transport.events.removeEventListener('peer:online', onOnline);
+      for (const state of destinations.values()) {
+        state.cancelRetry?.();
+        state.cancelRetry = undefined;
+      }
+    },
+    kick,
+    state() {
+      return [...destinations].map(([destination, s]) => ({ destination, queued: s.queued, more: s.more, inFlight: s.inFlight, failures: s.failures, ...(s.retryAt !== undefined ? { retryAt: s.retryAt } : {}) }));
+    },
+    idle() {
+      for (const s of destinations.values()) if (s.inFlight || s.queued > 0 || s.cancelRetry) return false;
+      return true;
+    },
+  };
+}
