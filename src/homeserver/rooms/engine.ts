@@ -736,6 +736,9 @@ class Engine implements RoomEngine {
     await this.ctx.storage.write(async (t) => {
       if (!(await t.events.has(eventId))) await t.events.add({ eventId, roomId, event, depth: event.depth ?? 0, outlier: true });
       await t.memberships.set({ roomId, userId: event.state_key as string, membership, eventId });
+      // An outlier takes no stream position; /sync goes by the position at which the notifier saw the change, so
+      // the write must move the stream past the client's token (sync.ts, "An outlier member event").
+      await t.stream.next();
     });
   }
 
