@@ -10,7 +10,7 @@ import type { Libp2pFederationTransport } from '../../src/p2p/node-node.js';
 
 let transport: FederationTransport | undefined;
 let libp2p: Libp2pFederationTransport | undefined;
-const linkEvents: PeerInfo[] = [];
+const peerEvents: string[] = [];
 
 function fromHex(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
@@ -19,7 +19,12 @@ function fromHex(hex: string): Uint8Array {
 function install(t: FederationTransport): string {
   transport = t;
   t.handle(async (origin, request) => ({ status: 200, body: { origin, path: request.path, body: request.body ?? null } }));
-  t.events.addEventListener('peer:link', (e) => linkEvents.push((e as CustomEvent<PeerInfo>).detail));
+  for (const name of ['peer:online', 'peer:link', 'peer:offline']) {
+    t.events.addEventListener(name, (e) => {
+      const info = (e as CustomEvent<PeerInfo>).detail;
+      peerEvents.push(`${name} ${info.via} ${info.direct ? 'direct' : 'limited'}`);
+    });
+  }
   return t.localServer;
 }
 
@@ -41,8 +46,9 @@ export function peers(): PeerInfo[] {
   return transport!.peers();
 }
 
-export function links(): PeerInfo[] {
-  return linkEvents;
+/** The peer events seen so far, as "peer:link webrtc direct" lines. */
+export function events(): string[] {
+  return peerEvents;
 }
 
 export async function request(server: string, path: string, body?: unknown): Promise<FederationResponse> {
