@@ -7,6 +7,7 @@ import { createBrowserTransport } from '../../src/p2p/node-browser.js';
 import { createBroadcastTransport } from '../../src/p2p/broadcast-transport.js';
 import type { FederationResponse, FederationTransport, PeerInfo } from '../../src/p2p/transport.js';
 import type { Libp2pFederationTransport } from '../../src/p2p/node-node.js';
+import type { FederationProtocolOptions } from '../../src/p2p/federation-protocol.js';
 
 let transport: FederationTransport | undefined;
 let libp2p: Libp2pFederationTransport | undefined;
@@ -28,8 +29,8 @@ function install(t: FederationTransport): string {
   return t.localServer;
 }
 
-export async function startLibp2p(seedHex: string, relays: string[]): Promise<string> {
-  libp2p = await createBrowserTransport({ seed: fromHex(seedHex), relays, iceServers: [], allowLocalAddresses: true });
+export async function startLibp2p(seedHex: string, relays: string[], protocol?: FederationProtocolOptions): Promise<string> {
+  libp2p = await createBrowserTransport({ seed: fromHex(seedHex), relays, iceServers: [], allowLocalAddresses: true, protocol });
   return install(libp2p);
 }
 
