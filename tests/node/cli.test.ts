@@ -164,7 +164,9 @@ describe('npm run homeserver', () => {
     const open = await startCli(['--port', '0', '--memory', '--no-rate-limits']);
     for (let i = 0; i < 12; i++) expect((await register(open.url, `user${i}`)).status).toBe(200);
     expect(await stop(open)).toBe(0);
-  });
+    // 22 registrations hash at the CLI's real cost (PBKDF2, 600,000 iterations): seconds on an idle
+    // machine, far more when the other test files share its two cores.
+  }, 120_000);
 
   it('refuses conflicting options with a usage message', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/node/cli.ts', '--memory', '--data', '/tmp/x'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
