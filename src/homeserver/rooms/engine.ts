@@ -471,6 +471,7 @@ class Engine implements RoomEngine {
     extremities.set(prepared.eventId, prepared.depth);
     const { redacts } = opts;
     const isAlias = prepared.pdu.type === 'm.room.canonical_alias' && prepared.pdu.state_key === '';
+    const isMember = prepared.pdu.type === 'm.room.member';
     const persisted = await persist(this.ctx, room, {
       ...prepared,
       status: 'timeline',
@@ -478,7 +479,8 @@ class Engine implements RoomEngine {
       extremities,
       txn: opts.txn,
       // The servers with joined members after this event (a remote user's join or leave concerns their server too).
-      destinations: remoteServersOf(room, this.ctx.serverName, prepared.pdu.type === 'm.room.member' ? [prepared.pdu.state_key as string] : []),
+      // An invitee's server has the invite already (invite v2), and holds no room to put it in.
+      destinations: remoteServersOf(room, this.ctx.serverName, isMember && prepared.pdu.content.membership !== 'invite' ? [prepared.pdu.state_key as string] : []),
       inWrite: async (t) => {
         if (isAlias) await this.checkCanonicalAlias(t, room, prepared.pdu);
         return redacts === undefined ? undefined : this.redactionToApply(t, room, prepared, redacts);

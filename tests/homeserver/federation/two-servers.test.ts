@@ -135,7 +135,10 @@ test('leaving, rejecting a remote invite, and reads refused to servers not in th
   // Offline: remote work fails clearly, local work goes on.
   b.homeserver.replication.setClient(undefined);
   const offline = await bob!.call('GET', `/profile/${enc(alice!.userId)}`);
-  expect(offline.status).toBe(502);
+  expect(offline.status).toBe(404);
   expect(offline.json.error).toMatch(/not connected/);
+  const invite = await bob!.call('POST', `/join/${enc(roomId)}?via=${a.serverName}`, {});
+  expect(invite.status).toBe(502);
+  expect(invite.json.error).toMatch(/not connected/);
   expect((await bob!.createRoom({})).startsWith('!')).toBe(true);
 });
