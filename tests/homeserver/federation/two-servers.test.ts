@@ -51,6 +51,14 @@ describe.each(['12', '11', '10'])('room version %s', (roomVersion) => {
     expect(await tips(a)).toEqual(await tips(b));
     const state = (s: any) => s.storage.read(async (t: any) => [...(await t.currentState.load(roomId))].sort());
     expect(await state(a)).toEqual(await state(b));
+
+    // Bob's new device keys reach A as m.device_list_update: alice's /sync says his devices changed.
+    const since = (await alice!.call('GET', '/sync?timeout=0')).json.next_batch;
+    const keys = { user_id: bob!.userId, device_id: bob!.deviceId, algorithms: ['m.olm.v1.curve25519-aes-sha2'], keys: { [`ed25519:${bob!.deviceId}`]: 'ZWQ' } };
+    expect((await bob!.call('POST', '/keys/upload', { device_keys: keys })).status).toBe(200);
+    await net.flush();
+    const later = await alice!.call('GET', `/sync?timeout=0&since=${since}`);
+    expect(later.json.device_lists?.changed ?? []).toContain(bob!.userId);
   });
 });
 
