@@ -451,7 +451,8 @@ class Engine implements RoomEngine {
     for (const draft of plan.stateDrafts) {
       add(await buildEvent(this.ctx, room, creator, this.resolveDraft(draft, alias)));
     }
-    for (const invitee of plan.invitees) {
+    // Remote invitees are invited after the room exists, one by one: their servers countersign (invite v2).
+    for (const invitee of plan.invitees.filter((id) => this.isLocal(id))) {
       const content: Record<string, unknown> = { membership: 'invite' };
       if (plan.isDirect) content.is_direct = true;
       addProfile(content, profiles.get(invitee));
@@ -494,6 +495,14 @@ class Engine implements RoomEngine {
     for (const [key, entry] of room.state) room.state.set(key, stateEntryOf(byId.get(entry.record.eventId)!, version));
     room.stateGroup = committed.group;
     this.rooms.set(roomId, room);
+    for (const invitee of plan.invitees.filter((id) => !this.isLocal(id))) {
+      try {
+        await this.updateMembership(roomId, creator, invitee, 'invite', { isDirect: plan.isDirect });
+      } catch (error) {
+        // The room stands (Synapse also creates it when a remote invite fails); the inviter may retry.
+        this.ctx.log.warn(`invite of ${invitee} to new room ${roomId} failed`, error);
+      }
+    }
     return alias === undefined ? { roomId } : { roomId, alias };
   }
 

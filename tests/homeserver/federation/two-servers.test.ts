@@ -150,3 +150,18 @@ test('leaving, rejecting a remote invite, and reads refused to servers not in th
   expect(invite.json.error).toMatch(/not connected/);
   expect((await bob!.createRoom({})).startsWith('!')).toBe(true);
 });
+
+test('createRoom with a remote invitee (a direct chat) invites them through their server', async () => {
+  net = await startFederation(2);
+  const [a, b] = net.servers as [any, any];
+  const [alice] = await withUsers(a, 'alice');
+  const [bob] = await withUsers(b, 'bob');
+  const roomId = await alice!.createRoom({ preset: 'trusted_private_chat', is_direct: true, invite: [bob!.userId] });
+  const invited = (await bob!.call('GET', '/sync')).json.rooms.invite[roomId];
+  expect(invited).toBeDefined();
+  const member = invited.invite_state.events.find((e: any) => e.type === 'm.room.member' && e.state_key === bob!.userId);
+  expect(member.content).toMatchObject({ membership: 'invite', is_direct: true });
+  expect((await bob!.call('POST', `/rooms/${enc(roomId)}/join`, {})).status).toBe(200);
+  await net.flush();
+  expect((await a.storage.read((t: any) => t.memberships.get(roomId, bob!.userId)))?.membership).toBe('join');
+});
