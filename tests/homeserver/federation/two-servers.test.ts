@@ -51,6 +51,14 @@ describe.each(['12', '11', '10'])('room version %s', (roomVersion) => {
     expect(await tips(a)).toEqual(await tips(b));
     const state = (s: any) => s.storage.read(async (t: any) => [...(await t.currentState.load(roomId))].sort());
     expect(await state(a)).toEqual(await state(b));
+
+    // Bob's new device keys reach A as m.device_list_update: alice's /sync says his devices changed.
+    const since = (await alice!.call('GET', '/sync?timeout=0')).json.next_batch;
+    const keys = { user_id: bob!.userId, device_id: bob!.deviceId, algorithms: ['m.olm.v1.curve25519-aes-sha2'], keys: { [`ed25519:${bob!.deviceId}`]: 'ZWQ' } };
+    expect((await bob!.call('POST', '/keys/upload', { device_keys: keys })).status).toBe(200);
+    await net.flush();
+    const later = await alice!.call('GET', `/sync?timeout=0&since=${since}`);
+    expect(later.json.device_lists?.changed ?? []).toContain(bob!.userId);
   });
 });
 
@@ -135,7 +143,25 @@ test('leaving, rejecting a remote invite, and reads refused to servers not in th
   // Offline: remote work fails clearly, local work goes on.
   b.homeserver.replication.setClient(undefined);
   const offline = await bob!.call('GET', `/profile/${enc(alice!.userId)}`);
-  expect(offline.status).toBe(502);
+  expect(offline.status).toBe(404);
   expect(offline.json.error).toMatch(/not connected/);
+  const invite = await bob!.call('POST', `/join/${enc(roomId)}?via=${a.serverName}`, {});
+  expect(invite.status).toBe(502);
+  expect(invite.json.error).toMatch(/not connected/);
   expect((await bob!.createRoom({})).startsWith('!')).toBe(true);
+});
+
+test('createRoom with a remote invitee (a direct chat) invites them through their server', async () => {
+  net = await startFederation(2);
+  const [a, b] = net.servers as [any, any];
+  const [alice] = await withUsers(a, 'alice');
+  const [bob] = await withUsers(b, 'bob');
+  const roomId = await alice!.createRoom({ preset: 'trusted_private_chat', is_direct: true, invite: [bob!.userId] });
+  const invited = (await bob!.call('GET', '/sync')).json.rooms.invite[roomId];
+  expect(invited).toBeDefined();
+  const member = invited.invite_state.events.find((e: any) => e.type === 'm.room.member' && e.state_key === bob!.userId);
+  expect(member.content).toMatchObject({ membership: 'invite', is_direct: true });
+  expect((await bob!.call('POST', `/rooms/${enc(roomId)}/join`, {})).status).toBe(200);
+  await net.flush();
+  expect((await a.storage.read((t: any) => t.memberships.get(roomId, bob!.userId)))?.membership).toBe('join');
 });
