@@ -26,6 +26,12 @@ export interface FederatedNetwork {
   link(a: TestServer, b: TestServer, up: boolean): void;
   /** Delivers every outbox until all are empty (or only unreachable destinations are left); returns PDUs+EDUs sent. */
   flush(): Promise<number>;
+  /**
+   * Delivers outboxes as soon as anything is queued (a stand-in for p2p's outbox sender, for tests that
+   * drive real clients); returns the stop function. Failures are kept in `pumpErrors`.
+   */
+  pump(): () => void;
+  readonly pumpErrors: unknown[];
   /** Requests made, by `METHOD path` without query (for assertions). */
   readonly log: string[];
   close(): Promise<void>;
@@ -91,9 +97,35 @@ export async function startFederation(count: number, options: { log?: Logger; fi
     return sent;
   }
 
+  const pumpErrors: unknown[] = [];
+  let chain: Promise<unknown> = Promise.resolve();
+  let scheduled = false;
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    chain = chain.then(async () => {
+      scheduled = false;
+      try {
+        while ((await flushOnce()) > 0);
+      } catch (error) {
+        pumpErrors.push(error);
+      }
+    });
+  };
+
   return {
     servers,
     log,
+    pumpErrors,
+    pump() {
+      const stops = servers.map((s) => s.storage.subscribe((commit) => {
+        if (commit.changes.some((c) => c.kind === 'outbound')) schedule();
+      }));
+      schedule();
+      return () => {
+        for (const stop of stops) stop();
+      };
+    },
     link(a, b, up) {
       if (up) down.delete(pair(a.serverName, b.serverName));
       else down.add(pair(a.serverName, b.serverName));
@@ -108,6 +140,7 @@ export async function startFederation(count: number, options: { log?: Logger; fi
       return total;
     },
     async close() {
+      await chain;
       for (const server of servers) await server.close();
     },
   };

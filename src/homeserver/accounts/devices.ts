@@ -7,6 +7,7 @@
  */
 import { randomId, type HomeserverContext } from '../context.js';
 import type { WriteTxn } from '../../storage/types.js';
+import { recordDeviceListChange } from '../keys/device-lists.js';
 
 const DEVICE_ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
@@ -48,7 +49,7 @@ export async function openSession(txn: WriteTxn, request: SessionRequest): Promi
       lastSeenTs: now,
       ...(request.displayName !== undefined ? { displayName: request.displayName } : {}),
     });
-    await txn.deviceLists.add(userId);
+    await recordDeviceListChange(txn, userId);
   }
   await txn.accessTokens.put({ token: request.accessToken, userId, deviceId, createdAt: now });
 }
@@ -72,6 +73,6 @@ export async function removeDevices(txn: WriteTxn, userId: string, deviceIds: re
     await txn.devices.delete(userId, deviceId);
     removed.push(deviceId);
   }
-  if (removed.length > 0) await txn.deviceLists.add(userId);
+  if (removed.length > 0) await recordDeviceListChange(txn, userId);
   return removed;
 }

@@ -20,7 +20,7 @@ export class RemoteQueries {
     private readonly remote: RemoteServers,
   ) {}
 
-  /** A remote user's profile; 404 when their server does not know them or cannot be reached. */
+  /** A remote user's profile; 404 when their server does not know them or cannot be reached (the message says which). */
   async profile(userId: string, field?: 'displayname' | 'avatar_url'): Promise<Record<string, string>> {
     const server = serverNameOf(userId);
     const path = `/_matrix/federation/v1/query/profile?user_id=${encodeURIComponent(userId)}${field ? `&field=${field}` : ''}`;
@@ -28,7 +28,8 @@ export class RemoteQueries {
     try {
       body = await this.remote.call(server, 'look up the profile', { method: 'GET', path });
     } catch (error) {
-      if (error instanceof MatrixError && error.status === 404) throw new MatrixError(404, 'M_NOT_FOUND', 'Profile was not found');
+      // The spec's answer for a profile that cannot be had, whatever the reason; the message says which.
+      if (error instanceof MatrixError) throw new MatrixError(404, 'M_NOT_FOUND', error.status === 404 ? 'Profile was not found' : `Profile was not found: ${error.message}`);
       throw error;
     }
     const out: Record<string, string> = {};

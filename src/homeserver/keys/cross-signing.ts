@@ -17,6 +17,7 @@ import { isJsonObject } from '../http/params.js';
 import { BOUNDS, checkCount } from '../limits/bounds.js';
 import { skipCorruptRows } from '../corrupt-rows.js';
 import { getOwn, ownSlot, setOwn } from '../own-keys.js';
+import { recordDeviceListChange } from './device-lists.js';
 
 const KEY_TYPES: ReadonlyArray<[field: string, type: CrossSigningKeyType, usage: string]> = [
   ['master_key', 'master', 'master'],
@@ -110,7 +111,7 @@ export async function uploadDeviceSigningKeys(ctx: HomeserverContext, userId: st
     for (const [type, key] of Object.entries(keys) as [CrossSigningKeyType, JsonObject][]) {
       await txn.crossSigningKeys.put({ userId, keyType: type, keys: key });
     }
-    await txn.deviceLists.add(userId);
+    await recordDeviceListChange(txn, userId);
   });
 }
 
@@ -264,7 +265,7 @@ export async function uploadSignatures(
           changed.add(me);
         }
       }
-      for (const userId of changed) await txn.deviceLists.add(userId);
+      for (const userId of changed) await recordDeviceListChange(txn, userId);
     });
   }
   return { failures };

@@ -18,6 +18,7 @@ import { BOUNDS, checkCount, checkMapSize } from '../limits/bounds.js';
 import { skipCorruptRows } from '../corrupt-rows.js';
 import type { OnCorruptRow } from '../../storage/errors.js';
 import { ownSlot, setOwn } from '../own-keys.js';
+import { recordDeviceListChange } from './device-lists.js';
 
 /** The algorithm whose count clients expect in every one_time_key_counts (Synapse reports it even at 0). */
 const SIGNED_CURVE25519 = 'signed_curve25519';
@@ -85,7 +86,7 @@ export async function uploadKeys(ctx: HomeserverContext, requester: Requester, b
       const old = await txn.deviceKeys.get(userId, deviceId);
       if (!old || !sameSignedContent(old.keys, body.device_keys)) {
         await txn.deviceKeys.put({ userId, deviceId, keys: body.device_keys });
-        await txn.deviceLists.add(userId);
+        await recordDeviceListChange(txn, userId);
       } else {
         // Same keys again: keep signatures made since (e.g. by the self-signing key), add any new ones.
         const merged = mergeAllSignatures(old.keys, body.device_keys.signatures as Record<string, unknown> | undefined);

@@ -11,7 +11,9 @@
  *   user or they left, were kicked or banned).
  * Membership is judged by current state, which is what a client acts on.
  */
-import type { EventRecord, ReadTxn } from '../../storage/types.js';
+import { serverNameOf } from '../../core/index.js';
+import type { EventRecord, ReadTxn, WriteTxn } from '../../storage/types.js';
+import { joinedServers } from '../federation/edus.js';
 import { parseSyncToken } from '../sync/tokens.js';
 
 export interface DeviceListDelta {
@@ -125,4 +127,22 @@ export async function deviceListChanges(txn: ReadTxn, userId: string, from: numb
     memberEvents,
     sharedUsers: () => usersSharingRooms(txn, userId),
   });
+}
+
+/**
+ * Records that a local user's devices or keys changed, in the caller's write: for local /sync (storage's
+ * device list changes) and, queued in the same write, as an m.device_list_update EDU to every other server
+ * sharing a joined room with the user, so their users re-fetch the keys (federation "Device management").
+ */
+export async function recordDeviceListChange(txn: WriteTxn, userId: string): Promise<void> {
+  const change = await txn.deviceLists.add(userId);
+  const own = serverNameOf(userId);
+  const servers = new Set<string>();
+  for (const { roomId } of await txn.memberships.forUser(userId, 'join')) {
+    for (const server of await joinedServers(txn, roomId, own)) servers.add(server);
+  }
+  for (const server of servers) {
+    const content = { user_id: userId, device_id: '', stream_id: change.streamOrdering, prev_id: [] };
+    await txn.outbound.enqueue(server, { edu: { edu_type: 'm.device_list_update', content } });
+  }
 }

@@ -17,28 +17,34 @@
  */
 import {
   actionPowerLevel,
-  authEventTypesFor,
   canonicalJson,
   checkEventAuth,
   CoreError,
-  eventIdOf,
-  MAX_PREV_EVENTS,
   pickAuthEvents,
   powerLevelOf,
   roomIdFromCreateEvent,
   roomVersionRules,
   serverNameOf,
-  signEvent,
   splitStateKey,
-  stateKeyOf,
-  validatePdu,
   type PDU,
   type StateMap,
 } from '../../core/index.js';
-import type { EventRecord, Membership, UserRecord, WriteTxn } from '../../storage/types.js';
+import type { EventRecord, Membership, UserRecord } from '../../storage/types.js';
 import { randomId, type HomeserverContext } from '../context.js';
-import { badJson, forbidden, invalidParam, MatrixError, notFound, tooLarge } from '../http/errors.js';
-import { INVITE_STATE_TYPES, planCreateRoom, strippedState, type CreateDraft } from './create-room.js';
+import { forbidden, invalidParam, MatrixError, notFound } from '../http/errors.js';
+import { planCreateRoom, type CreateDraft } from './create-room.js';
+import {
+  addProfile,
+  authorise,
+  buildEvent,
+  checkCanonicalAlias,
+  draftEvent,
+  inviteRoomState,
+  pendingRecord,
+  redactionToApply,
+  signPrepared,
+  type Prepared,
+} from './build.js';
 import { ClientTxnMemory, type TxnKey } from './client-txns.js';
 import { KeyedLock } from './lock.js';
 import { federationForm, persist, remoteServersOf } from './persist.js';
@@ -76,20 +82,7 @@ export interface RoomEngineOptions {
   remoteInvite?(roomVersion: string, event: PDU, inviteRoomState: unknown[]): Promise<unknown>;
 }
 
-/** An event built and signed, not yet stored. */
-interface Prepared {
-  eventId: string;
-  /** The event as it will be stored: signed, `unsigned` included, no `event_id`. */
-  event: PDU;
-  /** The auth rules' view: `event_id` attached, no `unsigned`. */
-  pdu: PDU;
-  /** `stateKeyOf(type, state_key)` for state events. */
-  key?: string;
-  depth: number;
-}
-
 const MEMBER_PROFILE_MEMBERSHIPS = new Set(['join', 'invite', 'knock']);
-const MAX_DEPTH = Number.MAX_SAFE_INTEGER;
 
 function sameJson(a: unknown, b: unknown): boolean {
   try {
@@ -97,14 +90,6 @@ function sameJson(a: unknown, b: unknown): boolean {
   } catch {
     return false;
   }
-}
-
-/** Maps core failures while building an event to the client-facing error. */
-function coreToMatrix(error: unknown): unknown {
-  if (!(error instanceof CoreError)) return error;
-  if (error.code === 'TOO_LARGE') return tooLarge(`Event too large: ${error.message}`);
-  if (error.code === 'MALFORMED_EVENT' || error.code === 'NOT_CANONICAL') return badJson(error.message);
-  return error;
 }
 
 export function createRoomEngine(ctx: HomeserverContext, options: RoomEngineOptions = {}): RoomEngine {
@@ -221,8 +206,8 @@ class Engine implements RoomEngine {
           const inContent = draft.content.redacts;
           redacts = draft.redacts ?? (typeof inContent === 'string' ? inContent : undefined);
         }
-        const prepared = await this.build(room, sender, draft, redacts);
-        this.authorise(room, prepared);
+        const prepared = await buildEvent(this.ctx, room, sender, draft, redacts);
+        authorise(room, prepared);
         return this.commitLocal(room, prepared, { txn, redacts });
       }),
     );
@@ -282,9 +267,9 @@ class Engine implements RoomEngine {
         if (previous && previous.record.event.sender === sender && before === membership && sameJson(previous.record.event.content, content)) {
           return previous.record;
         }
-        const unsigned = membership === 'invite' ? { invite_room_state: this.inviteRoomState(room, sender) } : undefined;
-        let prepared = await this.build(room, sender, { type: 'm.room.member', stateKey: target, content }, undefined, unsigned);
-        this.authorise(room, prepared);
+        const unsigned = membership === 'invite' ? { invite_room_state: inviteRoomState(room, sender) } : undefined;
+        let prepared = await buildEvent(this.ctx, room, sender, { type: 'm.room.member', stateKey: target, content }, undefined, unsigned);
+        authorise(room, prepared);
         if (membership === 'invite' && !this.isLocal(target)) prepared = await this.countersigned(room, prepared, unsigned!.invite_room_state as unknown[]);
         return this.commitLocal(room, prepared, { txn });
       }),
@@ -314,8 +299,8 @@ class Engine implements RoomEngine {
           if (typeof profile.avatar_url === 'string') content.avatar_url = profile.avatar_url;
           const previous = room.get('m.room.member', userId);
           if (previous && sameJson(previous.record.event.content, content)) return;
-          const prepared = await this.build(room, userId, { type: 'm.room.member', stateKey: userId, content });
-          this.authorise(room, prepared);
+          const prepared = await buildEvent(this.ctx, room, userId, { type: 'm.room.member', stateKey: userId, content });
+          authorise(room, prepared);
           await this.commitLocal(room, prepared, {});
         });
       } catch (error) {
@@ -373,97 +358,6 @@ class Engine implements RoomEngine {
       .find((userId) => powerLevelOf(userId, room.powerLevels, room.createEvent, room.rules) >= needed);
   }
 
-  /** Stripped state an invitee sees before joining, with the inviter's member event. */
-  private inviteRoomState(room: RoomState, inviter: string): unknown[] {
-    const out: unknown[] = [];
-    for (const type of INVITE_STATE_TYPES) {
-      const entry = room.get(type, '');
-      if (entry) out.push(strippedState(entry.pdu));
-    }
-    const inviterMember = room.get('m.room.member', inviter);
-    if (inviterMember) out.push(strippedState(inviterMember.pdu));
-    return out;
-  }
-
-  /** Chooses parents: the deepest forward extremities, at most the spec's 20. */
-  private pickPrevEvents(room: RoomState): string[] {
-    const tips = [...room.extremities];
-    if (tips.length > MAX_PREV_EVENTS) tips.sort((a, b) => b[1] - a[1]);
-    return tips.slice(0, MAX_PREV_EVENTS).map(([id]) => id);
-  }
-
-  /** Builds and signs a local event on top of the room's current extremities and state. */
-  private async build(
-    room: RoomState,
-    sender: string,
-    draft: EventDraft,
-    redacts?: string,
-    unsigned?: Record<string, unknown>,
-  ): Promise<Prepared> {
-    const prevEvents = this.pickPrevEvents(room);
-    let depth = 0;
-    for (const id of prevEvents) depth = Math.max(depth, room.extremities.get(id) ?? 0);
-    const content = { ...draft.content };
-    const event: PDU = {
-      room_id: room.roomId,
-      sender,
-      type: draft.type,
-      content,
-      origin_server_ts: this.ctx.clock.now(),
-      depth: Math.min(depth + 1, MAX_DEPTH),
-      prev_events: prevEvents,
-      auth_events: [],
-    };
-    if (draft.stateKey !== undefined) event.state_key = draft.stateKey;
-    if (redacts !== undefined) {
-      // v11+ carry the target in content only; v10 at the top level (Synapse does the same).
-      if (room.rules.redactsInContent) content.redacts = redacts;
-      else event.redacts = redacts;
-    }
-    for (const [type, stateKey] of authEventTypesFor(event, room.rules)) {
-      const found = room.get(type, stateKey);
-      if (found) event.auth_events.push(found.record.eventId);
-    }
-    let extra = unsigned;
-    if (draft.stateKey !== undefined) {
-      const replaced = room.get(draft.type, draft.stateKey);
-      if (replaced) {
-        extra = {
-          ...extra,
-          prev_content: replaced.pdu.content,
-          prev_sender: replaced.pdu.sender,
-          replaces_state: replaced.record.eventId,
-        };
-      }
-    }
-    return this.sign(event, room.version, extra);
-  }
-
-  /** Hashes, signs, checks format and size, and computes the event ID. */
-  private async sign(event: PDU, roomVersion: string, unsigned?: Record<string, unknown>): Promise<Prepared> {
-    let signed: PDU;
-    try {
-      signed = await signEvent(event, this.ctx.signer, roomVersion);
-      validatePdu(signed, roomVersion);
-    } catch (error) {
-      throw coreToMatrix(error);
-    }
-    const eventId = eventIdOf(signed, roomVersion);
-    return {
-      eventId,
-      event: unsigned ? { ...signed, unsigned } : signed,
-      pdu: { ...signed, event_id: eventId },
-      key: typeof signed.state_key === 'string' ? stateKeyOf(signed.type, signed.state_key) : undefined,
-      depth: signed.depth ?? 0,
-    };
-  }
-
-  /** Checks a local event against the room's current state; 403 with the rule's reason if denied. */
-  private authorise(room: RoomState, prepared: Prepared): void {
-    const result = checkEventAuth(prepared.pdu, pickAuthEvents(prepared.pdu, room.lookup, room.rules), room.version);
-    if (!result.allowed) throw forbidden(result.reason);
-  }
-
   /** Persists a local event built on the room's current state (persist.ts), and queues it for the other servers. */
   private async commitLocal(room: RoomState, prepared: Prepared, opts: { txn?: TxnKey; redacts?: string }): Promise<EventRecord> {
     const parents = new Set(prepared.event.prev_events);
@@ -471,6 +365,7 @@ class Engine implements RoomEngine {
     extremities.set(prepared.eventId, prepared.depth);
     const { redacts } = opts;
     const isAlias = prepared.pdu.type === 'm.room.canonical_alias' && prepared.pdu.state_key === '';
+    const isMember = prepared.pdu.type === 'm.room.member';
     const persisted = await persist(this.ctx, room, {
       ...prepared,
       status: 'timeline',
@@ -478,57 +373,15 @@ class Engine implements RoomEngine {
       extremities,
       txn: opts.txn,
       // The servers with joined members after this event (a remote user's join or leave concerns their server too).
-      destinations: remoteServersOf(room, this.ctx.serverName, prepared.pdu.type === 'm.room.member' ? [prepared.pdu.state_key as string] : []),
+      // An invitee's server has the invite already (invite v2), and holds no room to put it in.
+      destinations: remoteServersOf(room, this.ctx.serverName, isMember && prepared.pdu.content.membership !== 'invite' ? [prepared.pdu.state_key as string] : []),
       inWrite: async (t) => {
-        if (isAlias) await this.checkCanonicalAlias(t, room, prepared.pdu);
-        return redacts === undefined ? undefined : this.redactionToApply(t, room, prepared, redacts);
+        if (isAlias) await checkCanonicalAlias(t, room, prepared.pdu);
+        return redacts === undefined ? undefined : redactionToApply(t, room, prepared, redacts);
       },
     }, this.txns);
     return 'record' in persisted ? persisted.record : this.loadRecord(persisted.replayedEventId);
   }
-
-  /**
-   * The local redaction rules: the target must be in this room, must not be
-   * the create or server ACL event, and the sender needs the redact level or
-   * must have sent the target. Returns the target to mark redacted (none if it
-   * is unknown here or already redacted).
-   */
-  private async redactionToApply(t: WriteTxn, room: RoomState, prepared: Prepared, targetId: string): Promise<EventRecord | undefined> {
-    const target = await t.events.get(targetId);
-    if (!target) return undefined;
-    if (target.roomId !== room.roomId) throw invalidParam('Cannot redact event from a different room');
-    if (target.event.type === 'm.room.create') throw forbidden('Redacting create events is not permitted');
-    if (target.event.type === 'm.room.server_acl') throw forbidden('Redacting server ACL events is not permitted');
-    const sender = prepared.pdu.sender;
-    const level = powerLevelOf(sender, room.powerLevels, room.createEvent, room.rules);
-    if (level < actionPowerLevel('redact', room.powerLevels) && target.event.sender !== sender) {
-      throw forbidden("You don't have permission to redact events");
-    }
-    return target.redactedBy ? undefined : target;
-  }
-
-  /** A local canonical alias event may only name aliases that point to this room (400 M_BAD_ALIAS otherwise). */
-  private async checkCanonicalAlias(t: WriteTxn, room: RoomState, pdu: PDU): Promise<void> {
-    const previous = room.get('m.room.canonical_alias', '')?.pdu.content ?? {};
-    const { alias, alt_aliases: alt } = pdu.content;
-    if (alias !== undefined && typeof alias !== 'string') throw invalidParam('The alias must be of type string.');
-    if (alt !== undefined && !Array.isArray(alt)) throw invalidParam('The alt_aliases property must be a list.');
-    const toCheck: unknown[] = [];
-    if (typeof alias === 'string' && alias !== previous.alias) toCheck.push(alias);
-    const before = new Set(Array.isArray(previous.alt_aliases) ? previous.alt_aliases : []);
-    for (const entry of alt ?? []) if (!before.has(entry)) toCheck.push(entry);
-    for (const entry of toCheck) {
-      if (typeof entry !== 'string') throw invalidParam('Each alt_alias must be of type string.');
-      const parsed = parseRoomAlias(entry);
-      const found = parsed ? await t.aliases.get(entry) : undefined;
-      if (!found || found.roomId !== room.roomId) {
-        throw new MatrixError(400, 'M_BAD_ALIAS', `Room alias ${entry} does not point to the room`);
-      }
-    }
-  }
-
-
-
 
   // -------------------------------------------------------------------------
   // createRoom
@@ -571,12 +424,12 @@ class Engine implements RoomEngine {
       // Two creates by one user with the same content in the same millisecond would share a room ID.
       createEvent.origin_server_ts = Math.max(now, this.lastCreateTs + 1);
       this.lastCreateTs = createEvent.origin_server_ts;
-      create = await this.sign(createEvent, version);
+      create = await signPrepared(this.ctx, createEvent, version);
       roomId = roomIdFromCreateEvent(create.event, version);
     } else {
       roomId = `!${randomId(this.ctx, 18)}:${this.ctx.serverName}`;
       createEvent.room_id = roomId;
-      create = await this.sign(createEvent, version);
+      create = await signPrepared(this.ctx, createEvent, version);
     }
 
     // Build every event against a room that exists only in memory until the write.
@@ -594,16 +447,17 @@ class Engine implements RoomEngine {
 
     const creatorJoin: Record<string, unknown> = { membership: 'join' };
     addProfile(creatorJoin, profiles.get(creator));
-    add(await this.build(room, creator, { type: 'm.room.member', stateKey: creator, content: creatorJoin }));
+    add(await buildEvent(this.ctx, room, creator, { type: 'm.room.member', stateKey: creator, content: creatorJoin }));
     for (const draft of plan.stateDrafts) {
-      add(await this.build(room, creator, this.resolveDraft(draft, alias)));
+      add(await buildEvent(this.ctx, room, creator, this.resolveDraft(draft, alias)));
     }
-    for (const invitee of plan.invitees) {
+    // Remote invitees are invited after the room exists, one by one: their servers countersign (invite v2).
+    for (const invitee of plan.invitees.filter((id) => this.isLocal(id))) {
       const content: Record<string, unknown> = { membership: 'invite' };
       if (plan.isDirect) content.is_direct = true;
       addProfile(content, profiles.get(invitee));
-      const unsigned = { invite_room_state: this.inviteRoomState(room, creator) };
-      add(await this.build(room, creator, { type: 'm.room.member', stateKey: invitee, content }, undefined, unsigned));
+      const unsigned = { invite_room_state: inviteRoomState(room, creator) };
+      add(await buildEvent(this.ctx, room, creator, { type: 'm.room.member', stateKey: invitee, content }, undefined, unsigned));
     }
 
     const last = prepared[prepared.length - 1]!;
@@ -641,6 +495,14 @@ class Engine implements RoomEngine {
     for (const [key, entry] of room.state) room.state.set(key, stateEntryOf(byId.get(entry.record.eventId)!, version));
     room.stateGroup = committed.group;
     this.rooms.set(roomId, room);
+    for (const invitee of plan.invitees.filter((id) => !this.isLocal(id))) {
+      try {
+        await this.updateMembership(roomId, creator, invitee, 'invite', { isDirect: plan.isDirect });
+      } catch (error) {
+        // The room stands (Synapse also creates it when a remote invite fails); the inviter may retry.
+        this.ctx.log.warn(`invite of ${invitee} to new room ${roomId} failed`, error);
+      }
+    }
     return alias === undefined ? { roomId } : { roomId, alias };
   }
 
@@ -683,24 +545,7 @@ class Engine implements RoomEngine {
         const authoriser = await this.restrictedJoinAuthoriser(room, userId);
         if (authoriser !== undefined) content.join_authorised_via_users_server = authoriser;
       }
-      const prevEvents = this.pickPrevEvents(room);
-      let depth = 0;
-      for (const id of prevEvents) depth = Math.max(depth, room.extremities.get(id) ?? 0);
-      const event: PDU = {
-        room_id: roomId,
-        sender: userId,
-        type: 'm.room.member',
-        state_key: userId,
-        content,
-        origin_server_ts: this.ctx.clock.now(),
-        depth: Math.min(depth + 1, MAX_DEPTH),
-        prev_events: prevEvents,
-        auth_events: [],
-      };
-      for (const [type, stateKey] of authEventTypesFor(event, room.rules)) {
-        const found = room.get(type, stateKey);
-        if (found) event.auth_events.push(found.record.eventId);
-      }
+      const event = draftEvent(this.ctx, room, userId, { type: 'm.room.member', stateKey: userId, content });
       const template: PDU = { ...event, event_id: '$template' };
       const check = checkEventAuth(template, pickAuthEvents(template, room.lookup, room.rules), room.version);
       if (!check.allowed) throw forbidden(check.reason);
@@ -736,6 +581,9 @@ class Engine implements RoomEngine {
     await this.ctx.storage.write(async (t) => {
       if (!(await t.events.has(eventId))) await t.events.add({ eventId, roomId, event, depth: event.depth ?? 0, outlier: true });
       await t.memberships.set({ roomId, userId: event.state_key as string, membership, eventId });
+      // An outlier takes no stream position; /sync goes by the position at which the notifier saw the change, so
+      // the write must move the stream past the client's token (sync.ts, "An outlier member event").
+      await t.stream.next();
     });
   }
 
@@ -768,13 +616,3 @@ class Engine implements RoomEngine {
   }
 }
 
-/** A record for an event built but not yet stored (createRoom's in-memory room). */
-function pendingRecord(p: Prepared, roomId: string): EventRecord {
-  return { eventId: p.eventId, roomId, event: p.event, depth: p.depth, outlier: false };
-}
-
-function addProfile(content: Record<string, unknown>, profile: UserRecord | undefined): void {
-  if (!profile) return;
-  if (!('displayname' in content) && profile.displayname !== undefined) content.displayname = profile.displayname;
-  if (!('avatar_url' in content) && profile.avatarUrl !== undefined) content.avatar_url = profile.avatarUrl;
-}

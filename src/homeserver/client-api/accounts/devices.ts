@@ -12,6 +12,7 @@ import type { DeviceRecord } from '../../../storage/types.js';
 import { optionalString } from '../../http/params.js';
 import { MAX_DEVICE_NAME_LENGTH, operationOf, reauthenticate, type AccountsDeps } from './common.js';
 import { BOUNDS, checkListLength } from '../../limits/bounds.js';
+import { recordDeviceListChange } from '../../keys/device-lists.js';
 
 function deviceJson(device: DeviceRecord): Record<string, unknown> {
   const out: Record<string, unknown> = { device_id: device.deviceId };
@@ -50,7 +51,7 @@ export function deviceRoutes(deps: AccountsDeps): RouteDefinition[] {
         if (!device) throw notFound('Device not found');
         if (displayName === undefined || displayName === device.displayName) return;
         await txn.devices.update(requester.userId, device.deviceId, { displayName });
-        await txn.deviceLists.add(requester.userId);
+        await recordDeviceListChange(txn, requester.userId);
       });
       return {};
     }),
