@@ -23,12 +23,15 @@ export type P2PErrorCode =
 
 export class P2PError extends Error {
   override readonly name = 'P2PError';
+  /** True when nothing of the request left this server (e.g. no stream could be opened): safe to retry at once elsewhere. */
+  readonly beforeSend: boolean;
   constructor(
     readonly code: P2PErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; beforeSend?: boolean },
   ) {
     super(message, options);
+    this.beforeSend = options?.beforeSend ?? false;
   }
 }
 

@@ -200,7 +200,7 @@ export async function requestOverConnection(
       });
     } catch (error) {
       if (signal.aborted) throw abortError('opening a federation stream', signal, call.signal);
-      throw new P2PError('UNREACHABLE', `cannot open a federation stream: ${(error as Error).message}`, { cause: error });
+      throw new P2PError('UNREACHABLE', `cannot open a federation stream: ${(error as Error).message}`, { cause: error, beforeSend: true });
     }
   }
   const detach = abortOn(stream, signal);

@@ -84,14 +84,24 @@ export async function createLibp2pTransport(node: Libp2pWithPubsub, peerBook: Pe
       const timeoutMs = call.timeoutMs ?? options.requestTimeoutMs;
       const signal = deadlineSignal(timeoutMs, call.signal);
       const started = Date.now();
-      let connection;
-      try {
-        connection = await peerBook.dial(target, signal);
-      } catch (error) {
-        if (signal.aborted) throw abortError(`dialing ${target}`, signal, call.signal);
-        throw error;
+      // A connection can look open on this side while its far end is gone (e.g. a WebRTC
+      // connection left over from a dial the other side gave up on). If no stream opens on it,
+      // drop it and try once more over whatever else reaches the server.
+      for (let attempt = 0; ; attempt++) {
+        let connection;
+        try {
+          connection = await peerBook.dial(target, signal);
+        } catch (error) {
+          if (signal.aborted) throw abortError(`dialing ${target}`, signal, call.signal);
+          throw error;
+        }
+        try {
+          return await requestOverConnection(connection, request, options, { timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)), signal: call.signal }, spares);
+        } catch (error) {
+          if (attempt > 0 || !(error instanceof P2PError) || !error.beforeSend || signal.aborted) throw error;
+          connection.abort(error);
+        }
       }
-      return requestOverConnection(connection, request, options, { timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)), signal: call.signal }, spares);
     },
     handle(handler: FederationHandler) {
       server.setHandler(handler);

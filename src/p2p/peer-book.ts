@@ -99,9 +99,9 @@ export function linkOf(connection: Connection): PeerInfo['via'] {
   return 'websocket';
 }
 
-/** The best of several connections to one peer: an unlimited one first. */
+/** The best of several connections to one peer: an unlimited one first, the newest of those (an older one may be a leftover). */
 export function bestConnection(connections: Connection[]): Connection | undefined {
-  const open = connections.filter((c) => c.status === 'open');
+  const open = connections.filter((c) => c.status === 'open').sort((a, b) => b.timeline.open - a.timeline.open);
   return open.find((c) => c.limits === undefined) ?? open[0];
 }
 

@@ -7,10 +7,11 @@ import { createBrowserTransport } from '../../src/p2p/node-browser.js';
 import { createBroadcastTransport } from '../../src/p2p/broadcast-transport.js';
 import type { FederationResponse, FederationTransport, PeerInfo } from '../../src/p2p/transport.js';
 import type { Libp2pFederationTransport } from '../../src/p2p/node-node.js';
+import type { FederationProtocolOptions } from '../../src/p2p/federation-protocol.js';
 
 let transport: FederationTransport | undefined;
 let libp2p: Libp2pFederationTransport | undefined;
-const linkEvents: PeerInfo[] = [];
+const peerEvents: string[] = [];
 
 function fromHex(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
@@ -19,12 +20,17 @@ function fromHex(hex: string): Uint8Array {
 function install(t: FederationTransport): string {
   transport = t;
   t.handle(async (origin, request) => ({ status: 200, body: { origin, path: request.path, body: request.body ?? null } }));
-  t.events.addEventListener('peer:link', (e) => linkEvents.push((e as CustomEvent<PeerInfo>).detail));
+  for (const name of ['peer:online', 'peer:link', 'peer:offline']) {
+    t.events.addEventListener(name, (e) => {
+      const info = (e as CustomEvent<PeerInfo>).detail;
+      peerEvents.push(`${name} ${info.via} ${info.direct ? 'direct' : 'limited'}`);
+    });
+  }
   return t.localServer;
 }
 
-export async function startLibp2p(seedHex: string, relays: string[]): Promise<string> {
-  libp2p = await createBrowserTransport({ seed: fromHex(seedHex), relays, iceServers: [], allowLocalAddresses: true });
+export async function startLibp2p(seedHex: string, relays: string[], protocol?: FederationProtocolOptions): Promise<string> {
+  libp2p = await createBrowserTransport({ seed: fromHex(seedHex), relays, iceServers: [], allowLocalAddresses: true, protocol });
   return install(libp2p);
 }
 
@@ -41,8 +47,9 @@ export function peers(): PeerInfo[] {
   return transport!.peers();
 }
 
-export function links(): PeerInfo[] {
-  return linkEvents;
+/** The peer events seen so far, as "peer:link webrtc direct" lines. */
+export function events(): string[] {
+  return peerEvents;
 }
 
 export async function request(server: string, path: string, body?: unknown): Promise<FederationResponse> {

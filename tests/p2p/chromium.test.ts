@@ -60,6 +60,9 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('p2p in Chromium', () =
       expect(first).toEqual({ status: 200, body: { origin: s1, path: '/_matrix/federation/v1/send/1', body: { pdus: [] } } });
       await until(p1!, 'peers', (v) => (v as PeerInfo[]).some((p) => p.server === s2 && p.direct && p.via === 'webrtc'));
       await until(p2!, 'peers', (v) => (v as PeerInfo[]).some((p) => p.server === s1 && p.direct && p.via === 'webrtc'));
+      // The link was announced: online over the relayed hop then a link change, or online directly.
+      const seen = await call(p1!, 'events');
+      expect(seen.some((e) => e === 'peer:link webrtc direct' || e === 'peer:online webrtc direct'), seen.join('; ')).toBe(true);
       const back = await call(p2!, 'request', s1, '/back');
       expect(back.body).toMatchObject({ origin: s2 });
 
