@@ -22,6 +22,12 @@
  * catches up from whoever is online, not only from the authors. The peer
  * does the same in the other direction when it sees us come online.
  *
+ * A parked event whose chase fails (every server asked was unreachable, or
+ * the gap was too long) is kept, bounded, and chased again after the next
+ * exchange with any peer: it may be reachable from no peer's extremities (a
+ * soft-failed child can take its place as a tip there), so anti-entropy alone
+ * would never bring it; the simulation with real homeservers found this.
+ *
  * Progress goes out as `catchup:progress` events (room, peer, fetched
  * count, done or failed) for the app's connection panel.
  */
@@ -45,6 +51,10 @@ export interface CatchUpOptions {
   antiEntropyJitter?: number;
   /** Rooms per extremities request. @default 200 */
   roomsPerExchange?: number;
+  /** Parked events whose chase failed, kept to try again after the next exchange with any peer. @default 1_000 */
+  maxParked?: number;
+  /** Chases of one parked event before it is forgotten (anti-entropy can still bring it). @default 10 */
+  maxChases?: number;
   /**
    * On start, run anti-entropy with every other server of every room (dialing
    * them), so a returning server asks for what it missed at once instead of
@@ -112,6 +122,9 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
   const { transport, replication, clock, log } = init;
   const local = transport.localServer;
   const chasing = new Map<string, Promise<void>>();
+  const maxParked = init.maxParked ?? 1_000;
+  const maxChases = init.maxChases ?? 10;
+  const parked = new Map<string, { origin: string; roomId: string; pdu: object; missing: string[]; eventId?: string; chases: number }>();
   const exchanging = new Map<string, Promise<void>>();
   const waiting: Array<() => void> = [];
   let running = 0;
@@ -185,14 +198,15 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
     return false;
   }
 
-  async function chase(origin: string, roomId: string, pdu: object, eventId: string | undefined): Promise<void> {
-    await slot(async () => {
+  /** Resolves true when the parked event got its parents (or needs none any more). */
+  async function chase(origin: string, roomId: string, pdu: object, eventId: string | undefined): Promise<boolean> {
+    return slot(async () => {
       if (eventId === undefined) {
         // The homeserver did not name the event; its own receive path computes the ID (room versions differ in how).
         const [result] = await replication.receivePdus([pdu], origin);
-        if (!result || result.outcome !== 'missingPrevs') return;
+        if (!result || result.outcome !== 'missingPrevs') return true;
         eventId = result.eventId;
-        if (eventId === undefined) return;
+        if (eventId === undefined) return true;
       }
       const rooms = await replication.rooms();
       const room = rooms.find((r) => r.roomId === roomId);
@@ -201,14 +215,15 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
       // The delivering server first, then connected ones before the rest.
       candidates.sort((a, b) => (a === origin ? -1 : b === origin ? 1 : Number(online.has(b)) - Number(online.has(a))));
       for (const peer of candidates.slice(0, maxServers)) {
-        if (stopped) return;
+        if (stopped) return false;
         if (await pull(peer, roomId, [eventId], [pdu], 'missingPrevs')) {
           progress({ kind: 'missingPrevs', roomId, peer, fetched: 0, state: 'done' });
-          return;
+          return true;
         }
       }
       progress({ kind: 'missingPrevs', roomId, peer: origin, fetched: 0, state: 'failed' });
-      log.debug(`catch-up: gave up on a parked event in ${roomId}`);
+      log.debug(`catch-up: a parked event in ${roomId} is still missing parents; will try again after the next exchange`);
+      return false;
     });
   }
 
@@ -218,7 +233,14 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
     const key = `${roomId}\u0000${explicit ?? contentHashKey(pdu) ?? JSON.stringify(pdu)}`;
     const existing = chasing.get(key);
     if (existing) return existing;
+    const chases = (parked.get(key)?.chases ?? 0) + 1;
+    parked.delete(key);
     const promise = chase(origin, roomId, pdu, explicit)
+      .then((done) => {
+        if (done || stopped || chases >= maxChases) return;
+        if (parked.size >= maxParked) parked.delete(parked.keys().next().value!);
+        parked.set(key, { origin, roomId, pdu, missing: _missing, ...(explicit !== undefined ? { eventId: explicit } : {}), chases });
+      })
       .catch((error) => log.warn('catch-up: chase failed', error))
       .finally(() => chasing.delete(key));
     chasing.set(key, promise);
@@ -307,24 +329,27 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
     if (existing) return existing;
     const promise = exchangeOnce(peer)
       .catch((error) => log.warn(`anti-entropy with ${peer} failed`, error))
-      .finally(() => exchanging.delete(peer));
+      .finally(() => {
+        exchanging.delete(peer);
+        retryParked(peer);
+      });
     exchanging.set(peer, promise);
     return promise;
+  }
+
+  /** Chases the kept parked events again, asking `peer` first (it just answered, so it is reachable). */
+  function retryParked(peer: string): void {
+    for (const entry of [...parked.values()]) {
+      void missingPrevs(peer, entry.roomId, entry.pdu, entry.missing, entry.eventId);
+    }
   }
 
   function schedule(): void {
     if (intervalMs <= 0 || stopped) return;
     const delay = backoffDelay(1, intervalMs, intervalMs, intervalJitter, clock.random);
     cancelTimer = clock.setTimer(() => {
+      // Periodically only with connected peers: dialing every offline server of every room each period would cost more than it finds.
       for (const peer of transport.peers()) void exchange(peer.server);
-      if (init.exchangeOnStart ?? true) {
-        void replication
-          .rooms()
-          .then((rooms) => {
-            for (const server of new Set(rooms.flatMap((r) => r.servers))) void exchange(server);
-          })
-          .catch((error) => log.warn('catch-up: listing rooms at start failed', error));
-      }
       schedule();
     }, delay);
   }
@@ -339,7 +364,7 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
         void replication
           .rooms()
           .then((rooms) => {
-            for (const server of new Set(rooms.flatMap((r) => r.servers))) void exchange(server);
+            for (const server of new Set(rooms.flatMap((r) => r.servers))) if (server !== local) void exchange(server);
           })
           .catch((error) => log.warn('catch-up: listing rooms at start failed', error));
       }

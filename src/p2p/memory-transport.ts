@@ -64,6 +64,14 @@ export interface MemoryNetworkInit extends LinkOptions {
   autoConnect?: boolean;
   /** Largest JSON body carried, as on the libp2p protocol. @default 1_048_576 */
   maxBodyBytes?: number;
+  /**
+   * Virtual time stands still while a request handler runs, for up to this
+   * many real ms per wait; 0 lets it run on. Handlers that wait in real time
+   * (WebCrypto on Node's thread pool, a real homeserver) would otherwise see
+   * the queue race ahead to their request's timeout. The bound keeps a
+   * handler that awaits another virtual delivery from deadlocking. @default 0
+   */
+  holdTimeForHandlersMs?: number;
 }
 
 export interface MemoryNetworkStats {
@@ -119,6 +127,9 @@ export class MemoryNetwork {
   private readonly queue: QueueEntry[] = [];
   private seq = 0;
   private pumping = false;
+  /** Request handlers running now (holdTimeForHandlersMs). */
+  private handlersRunning = 0;
+  private readonly holdMs: number;
   private readonly requestTimeoutMs: number;
   private readonly autoConnect: boolean;
   private readonly maxBodyBytes: number;
@@ -137,6 +148,7 @@ export class MemoryNetwork {
     this.requestTimeoutMs = init.requestTimeoutMs ?? 5_000;
     this.autoConnect = init.autoConnect ?? true;
     this.maxBodyBytes = init.maxBodyBytes ?? 1 << 20;
+    this.holdMs = init.holdTimeForHandlersMs ?? 0;
   }
 
   /** A transport for `server` on this network (again, after its previous one was closed: a restart). */
@@ -206,7 +218,7 @@ export class MemoryNetwork {
 
   /** Resolves once nothing is left to deliver (timeouts of pending requests included). */
   async settle(): Promise<void> {
-    while (this.queue.length > 0 || this.pumping) await new Promise<void>((r) => nextTask(r));
+    while (this.queue.length > 0 || this.pumping || this.handlersRunning > 0) await new Promise<void>((r) => nextTask(r));
   }
 
   /** Runs `fn` after `ms` of virtual time: timers in simulated code that stay deterministic. */
@@ -259,12 +271,23 @@ export class MemoryNetwork {
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
+    let heldSince: number | undefined;
     const step = (): void => {
-      const entry = this.queue.shift();
-      if (!entry) {
+      const next = this.queue[0];
+      if (!next) {
         this.pumping = false;
         return;
       }
+      if (this.holdMs > 0 && this.handlersRunning > 0 && next.at > this.now) {
+        // Hold virtual time while a handler works in real time (bounded, see holdTimeForHandlersMs).
+        heldSince ??= Date.now();
+        if (Date.now() - heldSince < this.holdMs) {
+          setTimeout(step, 1);
+          return;
+        }
+      }
+      heldSince = undefined;
+      const entry = this.queue.shift()!;
       this.now = Math.max(this.now, entry.at);
       try {
         entry.run();
@@ -364,7 +387,9 @@ export class MemoryNetwork {
           network.enqueue(options.timeoutMs ?? network.requestTimeoutMs, () => finish(() => reject(new P2PError('TIMEOUT', `${request.method} ${request.path} to ${server}: timed out`))));
           network.send(node.server, server, () => {
             const target = network.nodes.get(server)!;
+            network.handlersRunning++;
             void runHandler(target.handler, node.server, wired).then((response) => {
+              network.handlersRunning--;
               let answer: FederationResponse;
               try {
                 answer = network.wire(response);

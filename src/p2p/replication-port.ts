@@ -33,7 +33,7 @@ export interface RoomSummary {
   roomId: string;
   /** This server's forward extremities of the room. */
   extremities: string[];
-  /** Servers with a joined member, this one included. */
+  /** Servers with a joined member (this one may be listed or not). */
   servers: string[];
 }
 

@@ -162,7 +162,8 @@ export function createReplicator(init: ReplicatorInit): Replicator {
 
   function applyRooms(rooms: RoomSummary[]): void {
     gossipRooms.clear();
-    for (const room of rooms) if (room.servers.length > directFanoutMax) gossipRooms.add(room.roomId);
+    // Count this server too, whether or not the homeserver lists itself among the room's servers.
+    for (const room of rooms) if (new Set([...room.servers, transport.localServer]).size > directFanoutMax) gossipRooms.add(room.roomId);
     const joined = new Set(rooms.map((r) => r.roomId));
     for (const [roomId, unsubscribe] of [...topics]) {
       if (joined.has(roomId)) continue;

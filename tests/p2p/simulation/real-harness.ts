@@ -2,7 +2,8 @@
  * The simulation's world with the REAL homeserver (createHomeserver on memory
  * storage, hex-named test signers so the key is in the server name), each
  * with a MemoryNetwork transport and a replicator on the network's virtual
- * clock. Ed25519 runs on @noble (synchronous): WebCrypto answers on Node's
+ * clock, which stands still while a handler runs (holdTimeForHandlersMs).
+ * Ed25519 runs on @noble (synchronous): WebCrypto answers on Node's
  * thread pool, i.e. in real time, and a handler that waits in real time lets
  * the virtual queue race ahead to its request's timeout.
  */
@@ -31,12 +32,22 @@ export interface RealSim {
   eventIds(peer: RealPeer, roomId: string): Promise<string[]>;
   /** The room's current state as sorted [key, eventId] pairs. */
   state(peer: RealPeer, roomId: string): Promise<string>;
+  /**
+   * What differs between `peers` for the room: current state, and events.
+   * Forward extremities are not compared: a soft-failed event is stored but is
+   * not a tip, and soft-fail is judged against each receiver's current state. A server that joined (or rejoined) later legitimately
+   * lacks the history before its join (send_join brings state, not history;
+   * backfill is not built yet), so an event may be missing on a server only if
+   * it is an ancestor of one of that server's gap boundaries (events it holds
+   * whose parents it does not). Every other event any of them holds, all must.
+   */
+  compare(peers: RealPeer[], roomId: string): Promise<string[]>;
   close(): Promise<void>;
 }
 
 export async function createRealSim(init: { seed: number; servers: number; network?: MemoryNetworkInit; replicator?: ReplicatorOptions; firstSignerSeed?: number }): Promise<RealSim> {
   setEd25519Backend('noble');
-  const network = new MemoryNetwork({ seed: init.seed, requestTimeoutMs: 60_000, ...init.network });
+  const network = new MemoryNetwork({ seed: init.seed, requestTimeoutMs: 60_000, holdTimeForHandlersMs: 2_000, ...init.network });
   const peers: RealPeer[] = [];
   for (let i = 0; i < init.servers; i++) {
     const server = await startTestServer({ signer: await hexSigner((init.firstSignerSeed ?? 41) + i), log: quietLogger });
@@ -46,6 +57,7 @@ export async function createRealSim(init: { seed: number; servers: number; netwo
       transport,
       homeserver: server.homeserver,
       clock: virtualClock(network, init.seed * 31 + i),
+      ...(process.env.SIM_DEBUG ? { log: { debug: (m: string, d?: unknown) => console.log(`[${i}] ${m}`, d instanceof Error ? d.message : (d ?? '')), warn: (m: string, d?: unknown) => console.log(`[${i}] WARN ${m}`, d instanceof Error ? d.message : (d ?? '')) } } : {}),
       ...init.replicator,
       catchUp: { antiEntropyIntervalMs: 0, ...init.replicator?.catchUp },
     });
@@ -79,6 +91,9 @@ export async function createRealSim(init: { seed: number; servers: number; netwo
       return [...seen].sort();
     });
   }
+  async function state(peer: RealPeer, roomId: string): Promise<string> {
+    return peer.server.storage.read(async (t) => JSON.stringify([...(await t.currentState.load(roomId))].sort()));
+  }
   async function total(): Promise<number> {
     let n = 0;
     for (const p of peers) {
@@ -93,8 +108,54 @@ export async function createRealSim(init: { seed: number; servers: number; netwo
     runFor,
     quiesce,
     eventIds,
-    async state(peer, roomId) {
-      return peer.server.storage.read(async (t) => JSON.stringify([...(await t.currentState.load(roomId))].sort()));
+    state,
+    async compare(group, roomId) {
+      const problems: string[] = [];
+      if (group.length < 2) return problems;
+      const short = (p: RealPeer) => p.name.slice(0, 8);
+      // Every event any of them reaches from its tips, with parents as recorded wherever it is stored.
+      const prevs = new Map<string, string[]>();
+      const union = new Set<string>();
+      for (const p of group) {
+        for (const id of await eventIds(p, roomId)) {
+          union.add(id);
+          if (!prevs.has(id)) prevs.set(id, (await p.server.storage.read((t) => t.dag.prevEvents(id))) ?? []);
+        }
+      }
+      const [first, ...rest] = group;
+      for (const p of rest) {
+        if ((await state(p, roomId)) !== (await state(first!, roomId))) problems.push(`${short(p)}'s state differs from ${short(first!)}'s`);
+      }
+      for (const p of group) {
+        // Held: stored and not rejected. Soft-failed events count: they are in the DAG, only not tips (per receiver).
+        const mine = await p.server.storage.read(async (t) => {
+          const out = new Set<string>();
+          const records = await t.events.getMany([...union]);
+          for (const [id, r] of records) if (!r.rejected) out.add(id);
+          return out;
+        });
+        const allowed = new Set<string>();
+        const stack = [...mine].flatMap((id) => (prevs.get(id) ?? []).filter((parent) => !mine.has(parent)));
+        while (stack.length > 0) {
+          const id = stack.pop()!;
+          if (allowed.has(id)) continue;
+          allowed.add(id);
+          stack.push(...(prevs.get(id) ?? []));
+        }
+        const missing = [...union].filter((id) => !mine.has(id) && !allowed.has(id));
+        if (missing.length > 0) {
+          const how = await p.server.storage.read(async (t) => {
+            const out: string[] = [];
+            for (const id of missing.slice(0, 4)) {
+              const r = await t.events.get(id);
+              out.push(`${id.slice(0, 8)}:${!r ? 'absent' : r.rejected ? `rejected(${r.rejected})` : 'stored'}${r ? ` ${r.event.type}` : ''}`);
+            }
+            return out.join(', ');
+          });
+          problems.push(`${short(p)} lacks ${missing.length} event(s) the others hold, after its join: ${how}`);
+        }
+      }
+      return problems;
     },
     async antiEntropy(maxRounds = 10) {
       let rounds = 0;
