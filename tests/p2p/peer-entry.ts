@@ -30,6 +30,8 @@ export interface BootOptions {
   batchLimit?: number;
   maxRounds?: number;
   verbose?: boolean;
+  /** Record every federation request made and answered, with its duration (see `traced`). */
+  trace?: boolean;
 }
 
 export async function boot(options: BootOptions): Promise<string> {
@@ -50,8 +52,45 @@ export async function boot(options: BootOptions): Promise<string> {
     },
     log: options.verbose ? console : quiet,
   });
-  peer.replicator.events.addEventListener('catchup:progress', (e) => catchUps.push((e as CustomEvent<CatchUpProgress>).detail));
+  peer.replicator.events.addEventListener('catchup:progress', (e) => catchUps.push({ ...(e as CustomEvent<CatchUpProgress>).detail, at: Math.round(performance.now()) } as CatchUpProgress));
+  if (options.trace) trace(peer);
   return peer.serverName;
+}
+
+interface Traced {
+  dir: 'out' | 'in';
+  path: string;
+  ms: number;
+  at: number;
+  pdus?: number;
+}
+const traces: Traced[] = [];
+
+function trace(booted: BootedPeer): void {
+  const request = booted.transport.request.bind(booted.transport);
+  (booted.transport as { request: typeof request }).request = async (server, req, options) => {
+    const t0 = performance.now();
+    try {
+      return await request(server, req, options);
+    } finally {
+      const pdus = (req.body as { pdus?: unknown[] } | undefined)?.pdus?.length;
+      traces.push({ dir: 'out', path: req.path.split('?')[0]!.replace(/[!$][^/]*/g, ':id'), ms: performance.now() - t0, at: t0, ...(pdus ? { pdus } : {}) });
+    }
+  };
+  const handle = booted.homeserver.handleFederation.bind(booted.homeserver);
+  (booted.homeserver as { handleFederation: typeof handle }).handleFederation = async (req, origin) => {
+    const t0 = performance.now();
+    try {
+      return await handle(req, origin);
+    } finally {
+      traces.push({ dir: 'in', path: new URL(req.url).pathname.replace(/[!$][^/]*/g, ':id'), ms: performance.now() - t0, at: t0 });
+    }
+  };
+}
+
+/** Federation requests recorded since boot (with `trace`). */
+export function traced(): Traced[] {
+  return traces;
 }
 
 export function serverName(): string {
@@ -172,6 +211,14 @@ export async function storedCount(): Promise<number> {
   return peer!.storage.read(async (txn) => (await txn.events.getMany(expected)).size);
 }
 
+/**
+ * Whether the last expected event is stored: cheap enough to poll during a catch-up. An event is only accepted
+ * once its prev_events are, so in a linear history this means every earlier one is stored too.
+ */
+export async function hasLastExpected(): Promise<boolean> {
+  return peer!.storage.read((txn) => txn.events.has(expected[expected.length - 1]!));
+}
+
 // ---- benchmark helpers ----
 
 let arrivals = new Map<string, number>();
@@ -197,6 +244,11 @@ export async function startReceiving(userId: string): Promise<void> {
 
 export function stopReceiving(): Record<string, number> {
   receiving?.abort();
+  return Object.fromEntries(arrivals);
+}
+
+/** When each body first showed up in /sync so far (epoch ms). */
+export function arrivalTimes(): Record<string, number> {
   return Object.fromEntries(arrivals);
 }
 
