@@ -109,7 +109,7 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
     let p2 = await server.open(c2);
     const tag = randomBytes(4).toString('hex');
     const s1 = await call(p1, 'boot', { profile: `bench-a-${tag}`, relays });
-    const s2 = await call(p2, 'boot', { profile: `bench-b-${tag}`, relays });
+    const s2 = await call(p2, 'boot', { profile: `bench-b-${tag}`, relays, trace: !!process.env.BENCH_PROFILE });
     for (const p of [p1, p2]) await until('relay reservation', () => call(p, 'reachable'), (v) => v);
     const alice = await call(p1, 'user', 'alice');
     const bob = await call(p2, 'user', 'bob');
@@ -143,6 +143,10 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
       for (const [body, at] of Object.entries(sent)) if (arrivals[body] !== undefined) latencies.push(arrivals[body]! - at);
     }
     await call(p2, 'stopReceiving');
+    if (process.env.BENCH_PROFILE) {
+      const sends = (await call(p2, 'traced')).filter((t) => t.dir === 'in' && t.path.startsWith('/_matrix/federation/v1/send/')).map((t) => t.ms).sort((x, y) => x - y);
+      console.log(`--- delivery: inbound PUT /send handled by the receiving homeserver in p50 ${percentile(sends, 50).toFixed(1)} ms, p99 ${percentile(sends, 99).toFixed(1)} ms (${sends.length} transactions)`);
+    }
     raw.sort((a, b) => a - b);
     latencies.sort((a, b) => a - b);
     rows.push(
