@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { runCoreBench } from './core-bench.js';
 import { runNodeHttpBench } from './node-http.js';
 import { runP2pBench } from './p2p-bench.js';
+import { runReplicationBench } from './replication-bench.js';
+import { runJoinBench } from './join-bench.js';
 import { runSimBench } from './sim-bench.js';
 import { formatTable, type BenchRow } from './report.js';
 import { bundleForBrowser, chromiumAvailable, launchChromium, openScriptPage } from '../support/chromium.js';
@@ -53,6 +55,13 @@ if (wants('homeserver') || wants('browser')) {
 if (wants('p2p')) {
   console.log('p2p (chromium, WebRTC through a Node relay)…');
   rows.push(...(await runP2pBench()));
+}
+
+if (wants('replication')) {
+  console.log('replication (chromium, whole peers over IndexedDB and WebRTC through a Node relay)…');
+  rows.push(...(await runReplicationBench()));
+  console.log('replication: joining a room of 1,000 members and 10,000 events (node, in-process servers)…');
+  rows.push(...(await runJoinBench()));
 }
 
 if (wants('sim')) {

@@ -11,7 +11,8 @@ export interface ScriptServer {
   close(): Promise<void>;
 }
 
-export async function serveScript(script: string): Promise<ScriptServer> {
+/** `globalName` is what the bundle puts on globalThis; a page is handed over once it is there. */
+export async function serveScript(script: string, globalName = 'hometabP2p'): Promise<ScriptServer> {
   const html = '<!doctype html><meta charset="utf-8"><title>hometab p2p test</title><script type="module" src="/entry.js"></script>';
   const server: Server = createServer((req, res) => {
     if (req.url === '/entry.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
@@ -25,7 +26,7 @@ export async function serveScript(script: string): Promise<ScriptServer> {
       const page = await context.newPage();
       page.on('pageerror', (e) => console.error('page error:', e));
       await page.goto(url, { waitUntil: 'load' });
-      await page.waitForFunction(() => 'hometabP2p' in globalThis);
+      await page.waitForFunction((name) => name in globalThis, globalName);
       return page;
     },
     close: () => new Promise<void>((ok) => server.close(() => ok())),

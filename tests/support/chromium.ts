@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { build } from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -89,4 +89,13 @@ export async function openScriptPage(browser: Browser, script: string): Promise<
       if (errors.length) throw new Error(`page errors: ${errors.join('\n')}`);
     },
   };
+}
+
+/**
+ * A browser whose profile lives in `userDataDir` (its own Chromium process):
+ * IndexedDB survives closing it and launching it again on the same directory,
+ * which a `newContext()` (incognito, in memory) does not.
+ */
+export async function launchPersistentChromium(userDataDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM_PATH, args: CHROMIUM_FLAGS, headless: true });
 }

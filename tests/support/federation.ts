@@ -8,7 +8,7 @@
  * reuse this for tests that need no network.
  */
 import { createSigner, type Signer } from '../../src/core/index.js';
-import type { FederationClient } from '../../src/homeserver/index.js';
+import type { FederationClient, HomeserverSettings } from '../../src/homeserver/index.js';
 import { startTestServer, type TestServer } from '../homeserver/harness.js';
 import type { Logger } from '../../src/homeserver/context.js';
 
@@ -39,10 +39,10 @@ export interface FederatedNetwork {
 
 export const quietLogger: Logger = { debug() {}, warn() {}, error() {} };
 
-export async function startFederation(count: number, options: { log?: Logger; firstSeed?: number } = {}): Promise<FederatedNetwork> {
+export async function startFederation(count: number, options: { log?: Logger; firstSeed?: number; config?: HomeserverSettings } = {}): Promise<FederatedNetwork> {
   const servers: TestServer[] = [];
   for (let i = 0; i < count; i++) {
-    servers.push(await startTestServer({ signer: await hexSigner((options.firstSeed ?? 11) + i), log: options.log ?? quietLogger }));
+    servers.push(await startTestServer({ signer: await hexSigner((options.firstSeed ?? 11) + i), log: options.log ?? quietLogger, ...(options.config ? { config: options.config } : {}) }));
   }
   const byName = new Map(servers.map((s) => [s.serverName, s]));
   const down = new Set<string>();

@@ -1,0 +1,210 @@
+/**
+ * Replication figures in real Chromium, whole peers (src/app/boot-peer.ts:
+ * IndexedDB, homeserver, browser libp2p, replicator) in two pages of separate
+ * contexts, connected through a Node relay and then directly over WebRTC:
+ *
+ * - tab-to-tab delivery: a message sent through one page's client-server API
+ *   until the other page's /sync long-poll returns it (epoch clocks of the
+ *   two renderer processes, sub-millisecond), p50/p99, beside a raw
+ *   RTCDataChannel round trip between the same two pages in the same run;
+ * - catch-up: the receiving page closes, the other sends 10,000 messages, the
+ *   page reopens on the same profile and pulls them all; events/s from boot to
+ *   the last event stored, beside the raw IndexedDB batched-write rate (500
+ *   records of ~500 B per transaction) measured in that page in the same run.
+ */
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { bundleForBrowser, chromiumAvailable, launchChromium } from '../support/chromium.js';
+import { createRelay } from '../../src/p2p/relay.js';
+import type { PeerInfo } from '../../src/p2p/transport.js';
+import { serveScript } from '../p2p/browser-support.js';
+import type * as Entry from '../p2p/peer-entry.js';
+import { percentile, type BenchRow } from './report.js';
+
+type Api = typeof Entry;
+function call<K extends keyof Api>(page: Page, name: K, ...args: Parameters<Api[K]>): Promise<Awaited<ReturnType<Api[K]>>> {
+  return page.evaluate(
+    ([n, a]) => (globalThis as unknown as { hometabPeer: Record<string, (...x: unknown[]) => unknown> }).hometabPeer[n as string]!(...(a as unknown[])),
+    [name, args] as const,
+  ) as Promise<Awaited<ReturnType<Api[K]>>>;
+}
+
+async function until<T>(what: string, probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 30_000, everyMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (ok(value)) return value;
+    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}: ${JSON.stringify(value).slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** BENCH_PROFILE=1: CPU profiles of pages over a phase, printed as the heaviest functions by self time. */
+async function startProfiles(pages: Page[]): Promise<{ stop(names: string[]): Promise<void> }> {
+  const sessions = await Promise.all(pages.map((p) => p.context().newCDPSession(p)));
+  for (const s of sessions) {
+    await s.send('Profiler.enable');
+    await s.send('Profiler.setSamplingInterval', { interval: 200 });
+    await s.send('Profiler.start');
+  }
+  return {
+    async stop(names) {
+      for (const [i, s] of sessions.entries()) {
+        const { profile } = (await s.send('Profiler.stop')) as unknown as { profile: { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }>; startTime: number; endTime: number } };
+        const self = new Map<string, number>();
+        let total = 0;
+        for (const n of profile.nodes) {
+          const key = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber}`;
+          self.set(key, (self.get(key) ?? 0) + (n.hitCount ?? 0));
+          total += n.hitCount ?? 0;
+        }
+        // Inclusive time of named bundle functions (each counted once per stack).
+        const parent = new Map<number, number>();
+        for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+        const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+        const inclusive = new Map<string, number>();
+        for (const n of profile.nodes) {
+          if (!n.hitCount || n.callFrame.functionName === '(idle)') continue;
+          const names = new Set<string>();
+          for (let id: number | undefined = n.id; id !== undefined; id = parent.get(id)) {
+            const f = byId.get(id)!.callFrame;
+            if (f.url.endsWith('entry.js') && f.functionName) names.add(`${f.functionName}:${f.lineNumber}`);
+          }
+          for (const k of names) inclusive.set(k, (inclusive.get(k) ?? 0) + n.hitCount);
+        }
+        console.log(`--- inclusive, ${names[i]}`);
+        for (const [k, v] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
+        console.log(`--- profile of ${names[i]}: ${total} samples over ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s`);
+        for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
+      }
+    },
+  };
+}
+
+export interface ReplicationBenchOptions {
+  /** Messages timed for delivery. @default 300 */
+  deliveries?: number;
+  /** Events the returning tab pulls. @default 10_000 */
+  catchUpEvents?: number;
+}
+
+export async function runReplicationBench(options: ReplicationBenchOptions = {}): Promise<BenchRow[]> {
+  if (!chromiumAvailable()) {
+    console.warn('chromium not found at /usr/bin/chromium: skipping replication figures');
+    return [];
+  }
+  const deliveries = options.deliveries ?? 300;
+  const catchUpEvents = options.catchUpEvents ?? 10_000;
+  const script = await bundleForBrowser(fileURLToPath(new URL('../p2p/peer-entry.ts', import.meta.url)), { globalName: 'hometabPeer' });
+  const server = await serveScript(script, 'hometabPeer');
+  const relay = await createRelay();
+  const browser = await launchChromium();
+  const rows: BenchRow[] = [];
+  const where = 'chromium';
+  try {
+    const relays = relay.addresses();
+    const [c1, c2] = [await browser.newContext(), await browser.newContext()];
+    const p1 = await server.open(c1);
+    let p2 = await server.open(c2);
+    const tag = randomBytes(4).toString('hex');
+    const s1 = await call(p1, 'boot', { profile: `bench-a-${tag}`, relays });
+    const s2 = await call(p2, 'boot', { profile: `bench-b-${tag}`, relays, trace: !!process.env.BENCH_PROFILE });
+    for (const p of [p1, p2]) await until('relay reservation', () => call(p, 'reachable'), (v) => v);
+    const alice = await call(p1, 'user', 'alice');
+    const bob = await call(p2, 'user', 'bob');
+    const roomId = await call(p1, 'createRoom', alice);
+    await call(p1, 'invite', alice, roomId, bob);
+    await until('invite', () => call(p2, 'invites', bob), (v) => v.includes(roomId));
+    await call(p2, 'join', bob, roomId, [s1]);
+    await until('join seen by alice', () => call(p1, 'members', alice, roomId), (v) => v.length === 2);
+    const isDirect = (other: string) => (v: PeerInfo[]) => v.some((p) => p.server === other && p.direct && p.via === 'webrtc');
+    await until('direct WebRTC link', () => call(p1, 'libp2pPeers'), isDirect(s2));
+    await until('direct WebRTC link', () => call(p2, 'libp2pPeers'), isDirect(s1));
+
+    // Raw data channel between the same two pages: the limit.
+    const offer = await call(p1, 'rawRtcOffer');
+    await call(p1, 'rawRtcFinish', await call(p2, 'rawRtcAnswer', offer));
+    await call(p1, 'rawRtcTimes', 100);
+
+    // Delivery: warm up, then alternate halves with the raw round trip.
+    await call(p2, 'startReceiving', bob);
+    await call(p1, 'sendSeries', alice, roomId, 'warm-', 30, 20);
+    await until('warm-up delivered', () => call(p2, 'arrived'), (n) => n >= 30, 30_000);
+    const raw: number[] = [];
+    const latencies: number[] = [];
+    for (let half = 0; half < 2; half++) {
+      raw.push(...(await call(p1, 'rawRtcTimes', 500)));
+      const prefix = `d${half}-`;
+      const sent = await call(p1, 'sendSeries', alice, roomId, prefix, deliveries / 2, 20);
+      const expected = 30 + (half + 1) * (deliveries / 2);
+      await until('deliveries', () => call(p2, 'arrived'), (n) => n >= expected, 60_000);
+      const arrivals = await call(p2, 'arrivalTimes');
+      for (const [body, at] of Object.entries(sent)) if (arrivals[body] !== undefined) latencies.push(arrivals[body]! - at);
+    }
+    await call(p2, 'stopReceiving');
+    if (process.env.BENCH_PROFILE) {
+      const sends = (await call(p2, 'traced')).filter((t) => t.dir === 'in' && t.path.startsWith('/_matrix/federation/v1/send/')).map((t) => t.ms).sort((x, y) => x - y);
+      console.log(`--- delivery: inbound PUT /send handled by the receiving homeserver in p50 ${percentile(sends, 50).toFixed(1)} ms, p99 ${percentile(sends, 99).toFixed(1)} ms (${sends.length} transactions)`);
+    }
+    raw.sort((a, b) => a - b);
+    latencies.sort((a, b) => a - b);
+    rows.push(
+      { where, figure: `replication: tab-to-tab delivery, send → other tab's /sync, p50 (${latencies.length} msgs, WebRTC)`, value: percentile(latencies, 50), unit: 'ms', limit: { label: `goal 5 ms; raw RTCDataChannel round trip p50`, value: percentile(raw, 50), unit: 'ms' } },
+      { where, figure: 'replication: tab-to-tab delivery, p99', value: percentile(latencies, 99), unit: 'ms', limit: { label: `goal 25 ms; raw RTCDataChannel round trip p99`, value: percentile(raw, 99), unit: 'ms' } },
+    );
+
+    // Catch-up: bob's tab closes, alice writes, bob's tab returns on the same profile.
+    const bobProfile = `bench-b-${tag}`;
+    await call(p2, 'close');
+    await p2.close();
+    const written = await call(p1, 'sendMany', alice, roomId, 'c-', catchUpEvents);
+    rows.push({ where, figure: 'replication: local sends/s while the peer is away (IndexedDB, sequential)', value: written.rate, unit: '/s' });
+    p2 = await server.open(c2);
+    const rawIdb = await call(p2, 'rawIdbWrites', 500, 10_000);
+    await call(p2, 'expectEvents', written.ids);
+    const profiling = process.env.BENCH_PROFILE ? await startProfiles([p1, p2]) : undefined;
+    const t0 = Date.now();
+    await call(p2, 'boot', { profile: bobProfile, relays, trace: !!process.env.BENCH_PROFILE });
+    const booted = Date.now() - t0;
+    await until('catch-up', () => call(p2, 'hasLastExpected'), (v) => v, 600_000, 100);
+    const seconds = (Date.now() - t0) / 1000;
+    const stored = await call(p2, 'storedCount');
+    if (stored !== catchUpEvents) throw new Error(`bench: the returning tab holds ${stored} of ${catchUpEvents} events`);
+    if (profiling) {
+      await profiling.stop(['sender', 'returning tab']);
+      const byPath = new Map<string, { n: number; ms: number; max: number; pdus: number }>();
+      for (const t of await call(p2, 'traced')) {
+        const k = `${t.dir} ${t.path}`;
+        const e = byPath.get(k) ?? { n: 0, ms: 0, max: 0, pdus: 0 };
+        e.n++;
+        e.ms += t.ms;
+        e.max = Math.max(e.max, t.ms);
+        e.pdus += t.pdus ?? 0;
+        byPath.set(k, e);
+      }
+      console.log('--- federation requests of the returning tab (count, total ms, max ms, PDUs)');
+      for (const [k, e] of byPath) console.log(`${k}: ${e.n}, ${e.ms.toFixed(0)} ms, max ${e.max.toFixed(0)} ms, ${e.pdus} PDUs`);
+      console.log(JSON.stringify(await call(p2, 'catchUpLog')).slice(0, 3000));
+    }
+    const log = await call(p2, 'catchUpLog');
+    const rounds = log.filter((p) => p.state === 'done').length;
+    rows.push(
+      {
+        where,
+        figure: `replication: catch-up of a returning tab, ${catchUpEvents.toLocaleString('en-US')} events (boot → all stored)`,
+        value: catchUpEvents / seconds,
+        unit: 'events/s',
+        limit: { label: 'goal 5,000 events/s; raw IndexedDB 500 records/txn', value: rawIdb, unit: 'records/s' },
+        note: `${seconds.toFixed(1)} s total; boot ${booted} ms; ${rounds} catch-up rounds done`,
+      },
+    );
+    await call(p1, 'close');
+    await call(p2, 'close');
+    return rows;
+  } finally {
+    await browser.close();
+    await relay.stop();
+    await server.close();
+  }
+}
