@@ -4,10 +4,11 @@
  * in the same transaction as the event) as Matrix transactions,
  * `PUT /_matrix/federation/v1/send/{txnId}`, one destination at a time.
  *
- * It owns delivery order and retry, nothing else. Per destination at most
- * `maxInFlight` transaction is outstanding (one by default: acknowledging
- * "everything up to seq N" is then exact, and the receiver sees a server's
- * events in the order they were written). A transaction is the oldest
+ * It owns delivery order and retry, nothing else. Per destination exactly
+ * one transaction is outstanding at a time (the in-flight bound is 1, as in
+ * Synapse's per-destination queue): acknowledging "everything up to seq N" is
+ * then exact, and the receiver sees a server's events in the order they were
+ * written. A transaction is the oldest
  * records of the queue, at most 50 PDUs and 100 EDUs as the spec allows; its
  * ID is derived from the seqs it carries, so a transaction resent after a
  * crash or reload has the ID the receiver already saw and is deduplicated
@@ -40,8 +41,6 @@ export interface OutboxOptions {
   maxPdusPerTransaction?: number;
   /** EDUs per transaction (the spec's limit). @default 100 */
   maxEdusPerTransaction?: number;
-  /** Transactions outstanding per destination. Only 1 keeps acknowledgement by seq exact; higher values are clamped to 1. @default 1 */
-  maxInFlight?: number;
   /** First retry delay after a failed send. @default 500 */
   backoffBaseMs?: number;
   /** Longest retry delay. @default 60_000 */
