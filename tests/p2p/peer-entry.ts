@@ -10,6 +10,7 @@ import { bootPeer, profileDatabase, type BootedPeer } from '../../src/app/boot-p
 import { NO_RATE_LIMITS } from '../../src/homeserver/index.js';
 import type { CatchUpProgress } from '../../src/p2p/catch-up.js';
 import type { PeerInfo } from '../../src/p2p/transport.js';
+export { rawIdbWrites } from '../bench/browser/raw-idb.js';
 
 export { rawRtcOffer, rawRtcAnswer, rawRtcFinish, rawRtcTimes } from './browser-entry.js';
 
@@ -276,28 +277,3 @@ export async function sendMany(userId: string, roomId: string, prefix: string, c
   return { ids, rate: (count * 1000) / (performance.now() - t0) };
 }
 
-/** Raw IndexedDB batched writes of ~500-byte records, `perTxn` per transaction: records/s. */
-export async function rawIdbWrites(perTxn: number, total: number): Promise<number> {
-  const name = `raw-${perTxn}-${Math.random()}`;
-  const db = await new Promise<IDBDatabase>((resolve, reject) => {
-    const open = indexedDB.open(name, 1);
-    open.onupgradeneeded = () => open.result.createObjectStore('records', { keyPath: 'id' });
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
-  const payload = 'x'.repeat(500);
-  const start = performance.now();
-  for (let i = 0; i < total; i += perTxn) {
-    await new Promise<void>((resolve, reject) => {
-      const t = db.transaction('records', 'readwrite');
-      const store = t.objectStore('records');
-      for (let k = i; k < i + perTxn; k++) store.put({ id: k, payload });
-      t.oncomplete = () => resolve();
-      t.onerror = () => reject(t.error);
-    });
-  }
-  const rate = (total * 1000) / (performance.now() - start);
-  db.close();
-  indexedDB.deleteDatabase(name);
-  return rate;
-}

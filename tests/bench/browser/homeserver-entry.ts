@@ -8,31 +8,7 @@ import { createHomeserver, NO_RATE_LIMITS } from '../../../src/homeserver/index.
 import { openIdbStorage } from '../../../src/storage/index.js';
 import { createRoom, registerBenchUser, sendToSyncLatency, sequentialSends } from '../homeserver-bench.js';
 import type { BenchRow } from '../report.js';
-
-async function rawIdbWrites(perTxn: number, total: number): Promise<number> {
-  const name = `raw-${perTxn}-${Math.random()}`;
-  const db = await new Promise<IDBDatabase>((resolve, reject) => {
-    const open = indexedDB.open(name, 1);
-    open.onupgradeneeded = () => open.result.createObjectStore('records', { keyPath: 'id' });
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
-  const payload = 'x'.repeat(500);
-  const start = performance.now();
-  for (let i = 0; i < total; i += perTxn) {
-    await new Promise<void>((resolve, reject) => {
-      const txn = db.transaction('records', 'readwrite');
-      const store = txn.objectStore('records');
-      for (let k = i; k < i + perTxn; k++) store.put({ id: k, payload });
-      txn.oncomplete = () => resolve();
-      txn.onerror = () => reject(txn.error);
-    });
-  }
-  const rate = (total * 1000) / (performance.now() - start);
-  db.close();
-  indexedDB.deleteDatabase(name);
-  return rate;
-}
+import { rawIdbWrites } from './raw-idb.js';
 
 async function run(): Promise<BenchRow[]> {
   const where = 'chromium';
