@@ -51,6 +51,7 @@ import type { KeyedLock } from './lock.js';
 import type { WritePlan } from './persist.js';
 import { authFormOf, type RoomState } from './room-state.js';
 import type { KeyOf } from './server-keys.js';
+import type { ReadCaches } from '../sync/room-reader.js';
 
 export interface PduOutcome {
   eventId?: string;
@@ -66,6 +67,8 @@ export interface ReceiveHost {
   readonly ctx: HomeserverContext;
   readonly lock: KeyedLock;
   readonly keyOf: KeyOf;
+  /** The homeserver's caches of immutable data: state groups are loaded through it. */
+  readonly caches: ReadCaches;
   /** The cached room (taking its lock to load it). */
   room(roomId: string): Promise<RoomState | undefined>;
   /** The cached room, for callers holding its lock. */
@@ -278,7 +281,7 @@ async function receiveOne(host: ReceiveHost, room: RoomState, c: Checked): Promi
     const prevs: { id: string; group: number; state: StateMap }[] = [];
     for (const prevId of event.prev_events) {
       const groups = prevRecords.has(prevId) ? await t.eventState.get(prevId) : undefined;
-      if (groups) prevs.push({ id: prevId, group: groups.after, state: await t.stateGroups.load(groups.after) });
+      if (groups) prevs.push({ id: prevId, group: groups.after, state: await host.caches.stateGroup(t, groups.after) });
     }
     return { auth, prevRecords, prevs };
   });
@@ -344,7 +347,7 @@ async function receiveOne(host: ReceiveHost, room: RoomState, c: Checked): Promi
       const out: StateMap[] = [];
       for (const id of otherTips) {
         const groups = await t.eventState.get(id);
-        if (groups) out.push(await t.stateGroups.load(groups.after));
+        if (groups) out.push(await host.caches.stateGroup(t, groups.after));
       }
       return out;
     });
