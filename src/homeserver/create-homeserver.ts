@@ -17,6 +17,7 @@ import { createRoomEngine } from './rooms/engine.js';
 import { TokenCache } from './accounts/token-cache.js';
 import { TypingTracker } from './sync/typing.js';
 import { SyncService } from './sync/sync.js';
+import { ReadCaches } from './sync/room-reader.js';
 import { accountsRoutes } from './client-api/accounts/index.js';
 import { roomsRoutes } from './client-api/rooms/index.js';
 import { syncRoutes } from './client-api/sync/index.js';
@@ -77,9 +78,10 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
   const typing = new TypingTracker();
   const remote = new RemoteServers(ctx);
   // The engine asks the invitee's server to countersign remote invites (federation/joins.ts).
-  const rooms = createRoomEngine(ctx, { remoteInvite: (version, event, state) => federation.membership.invite(version, event, state) });
+  const caches = new ReadCaches();
+  const rooms = createRoomEngine(ctx, { caches, remoteInvite: (version, event, state) => federation.membership.invite(version, event, state) });
   const federation = createFederation(ctx, rooms, typing, remote);
-  const sync = new SyncService(ctx, typing, { transactionIdFor: (eventId, userId, deviceId) => rooms.transactionIdFor(eventId, userId, deviceId) });
+  const sync = new SyncService(ctx, typing, { caches, transactionIdFor: (eventId, userId, deviceId) => rooms.transactionIdFor(eventId, userId, deviceId) });
   const limits = new RateLimiters(ctx.config.rateLimits, ctx.clock);
   const services: HomeserverServices = { ctx, rooms, typing, sync, limits, federation };
 

@@ -11,6 +11,7 @@ import { createSigner, type Signer } from '../../src/core/index.js';
 import type { FederationClient, HomeserverSettings } from '../../src/homeserver/index.js';
 import { startTestServer, type TestServer } from '../homeserver/harness.js';
 import type { Logger } from '../../src/homeserver/context.js';
+import type { Storage } from '../../src/storage/index.js';
 
 /** A signer whose server name is the hex of its public key, as Hometab servers are named. */
 export async function hexSigner(seedByte: number): Promise<Signer> {
@@ -39,10 +40,10 @@ export interface FederatedNetwork {
 
 export const quietLogger: Logger = { debug() {}, warn() {}, error() {} };
 
-export async function startFederation(count: number, options: { log?: Logger; firstSeed?: number; config?: HomeserverSettings } = {}): Promise<FederatedNetwork> {
+export async function startFederation(count: number, options: { log?: Logger; firstSeed?: number; config?: HomeserverSettings; storage?: (index: number) => Promise<Storage> } = {}): Promise<FederatedNetwork> {
   const servers: TestServer[] = [];
   for (let i = 0; i < count; i++) {
-    servers.push(await startTestServer({ signer: await hexSigner((options.firstSeed ?? 11) + i), log: options.log ?? quietLogger, ...(options.config ? { config: options.config } : {}) }));
+    servers.push(await startTestServer({ ...(options.storage ? { storage: await options.storage(i) } : {}), signer: await hexSigner((options.firstSeed ?? 11) + i), log: options.log ?? quietLogger, ...(options.config ? { config: options.config } : {}) }));
   }
   const byName = new Map(servers.map((s) => [s.serverName, s]));
   const down = new Set<string>();

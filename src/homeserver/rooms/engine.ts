@@ -48,6 +48,7 @@ import {
 import { ClientTxnMemory, type TxnKey } from './client-txns.js';
 import { KeyedLock } from './lock.js';
 import { federationForm, persist, remoteServersOf } from './persist.js';
+import { ReadCaches } from '../sync/room-reader.js';
 import { checkFormat, receivePdus, verifySigned, type PduOutcome, type ReceiveHost } from './receive.js';
 import { RoomState, stateEntryOf } from './room-state.js';
 import { serverKeys, type KeyOf, type ServerKeyLookup } from './server-keys.js';
@@ -75,6 +76,8 @@ export interface RoomEngineOptions {
   serverKeys?: ServerKeyLookup;
   /** How many recent transaction IDs to remember for unsigned.transaction_id. @default 10000 */
   rememberedTransactions?: number;
+  /** The homeserver's caches of immutable data (state groups), shared with sync. @default its own */
+  caches?: ReadCaches;
   /**
    * Has the invitee's server countersign an invite of a remote user (federation invite v2); returns the
    * event with both signatures. @default undefined: remote invites fail with 403 (no federation).
@@ -115,6 +118,7 @@ class Engine implements RoomEngine {
     this.txns = new ClientTxnMemory(options.rememberedTransactions ?? 10_000);
     this.receiveHost = {
       ctx,
+      caches: options.caches ?? new ReadCaches(),
       lock: this.lock,
       keyOf: this.keyOf,
       room: (roomId) => this.room(roomId),

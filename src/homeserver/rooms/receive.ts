@@ -51,6 +51,7 @@ import type { KeyedLock } from './lock.js';
 import type { WritePlan } from './persist.js';
 import { authFormOf, type RoomState } from './room-state.js';
 import type { KeyOf } from './server-keys.js';
+import type { ReadCaches } from '../sync/room-reader.js';
 
 export interface PduOutcome {
   eventId?: string;
@@ -66,6 +67,8 @@ export interface ReceiveHost {
   readonly ctx: HomeserverContext;
   readonly lock: KeyedLock;
   readonly keyOf: KeyOf;
+  /** The homeserver's caches of immutable data: state groups are loaded through it. */
+  readonly caches: ReadCaches;
   /** The cached room (taking its lock to load it). */
   room(roomId: string): Promise<RoomState | undefined>;
   /** The cached room, for callers holding its lock. */
@@ -271,6 +274,8 @@ async function receiveOne(host: ReceiveHost, room: RoomState, c: Checked): Promi
   const pdu: PDU = { ...event, event_id: eventId };
   const depth = event.depth ?? 0;
 
+  const lookupKeys: [string, string][] = [['m.room.create', ''], ...authEventTypesFor(pdu, room.rules)];
+  const ownKey: [string, string] | undefined = typeof event.state_key === 'string' ? [event.type, event.state_key] : undefined;
   const loaded = await ctx.storage.read(async (t) => {
     if (await t.events.has(eventId)) return undefined;
     const auth = await t.events.getMany(event.auth_events);
@@ -278,9 +283,13 @@ async function receiveOne(host: ReceiveHost, room: RoomState, c: Checked): Promi
     const prevs: { id: string; group: number; state: StateMap }[] = [];
     for (const prevId of event.prev_events) {
       const groups = prevRecords.has(prevId) ? await t.eventState.get(prevId) : undefined;
-      if (groups) prevs.push({ id: prevId, group: groups.after, state: await t.stateGroups.load(groups.after) });
+      if (groups) prevs.push({ id: prevId, group: groups.after, state: await host.caches.stateGroup(t, groups.after) });
     }
-    return { auth, prevRecords, prevs };
+    // With one parent the state before is that parent's: the events step 6 reads from it (and the state
+    // event this one replaces) come in this same transaction instead of one read each.
+    const wanted = prevs.length === 1 ? stateLookupIds(prevs[0]!.state, [...lookupKeys, ...(ownKey ? [ownKey] : [])]) : [];
+    const stateEvents = wanted.length > 0 ? await t.events.getMany(wanted) : undefined;
+    return { auth, prevRecords, prevs, wanted, stateEvents };
   });
   if (!loaded) return { eventId, roomId, outcome: 'duplicate' };
   const missing = [...event.prev_events.filter((id) => !loaded.prevRecords.has(id)), ...event.auth_events.filter((id) => !loaded.auth.has(id))];
@@ -306,10 +315,10 @@ async function receiveOne(host: ReceiveHost, room: RoomState, c: Checked): Promi
   // 6. Auth against the state before the event (a resolution when it merges branches). Prev events known
   // only as outliers (from a join's auth chain) have no state here: the others' states stand in, or current
   // state when none has one.
-  const getEvent = eventLoader(host, version, pdu);
+  const getEvent = eventLoader(host, version, pdu, loaded.stateEvents && { ids: loaded.wanted, records: loaded.stateEvents });
   const states = loaded.prevs.length > 0 ? loaded.prevs.map((p) => p.state) : [room.stateIds()];
   const stateBefore = states.length === 1 ? states[0]! : await resolveState(version, states, getEvent);
-  const beforeLookup = await stateLookup(stateBefore, authEventTypesFor(pdu, room.rules), getEvent);
+  const beforeLookup = await stateLookup(stateBefore, lookupKeys, getEvent);
   const beforeAuth = checkEventAuth(pdu, pickAuthEvents(pdu, beforeLookup, room.rules), version);
   if (!beforeAuth.allowed) return rejected(beforeAuth.reason);
 
@@ -344,7 +353,7 @@ async function receiveOne(host: ReceiveHost, room: RoomState, c: Checked): Promi
       const out: StateMap[] = [];
       for (const id of otherTips) {
         const groups = await t.eventState.get(id);
-        if (groups) out.push(await t.stateGroups.load(groups.after));
+        if (groups) out.push(await host.caches.stateGroup(t, groups.after));
       }
       return out;
     });
@@ -371,8 +380,17 @@ async function receiveOne(host: ReceiveHost, room: RoomState, c: Checked): Promi
 }
 
 /** A cached loader of stored events in their auth form, for state resolution. */
-function eventLoader(host: ReceiveHost, version: string, pending?: PDU): (eventId: string) => Promise<PDU | undefined> {
+function eventLoader(
+  host: ReceiveHost,
+  version: string,
+  pending?: PDU,
+  preloaded?: { ids: readonly string[]; records: ReadonlyMap<string, EventRecord> },
+): (eventId: string) => Promise<PDU | undefined> {
   const cache = new Map<string, PDU | undefined>();
+  for (const id of preloaded?.ids ?? []) {
+    const record = preloaded!.records.get(id);
+    cache.set(id, record && !record.rejected ? authFormOf(record, version) : undefined);
+  }
   if (pending) cache.set(pending.event_id as string, pending);
   return async (eventId) => {
     if (cache.has(eventId)) return cache.get(eventId);
@@ -383,14 +401,24 @@ function eventLoader(host: ReceiveHost, version: string, pending?: PDU): (eventI
   };
 }
 
-/** A lookup over a state map, preloaded with the entries an auth check will ask for. */
+/** The event IDs `keys` name in `state` (what stateLookup will load). */
+function stateLookupIds(state: StateMap, keys: readonly [string, string][]): string[] {
+  const ids = new Set<string>();
+  for (const [type, stateKey] of keys) {
+    const id = state.get(stateKeyOf(type, stateKey));
+    if (id !== undefined) ids.add(id);
+  }
+  return [...ids];
+}
+
+/** A lookup over a state map, preloaded with the entries an auth check will ask for (`keys` includes the create event's). */
 async function stateLookup(
   state: StateMap,
   keys: [string, string][],
   getEvent: (id: string) => Promise<PDU | undefined>,
 ): Promise<(type: string, stateKey: string) => PDU | undefined> {
   const found = new Map<string, PDU>();
-  for (const [type, stateKey] of [['m.room.create', ''] as [string, string], ...keys]) {
+  for (const [type, stateKey] of keys) {
     const k = stateKeyOf(type, stateKey);
     const id = state.get(k);
     const event = id === undefined ? undefined : await getEvent(id);

@@ -28,6 +28,19 @@ export class ReadCaches {
    * never changes, not even by redaction.
    */
   readonly memberEvents = new LruMap<string, EventRecord>(4096);
+
+  /**
+   * A state group's full state through `groups` (one homeserver-wide instance: sync, client reads and
+   * receiving federation events share it). Callers must not modify the returned map.
+   */
+  async stateGroup(txn: Pick<ReadTxn, 'stateGroups'>, groupId: number): Promise<StateMap> {
+    let state = this.groups.get(groupId);
+    if (!state) {
+      state = await txn.stateGroups.load(groupId);
+      this.groups.set(groupId, state);
+    }
+    return state;
+  }
 }
 
 export interface FormatOptions {
@@ -105,13 +118,8 @@ export class RoomReader implements AccessReader {
     return version;
   }
 
-  async stateGroup(groupId: number): Promise<StateMap> {
-    let state = this.caches.groups.get(groupId);
-    if (!state) {
-      state = await this.txn.stateGroups.load(groupId);
-      this.caches.groups.set(groupId, state);
-    }
-    return state;
+  stateGroup(groupId: number): Promise<StateMap> {
+    return this.caches.stateGroup(this.txn, groupId);
   }
 
   /** The room state just before the event; undefined if the server never recorded it. */

@@ -102,10 +102,12 @@ interface Pass {
 export interface SyncServiceOptions {
   /** The client transaction ID a device sent an event with (the room engine remembers recent ones). */
   transactionIdFor?(eventId: string, userId: string, deviceId: string): string | undefined;
+  /** The homeserver's caches of immutable data (shared with the room engine). @default its own */
+  caches?: ReadCaches;
 }
 
 export class SyncService {
-  readonly caches = new ReadCaches();
+  readonly caches: ReadCaches;
   readonly notifier: SyncNotifier;
   /** Recent events, memberships and key counts: what a woken long-poll usually needs, without a read. */
   private readonly memory: SyncMemory;
@@ -120,6 +122,7 @@ export class SyncService {
     private readonly typing: TypingTracker,
     private readonly options: SyncServiceOptions = {},
   ) {
+    this.caches = options.caches ?? new ReadCaches();
     this.notifier = new SyncNotifier(ctx.storage, typing);
     this.memory = new SyncMemory(ctx.storage, this.notifier);
     this.unread = new UnreadCounter(this.notifier);
