@@ -12,6 +12,7 @@ export { authEventTypesFor, pickAuthEvents, type AuthEventKey, type AuthEventSel
 export { powerLevelOf, isCreator, creatorsOf, requiredPowerLevel, actionPowerLevel, notificationPowerLevel, type PowerLevelAction } from './auth/power-levels.js';
 export { redactionPermitted, redactionTarget } from './auth/redaction.js';
 export { canonicalJson, canonicalJsonBytes, compareCodePoints, isWellFormedString, utf8Length, MAX_CANONICAL_DEPTH } from './canonical-json.js';
+export { jsonDepth, setOwn } from './json-util.js';
 export { encodeBase64, decodeBase64 } from './base64.js';
 export { sha256, sha256Async, utf8, createEd25519, setEd25519Backend, defaultEd25519, ed25519Sign, ed25519Verify, ed25519PublicKey, verifyBatch, webCryptoHasEd25519, type Ed25519, type Ed25519Options, type Ed25519BackendName, type Ed25519BackendChoice, type Ed25519KeyPair, type VerifyItem } from './crypto.js';
 export { createSigner, signJson, verifyJsonSignature, type SignerOptions } from './signing.js';

@@ -10,10 +10,10 @@
  * is just data. Where a structure stays internal, a Map is better still.
  */
 
-/** Stores `value` as `target`'s own enumerable property `key`, whatever the key. */
-export function setOwn<T>(target: Record<string, T>, key: string, value: NoInfer<T>): void {
-  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
-}
+import { setOwn } from '../core/index.js';
+
+/** Stores `value` as `target`'s own enumerable property `key`, whatever the key (the core's rule). */
+export { setOwn };
 
 /** `target`'s own property `key`, never an inherited one. */
 export function getOwn<T>(target: Record<string, T>, key: string): T | undefined {

@@ -9,6 +9,7 @@
  * ingress re-checks bodies with its own rules; this guard only keeps the
  * transport itself safe.
  */
+import { jsonDepth } from '../core/index.js';
 import { P2PError } from './errors.js';
 
 export interface JsonGuardOptions {
@@ -21,41 +22,7 @@ export interface JsonGuardOptions {
 export const DEFAULT_MAX_JSON_DEPTH = 64;
 export const DEFAULT_MAX_JSON_LENGTH = 1 << 20;
 
-const OPEN_BRACE = 0x7b;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACE = 0x7d;
-const CLOSE_BRACKET = 0x5d;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
-/**
- * The deepest nesting in JSON text, counted outside strings. It does not
- * validate the text (JSON.parse does that next); it only bounds what the
- * parser will be asked to build. Stops early once `limit` is exceeded.
- */
-export function jsonDepth(text: string, limit = Infinity): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) {
-      inString = true;
-    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-      depth++;
-      if (depth > max) {
-        max = depth;
-        if (max > limit) return max;
-      }
-    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-      depth--;
-    }
-  }
-  return max;
-}
+export { jsonDepth };
 
 /** Parses peer JSON within size and depth limits; throws P2PError('TOO_LARGE' | 'PROTOCOL'). */
 export function parseGuardedJson(text: string, options: JsonGuardOptions = {}): unknown {

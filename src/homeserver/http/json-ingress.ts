@@ -15,7 +15,7 @@
  * is refused without building it) and one iterative walk over the parsed
  * value; neither recurses, so hostile nesting cannot overflow the stack.
  */
-import type { JsonValue } from '../../core/index.js';
+import { isWellFormedString, jsonDepth, type JsonValue } from '../../core/index.js';
 import { badJson, notJson, tooLarge } from './errors.js';
 
 export interface JsonLimits {
@@ -75,7 +75,7 @@ export function parseJsonParam(text: string, limits: Partial<JsonLimits> = {}, w
 function parseJsonText(text: string, partial: Partial<JsonLimits>, notJsonMessage: string): JsonValue {
   const limits = { ...DEFAULT_JSON_LIMITS, ...partial };
   // Before parsing: JSON.parse would happily build a million levels, and the walk below would then visit them.
-  if (nestingDepth(text, limits.maxDepth) > limits.maxDepth) {
+  if (jsonDepth(text, limits.maxDepth) > limits.maxDepth) {
     throw badJson(`JSON nested deeper than ${limits.maxDepth} levels`);
   }
   let value: JsonValue;
@@ -88,30 +88,6 @@ function parseJsonText(text: string, partial: Partial<JsonLimits>, notJsonMessag
   return value;
 }
 
-/**
- * How deep `text` nests brackets outside strings, counting up to just past
- * `stopAbove`. Not a validator: on text that is not JSON the answer is a
- * guess, and JSON.parse has the last word.
- */
-function nestingDepth(text: string, stopAbove: number): number {
-  let depth = 0;
-  let deepest = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c /* \ */) i++;
-      else if (c === 0x22 /* " */) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
-      if (++depth > deepest) {
-        deepest = depth;
-        if (deepest > stopAbove) return deepest;
-      }
-    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) depth--;
-  }
-  return deepest;
-}
 
 /**
  * Checks an already parsed value against `limits`, iteratively (an explicit
@@ -168,15 +144,5 @@ function where(visit: Visit): string {
 
 function checkString(s: string, limits: JsonLimits, what: 'string' | 'key', at: Visit): void {
   if (s.length > limits.maxStringLength) throw tooLarge(`${what === 'key' ? `A key in ${where(at)}` : where(at)}is longer than ${limits.maxStringLength} characters`);
-  if (!isWellFormed(s)) throw badJson(`${what === 'key' ? `A key in ${where(at)}` : where(at)}holds a lone surrogate`);
-}
-
-// A fixed pattern (not built from input), linear: a high surrogate not followed by a low one, or a low one not
-// preceded by a high one.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** Whether `s` is valid UTF-16 (no lone surrogates), so it has a UTF-8 encoding and a canonical JSON form. */
-export function isWellFormed(s: string): boolean {
-  const native = (s as unknown as { isWellFormed?: () => boolean }).isWellFormed;
-  return native ? native.call(s) : !LONE_SURROGATE.test(s);
+  if (!isWellFormedString(s)) throw badJson(`${what === 'key' ? `A key in ${where(at)}` : where(at)}holds a lone surrogate`);
 }

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MatrixError } from '../../../src/homeserver/http/errors.js';
-import { checkJsonValue, DEFAULT_JSON_LIMITS, isWellFormed, parseJsonBody, parseJsonParam } from '../../../src/homeserver/http/json-ingress.js';
+import { isWellFormedString } from '../../../src/core/index.js';
+import { checkJsonValue, DEFAULT_JSON_LIMITS, parseJsonBody, parseJsonParam } from '../../../src/homeserver/http/json-ingress.js';
 
 interface Case {
   name: string;
@@ -103,11 +104,11 @@ describe('checkJsonValue', () => {
   });
 });
 
-describe('isWellFormed', () => {
+describe('isWellFormedString (the core rule the ingress applies)', () => {
   it('agrees with the fallback pattern', () => {
     for (const s of ['', 'a', '\ud83d\ude00', '\ud800', '\udc00', 'a\ud800', '\udc00\ud800', '\ud800\ud800\udc00']) {
       const pattern = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-      expect(isWellFormed(s)).toBe(!pattern.test(s));
+      expect(isWellFormedString(s)).toBe(!pattern.test(s));
     }
   });
 });
