@@ -85,7 +85,7 @@ async function startProfiles(pages: Page[]): Promise<{ stop(names: string[]): Pr
 export interface ReplicationBenchOptions {
   /** Messages timed for delivery. @default 300 */
   deliveries?: number;
-  /** Events the returning tab pulls. @default 10_000 */
+  /** Events the returning tab pulls. @default BENCH_CATCHUP_EVENTS or 10_000 */
   catchUpEvents?: number;
 }
 
@@ -95,7 +95,7 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
     return [];
   }
   const deliveries = options.deliveries ?? 300;
-  const catchUpEvents = options.catchUpEvents ?? 10_000;
+  const catchUpEvents = options.catchUpEvents ?? (Number(process.env.BENCH_CATCHUP_EVENTS) || 10_000);
   const script = await bundleForBrowser(fileURLToPath(new URL('../p2p/peer-entry.ts', import.meta.url)), { globalName: 'hometabPeer' });
   const server = await serveScript(script, 'hometabPeer');
   const relay = await createRelay();
