@@ -150,6 +150,7 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
         iceServers: options.iceServers ?? [],
         allowLocalAddresses: options.allowLocalAddresses,
         store: metaStore(storage),
+        log,
         ...(options.requestTimeoutMs ? { protocol: { requestTimeoutMs: options.requestTimeoutMs } } : {}),
       });
       transports.push(libp2p);

@@ -75,7 +75,7 @@ export interface P2pPeer {
 }
 
 export async function startP2pPeer(init: P2pPeerInit): Promise<P2pPeer> {
-  const transport = await createNodeTransport({ seed: init.seed, relays: init.relays, store: metaKeyValueStore(init.storage), ...(init.listen ? { listen: init.listen } : {}) });
+  const transport = await createNodeTransport({ seed: init.seed, relays: init.relays, store: metaKeyValueStore(init.storage), log: init.log, ...(init.listen ? { listen: init.listen } : {}) });
   let replicator: Replicator | undefined;
   if (hasFederation(init.homeserver)) {
     replicator = createReplicator({ storage: init.storage, transport, homeserver: init.homeserver, log: init.log, ...init.replicator });

@@ -17,12 +17,16 @@
  * its request arrives. The
  * `origin` handed to the handler is the Noise-authenticated remote PeerId
  * spelled as a server name (identity.ts). The version is in the protocol ID:
- * an incompatible change gets `/hometab/federation/2` beside this one.
+ * `/hometab/federation/2` (federation-mux.ts) carries many requests on one
+ * long-lived stream; diallers prefer it, and this version stays served for
+ * the peers of the previous release.
  */
 import type { Connection, Stream } from '@libp2p/interface';
 import { P2PError } from './errors.js';
-import { readFrame, writeFrame } from './framing.js';
-import { DEFAULT_MAX_JSON_DEPTH, parseGuardedJson } from './json-guard.js';
+import { decodeJson, encodeJson, readFrame, writeFrame } from './framing.js';
+import { DEFAULT_MAX_JSON_DEPTH } from './json-guard.js';
+import { serveMuxStream, type MuxLog } from './federation-mux.js';
+import { silentLog } from './replication-port.js';
 import { createPeerRateLimiter, type Admission, type PeerRateLimiter, type RateLimitOptions } from './rate-limit.js';
 import {
   abortError,
@@ -66,6 +70,19 @@ export interface FederationProtocolOptions {
   spareStreams?: boolean;
   /** A spare stream unused this long is closed; keep it below the remote's inboundReadTimeoutMs. @default 5_000 */
   spareStreamIdleMs?: number;
+  /**
+   * Send outbound requests on one long-lived `/hometab/federation/2` stream
+   * per connection (federation-mux.ts), pipelined; a connection whose remote
+   * does not speak version 2 falls back to version 1. Inbound, both versions
+   * are always served. @default true
+   */
+  multiplexed?: boolean;
+  /**
+   * Frames that may wait for the peer to read a version 2 stream (answers on
+   * the serving side, requests on the dialling side); one more and the
+   * stream is reset as not being read. @default 1_024
+   */
+  maxQueuedFrames?: number;
 }
 
 export type ResolvedProtocolOptions = Required<Omit<FederationProtocolOptions, 'rateLimit'>>;
@@ -134,24 +151,9 @@ export function resolveProtocolOptions(options: FederationProtocolOptions = {}):
     maxStreamsPerPeer: options.maxStreamsPerPeer ?? 32,
     spareStreams: options.spareStreams ?? true,
     spareStreamIdleMs: options.spareStreamIdleMs ?? 5_000,
+    multiplexed: options.multiplexed ?? true,
+    maxQueuedFrames: options.maxQueuedFrames ?? 1_024,
   };
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
-function encodeJson(value: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(value));
-}
-
-function decodeJson(bytes: Uint8Array, maxBytes: number, maxDepth: number): unknown {
-  let text: string;
-  try {
-    text = decoder.decode(bytes);
-  } catch {
-    throw new P2PError('PROTOCOL', 'frame is not UTF-8');
-  }
-  return parseGuardedJson(text, { maxLength: maxBytes, maxDepth });
 }
 
 /** Aborts `stream` when `signal` fires, so a pending read or drain throws. */
@@ -222,12 +224,14 @@ export async function requestOverConnection(
 export interface FederationServer {
   /** Serves one inbound stream from the authenticated server `origin`. Never throws. */
   serve(stream: Stream, origin: string): Promise<void>;
+  /** Serves one inbound `/hometab/federation/2` stream (federation-mux.ts) until it ends. Never throws. */
+  serveMultiplexed(stream: Stream, origin: string): Promise<void>;
   /** Installs the handler; until then peers get 503. */
   setHandler(handler: FederationHandler): void;
 }
 
 /** The serving half: admission, deadlines, limits, then the handler. */
-export function createFederationServer(protocol: FederationProtocolOptions = {}): FederationServer {
+export function createFederationServer(protocol: FederationProtocolOptions = {}, log: MuxLog = silentLog): FederationServer {
   const options = resolveProtocolOptions(protocol);
   const limiter: PeerRateLimiter = createPeerRateLimiter(protocol.rateLimit);
   let handler: FederationHandler | undefined;
@@ -293,8 +297,27 @@ export function createFederationServer(protocol: FederationProtocolOptions = {})
     }
   }
 
+  async function serveMultiplexed(stream: Stream, origin: string): Promise<void> {
+    // A version 2 stream counts as one open stream of its peer for as long as it lives.
+    const open = (openStreams.get(origin) ?? 0) + 1;
+    openStreams.set(origin, open);
+    try {
+      if (open > options.maxStreamsPerPeer) {
+        log.warn(`federation/2: ${origin}: more than ${options.maxStreamsPerPeer} open streams; stream reset`);
+        stream.abort(new P2PError('PROTOCOL', 'too many open streams'));
+        return;
+      }
+      await serveMuxStream(stream, origin, { options, limiter, handler: () => handler, log });
+    } finally {
+      const left = (openStreams.get(origin) ?? 1) - 1;
+      if (left === 0) openStreams.delete(origin);
+      else openStreams.set(origin, left);
+    }
+  }
+
   return {
     serve,
+    serveMultiplexed,
     setHandler(next) {
       handler = next;
     },

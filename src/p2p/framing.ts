@@ -2,10 +2,31 @@
  * Length-prefixed frames on a libp2p stream: an unsigned LEB128 varint byte
  * count, then that many bytes. Small enough to own (it-length-prefixed would
  * add a dependency for twenty lines), and it lets the reader refuse a frame
- * by its announced length before a single body byte is buffered.
+ * by its announced length before a single body byte is buffered. Payloads
+ * are JSON, read through the guard of json-guard.ts.
  */
 import type { Stream } from '@libp2p/interface';
 import { P2PError } from './errors.js';
+import { parseGuardedJson } from './json-guard.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** A frame's payload for a JSON value. */
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+/** A frame's payload as JSON, through the hostile-input guard (json-guard.ts); throws P2PError('PROTOCOL' | 'TOO_LARGE'). */
+export function decodeJson(bytes: Uint8Array, maxBytes: number, maxDepth: number): unknown {
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw new P2PError('PROTOCOL', 'frame is not UTF-8');
+  }
+  return parseGuardedJson(text, { maxLength: maxBytes, maxDepth });
+}
 
 /** A varint never needs more than 5 bytes for lengths below 2^35. */
 const MAX_VARINT_BYTES = 5;
@@ -90,6 +111,77 @@ export async function readFrame(stream: Stream, maxBytes: number): Promise<Uint8
   throw new P2PError('PROTOCOL', 'stream ended before a whole frame arrived');
 }
 
+/**
+ * Frames out of a long-lived stream, chunk by chunk: `push` returns every
+ * frame a chunk completes and keeps the rest. A frame announced larger than
+ * `maxBytes` throws P2PError('TOO_LARGE') as soon as its prefix is read, a
+ * prefix longer than five bytes P2PError('PROTOCOL'). Chunks are kept as a
+ * list and a frame is copied once, when it is whole.
+ */
+export class FrameDecoder {
+  private chunks: Uint8Array[] = [];
+  private buffered = 0;
+  /** Payload length of the frame being read, -1 while its prefix is incomplete. */
+  private length = -1;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Whether part of a frame has arrived and the rest is awaited. */
+  get partial(): boolean {
+    return this.buffered > 0 || this.length >= 0;
+  }
+
+  push(chunk: Uint8Array): Uint8Array[] {
+    const frames: Uint8Array[] = [];
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
+    for (;;) {
+      if (this.length < 0) {
+        // One byte past the longest prefix, so an over-long prefix is seen as one.
+        const prefix = decodeLength(this.peek(Math.min(MAX_VARINT_BYTES + 1, this.buffered)), this.maxBytes);
+        if (prefix === undefined) break;
+        this.take(prefix[1]);
+        this.length = prefix[0];
+      }
+      if (this.buffered < this.length) break;
+      frames.push(this.take(this.length));
+      this.length = -1;
+    }
+    return frames;
+  }
+
+  private peek(n: number): Uint8Array {
+    const first = this.chunks[0];
+    if (first !== undefined && first.length >= n) return first.subarray(0, n);
+    const out = new Uint8Array(n);
+    let at = 0;
+    for (const c of this.chunks) {
+      const part = c.subarray(0, n - at);
+      out.set(part, at);
+      at += part.length;
+      if (at === n) break;
+    }
+    return out;
+  }
+
+  private take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const c = this.chunks[0]!;
+      const part = c.subarray(0, n - at);
+      out.set(part, at);
+      at += part.length;
+      if (part.length === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(part.length);
+    }
+    this.buffered -= n;
+    return out;
+  }
+}
+
 /** The announced length and the prefix size, undefined while the prefix is incomplete. */
 function decodeLength(buffer: Uint8Array, maxBytes: number): [number, number] | undefined {
   let length = 0;
@@ -103,6 +195,53 @@ function decodeLength(buffer: Uint8Array, maxBytes: number): [number, number] | 
     if ((byte & 0x80) === 0) {
       if (length > maxBytes) throw new P2PError('TOO_LARGE', `frame of ${length} bytes exceeds ${maxBytes}`);
       return [length, i + 1];
+    }
+  }
+}
+
+/**
+ * Frames onto a long-lived stream shared by many exchanges: whole frames, one
+ * after another (two frames' chunks must never interleave), written at once
+ * while the stream takes them and queued behind a drain otherwise. At most
+ * `maxQueued` frames wait; one more means the peer is not reading, and the
+ * write fails with P2PError('PROTOCOL') so the caller can reset the stream.
+ */
+export class FrameWriter {
+  private readonly queue: { frame: Uint8Array; offset: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private pumping = false;
+
+  constructor(
+    private readonly stream: Stream,
+    private readonly maxQueued: number,
+    private readonly drainTimeoutMs: number,
+  ) {}
+
+  write(payload: Uint8Array): Promise<void> {
+    if (this.queue.length >= this.maxQueued) return Promise.reject(new P2PError('PROTOCOL', `${this.queue.length} frames wait for the peer to read`));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ frame: encodeFrame(payload), offset: 0, resolve, reject });
+      if (!this.pumping) void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0) {
+        const job = this.queue[0]!;
+        while (job.offset < job.frame.length) {
+          const end = Math.min(job.frame.length, job.offset + WRITE_CHUNK);
+          const taken = this.stream.send(job.frame.subarray(job.offset, end));
+          job.offset = end;
+          if (!taken) await this.stream.onDrain({ signal: AbortSignal.timeout(this.drainTimeoutMs) });
+        }
+        this.queue.shift();
+        job.resolve();
+      }
+    } catch (error) {
+      for (const job of this.queue.splice(0)) job.reject(error);
+    } finally {
+      this.pumping = false;
     }
   }
 }

@@ -6,17 +6,21 @@
  * the right transports and hand it here; everything above this line is the
  * same in Node and in browsers.
  *
- * Inbound: the protocol handler derives `origin` from the connection's
+ * Requests go over `/hometab/federation/2` (one long-lived stream per
+ * connection, federation-mux.ts) unless the remote speaks only version 1.
+ * Inbound: both protocol handlers derive `origin` from the connection's
  * Noise-authenticated remote PeerId. Topics: a message is delivered with the
  * server that propagated it to us over an authenticated link (gossipsub's
  * `propagationSource`), which is what EDU rules need; the author of a PDU is
  * proven by the PDU's own signature.
  */
-import type { Libp2p } from '@libp2p/interface';
+import type { Connection, Libp2p, Stream } from '@libp2p/interface';
 import type { GossipSub } from '@libp2p/gossipsub';
 import { P2PError } from './errors.js';
 import { createFederationServer, createSpareStreams, FEDERATION_PROTOCOL, requestOverConnection, resolveProtocolOptions, type FederationProtocolOptions } from './federation-protocol.js';
+import { createMuxSessions, FEDERATION_PROTOCOL_V2, type MuxLog } from './federation-mux.js';
 import { serverNameOfPeerId } from './identity.js';
+import { silentLog } from './replication-port.js';
 import type { PeerBook } from './peer-book.js';
 import { deadlineSignal, abortError, type FederationHandler, type FederationTransport } from './transport.js';
 
@@ -25,22 +29,29 @@ export interface Libp2pTransportInit {
   protocol?: FederationProtocolOptions;
   /** Inbound federation streams libp2p accepts per connection before resetting; above the per-peer cap so that cap answers 429 in-protocol. @default 64 */
   maxInboundStreamsPerConnection?: number;
+  /** Where peers that break the federation protocol are reported. @default silent */
+  log?: MuxLog;
 }
+
+/** Inbound `/hometab/federation/2` streams per connection: the one in use and its replacement while the old one is torn down. */
+const MAX_INBOUND_V2_STREAMS = 4;
 
 export type Libp2pWithPubsub = Libp2p<{ pubsub: GossipSub }>;
 
 export async function createLibp2pTransport(node: Libp2pWithPubsub, peerBook: PeerBook, init: Libp2pTransportInit = {}): Promise<FederationTransport & { readonly node: Libp2pWithPubsub; readonly peerBook: PeerBook }> {
   const options = resolveProtocolOptions(init.protocol);
-  const server = createFederationServer(init.protocol);
+  const log = init.log ?? silentLog;
+  const server = createFederationServer(init.protocol, log);
   const spares = createSpareStreams(options);
+  const sessions = createMuxSessions(options, log);
   const localServer = serverNameOfPeerId(node.peerId);
   const pubsub = node.services.pubsub;
   const listeners = new Map<string, Set<(data: Uint8Array, from: string) => void>>();
   let closed = false;
 
-  await node.handle(
-    FEDERATION_PROTOCOL,
-    (stream, connection) => {
+  const serveWith =
+    (serve: (stream: Stream, origin: string) => Promise<void>) =>
+    (stream: Stream, connection: Connection): void => {
       let origin: string;
       try {
         origin = serverNameOfPeerId(connection.remotePeer);
@@ -48,10 +59,10 @@ export async function createLibp2pTransport(node: Libp2pWithPubsub, peerBook: Pe
         stream.abort(new P2PError('BAD_IDENTITY', 'peer has no ed25519 identity'));
         return;
       }
-      void server.serve(stream, origin);
-    },
-    { runOnLimitedConnection: true, maxInboundStreams: init.maxInboundStreamsPerConnection ?? 64 },
-  );
+      void serve(stream, origin);
+    };
+  await node.handle(FEDERATION_PROTOCOL, serveWith(server.serve), { runOnLimitedConnection: true, maxInboundStreams: init.maxInboundStreamsPerConnection ?? 64 });
+  await node.handle(FEDERATION_PROTOCOL_V2, serveWith(server.serveMultiplexed), { runOnLimitedConnection: true, maxInboundStreams: MAX_INBOUND_V2_STREAMS });
 
   pubsub.addEventListener('gossipsub:message', (event) => {
     const { msg, propagationSource } = event.detail;
@@ -96,7 +107,10 @@ export async function createLibp2pTransport(node: Libp2pWithPubsub, peerBook: Pe
           throw error;
         }
         try {
-          return await requestOverConnection(connection, request, options, { timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)), signal: call.signal }, spares);
+          const left = { timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)), signal: call.signal };
+          const session = options.multiplexed ? await sessions.session(connection, signal, call.signal) : undefined;
+          if (session) return await session.request(request, left);
+          return await requestOverConnection(connection, request, options, left, spares);
         } catch (error) {
           if (attempt > 0 || !(error instanceof P2PError) || !error.beforeSend || signal.aborted) throw error;
           connection.abort(error);
@@ -136,6 +150,7 @@ export async function createLibp2pTransport(node: Libp2pWithPubsub, peerBook: Pe
       closed = true;
       peerBook.stop();
       spares.clear();
+      sessions.clear();
       await node.stop();
     },
   };

@@ -20,6 +20,14 @@
  * when the destination comes online (which also ends its backoff): the
  * queue is in storage, so a reloaded tab starts where it stopped.
  *
+ * The hot path has no wait in it: once a read has seen a destination's
+ * whole queue, the sender keeps a copy from the commit notices (which carry
+ * the committed record), so a fresh event goes on the wire from the notice
+ * itself, before the local send has answered its client, with no read of
+ * storage; the acknowledgement is written behind it, in order. Records that
+ * arrive while a transaction is in flight go together in the next one. Only
+ * a backoff (after a failure) delays a send, as before.
+ *
  * Non-state PDUs of rooms in gossip mode (see replicator.ts) are not sent
  * here: they go to `onGossip` once and are acknowledged, so a message in a
  * room with 200 servers costs one publish, not 200 requests. State events
@@ -101,6 +109,18 @@ interface DestinationState {
   again: boolean;
   queued: number;
   more: boolean;
+  /**
+   * Exactly the records queued in storage and not yet acknowledged, once a
+   * read has seen the whole queue; kept from the commit notices after that,
+   * so a fresh record is sent without reading storage. Undefined until known
+   * and whenever in doubt (storage failed, queue too long).
+   */
+  mirror?: OutboundRecord[];
+  /** Records noticed while the queue is being read (set only then). */
+  noticed?: OutboundRecord[];
+  /** The storage writes of acknowledgements, in order. */
+  acking: Promise<void>;
+  acksPending: number;
 }
 
 type Item = { record: OutboundRecord; kind: 'pdu'; pdu: Record<string, unknown> } | { record: OutboundRecord; kind: 'edu'; edu: Record<string, unknown> } | { record: OutboundRecord; kind: 'bad' };
@@ -135,7 +155,7 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
 
   function stateOf(destination: string): DestinationState {
     let state = destinations.get(destination);
-    if (!state) destinations.set(destination, (state = { inFlight: false, failures: 0, again: false, queued: 0, more: false }));
+    if (!state) destinations.set(destination, (state = { inFlight: false, failures: 0, again: false, queued: 0, more: false, acking: Promise.resolve(), acksPending: 0 }));
     return state;
   }
 
@@ -161,6 +181,63 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
     void drain(destination, state);
   }
 
+  /** The records to send next: the mirror when it is known, else the stored queue (which makes the mirror known when it is read whole). */
+  async function nextRecords(destination: string, state: DestinationState): Promise<OutboundRecord[]> {
+    const limit = Math.max(reportLimit, maxPdus + maxEdus);
+    if (state.mirror) return state.mirror.slice(0, limit);
+    // Acknowledgements still being written would come back from the peek as unsent.
+    await state.acking;
+    state.noticed = [];
+    let records: OutboundRecord[];
+    try {
+      records = await storage.read((txn) => txn.outbound.peek(destination, limit + 1));
+    } catch (error) {
+      state.noticed = undefined;
+      throw error;
+    }
+    const noticed = state.noticed;
+    state.noticed = undefined;
+    if (records.length <= limit) {
+      // The whole queue: from now on commit notices keep it, and the hot path needs no read.
+      const seen = new Set(records.map((r) => r.seq));
+      state.mirror = [...records, ...noticed.filter((r) => !seen.has(r.seq))].sort((x, y) => x.seq - y.seq);
+    }
+    state.queued = Math.min(records.length, reportLimit);
+    state.more = records.length > reportLimit;
+    return records.slice(0, limit);
+  }
+
+  /** A committed record for `destination`, from the storage's commit notice. */
+  function noticed(destination: string, record: OutboundRecord): void {
+    const state = destinations.get(destination);
+    if (!state) return; // the first kick reads the queue whole
+    if (state.noticed) state.noticed.push(record);
+    if (!state.mirror) return;
+    if (state.mirror.length >= reportLimit) {
+      // A long queue (a peer away for a while) is read from storage in pieces, not held in memory.
+      state.mirror = undefined;
+      return;
+    }
+    state.mirror.push(record);
+  }
+
+  /**
+   * Acknowledges up to `upTo`: at once in memory, in storage behind the
+   * send path (a crash before it commits resends a transaction the receiver
+   * deduplicates). Writes stay in order, one after another.
+   */
+  function acknowledge(destination: string, state: DestinationState, upTo: number): void {
+    if (state.mirror) state.mirror = state.mirror.filter((r) => r.seq > upTo);
+    state.acksPending++;
+    state.acking = state.acking
+      .then(() => storage.write((txn) => txn.outbound.ack(destination, upTo)))
+      .catch((error: unknown) => {
+        if (!stopped) log.warn(`outbox: acknowledging ${destination} up to ${upTo} failed; the queue is read again`, error);
+        state.mirror = undefined;
+      })
+      .finally(() => state.acksPending--);
+  }
+
   async function drain(destination: string, state: DestinationState): Promise<void> {
     state.inFlight = true;
     state.again = false;
@@ -168,13 +245,15 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
     try {
       for (;;) {
         if (stopped) return;
-        const records = await storage.read((txn) => txn.outbound.peek(destination, Math.max(reportLimit, maxPdus + maxEdus) + 1));
-        state.queued = Math.min(records.length, reportLimit);
-        state.more = records.length > reportLimit;
+        const records = await nextRecords(destination, state);
+        if (state.mirror) {
+          state.queued = Math.min(state.mirror.length, reportLimit);
+          state.more = state.mirror.length > reportLimit;
+        }
         if (records.length === 0) break;
         if (destination === local) {
           // Nothing is ever sent to ourselves; a homeserver that queued it anyway is forgiven.
-          await ack(destination, records[records.length - 1]!.seq);
+          acknowledge(destination, state, records[records.length - 1]!.seq);
           continue;
         }
         // The oldest records that fit one transaction; a contiguous prefix, so one ack covers them.
@@ -198,7 +277,7 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
           lastSeq = record.seq;
         }
         if (pdus.length === 0 && edus.length === 0) {
-          await ack(destination, lastSeq);
+          acknowledge(destination, state, lastSeq);
           continue;
         }
         report(destination, state);
@@ -218,7 +297,7 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
         }
         if (status === 200 || status === 400) {
           if (status === 400) log.warn(`outbox: ${destination} refused transaction ${txnId} with 400; dropped`);
-          await ack(destination, lastSeq);
+          acknowledge(destination, state, lastSeq);
           state.failures = 0;
           continue;
         }
@@ -229,6 +308,7 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
     } catch (error) {
       // Storage failed (closed on shutdown, most likely): try again later rather than lose the wake-up.
       if (!stopped) log.warn('outbox: drain failed', error);
+      state.mirror = undefined;
       retry = !stopped;
     } finally {
       state.inFlight = false;
@@ -252,16 +332,16 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
     if (!retry && state.again) kick(destination);
   }
 
-  async function ack(destination: string, upTo: number): Promise<void> {
-    await storage.write((txn) => txn.outbound.ack(destination, upTo));
-  }
-
   return {
     async start() {
       if (!stopped) return;
       stopped = false;
       unsubscribe = storage.subscribe((commit) => {
-        for (const change of commit.changes) if (change.kind === 'outbound') kick(change.destination);
+        for (const change of commit.changes) {
+          if (change.kind !== 'outbound') continue;
+          noticed(change.destination, change.record);
+          kick(change.destination);
+        }
       });
       transport.events.addEventListener('peer:online', onOnline);
       const queued = await storage.read((txn) => txn.outbound.destinations());
@@ -281,7 +361,7 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
       return [...destinations].map(([destination, s]) => ({ destination, queued: s.queued, more: s.more, inFlight: s.inFlight, failures: s.failures, ...(s.retryAt !== undefined ? { retryAt: s.retryAt } : {}) }));
     },
     idle() {
-      for (const s of destinations.values()) if (s.inFlight || s.queued > 0 || s.cancelRetry) return false;
+      for (const s of destinations.values()) if (s.inFlight || s.queued > 0 || s.cancelRetry || s.acksPending > 0) return false;
       return true;
     },
   };

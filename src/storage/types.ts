@@ -78,7 +78,8 @@ export type Change =
   | { kind: 'receipt'; roomId: string; userId: string; streamOrdering: number }
   | { kind: 'toDevice'; userId: string; deviceId: string; streamOrdering: number }
   | { kind: 'deviceList'; userId: string; streamOrdering: number }
-  | { kind: 'outbound'; destination: string };
+  /** `record` as committed: the outbox sender sends it without reading it back. */
+  | { kind: 'outbound'; destination: string; record: OutboundRecord };
 
 export interface ReadTxn {
   readonly events: EventsReader;

@@ -89,6 +89,68 @@ describe('outbox sender', () => {
     outbox.stop();
   });
 
+  it('sends a freshly committed record at once, from the commit notice, without reading the queue back', async () => {
+    const storage = createMemoryStorage();
+    let reads = 0;
+    const counted: Storage = Object.assign(Object.create(storage) as Storage, {
+      read: <T>(fn: Parameters<Storage['read']>[0]) => {
+        reads++;
+        return storage.read(fn) as Promise<T>;
+      },
+    });
+    let release: (() => void) | undefined;
+    const { transport, sent } = recordingTransport(() => new Promise<FederationResponse>((resolve) => (release = () => resolve({ status: 200, body: {} }))));
+    await enqueue(storage, 'x', [pdu(0)]);
+    const outbox = sender(counted, transport, manualClock());
+    await outbox.start();
+    await settle();
+    expect(sent).toHaveLength(1); // the queue as found at start: read once
+    release!();
+    await settle();
+    const readsBefore = reads;
+    // Committed while nothing is in flight: on the wire before the write's own promise settles.
+    const written = enqueue(storage, 'x', [pdu(1)]);
+    let onWireFirst = false;
+    await written.then(() => (onWireFirst = sent.length === 2));
+    expect(onWireFirst).toBe(true);
+    // Committed while that one is in flight: they wait for it, then go together.
+    await enqueue(storage, 'x', [pdu(2)]);
+    await enqueue(storage, 'x', [pdu(3)]);
+    expect(sent).toHaveLength(2);
+    release!();
+    await settle();
+    expect(sent).toHaveLength(3);
+    expect((sent[2]!.request.body as { pdus: unknown[] }).pdus).toEqual([pdu(2).pdu, pdu(3).pdu]);
+    release!();
+    await settle();
+    expect(reads).toBe(readsBefore);
+    // The acknowledgements reached storage all the same.
+    expect(await storage.read((txn) => txn.outbound.peek('x'))).toEqual([]);
+    expect(outbox.idle()).toBe(true);
+    outbox.stop();
+  });
+
+  it('reads the queue again when an acknowledgement could not be written, and sends what is left', async () => {
+    const storage = createMemoryStorage();
+    let failAcks = true;
+    const flaky: Storage = Object.assign(Object.create(storage) as Storage, {
+      write: <T>(fn: Parameters<Storage['write']>[0]) => (failAcks ? Promise.reject(new Error('disk full')) : (storage.write(fn) as Promise<T>)),
+    });
+    const { transport, sent } = recordingTransport(() => ({ status: 200, body: {} }));
+    await enqueue(storage, 'x', [pdu(0)]);
+    const outbox = sender(flaky, transport, manualClock());
+    await outbox.start();
+    await settle();
+    expect(sent).toHaveLength(1);
+    failAcks = false;
+    await enqueue(storage, 'x', [pdu(1)]);
+    await settle();
+    // The unacknowledged record comes back from storage and goes again (the receiver deduplicates it).
+    expect(sent.slice(1).flatMap((s) => (s.request.body as { pdus: unknown[] }).pdus)).toEqual([pdu(0).pdu, pdu(1).pdu]);
+    expect(await storage.read((txn) => txn.outbound.peek('x'))).toEqual([]);
+    outbox.stop();
+  });
+
   it('resends unacknowledged records after a reload under the same transaction ID', async () => {
     const storage = createMemoryStorage();
     const first = recordingTransport(() => {

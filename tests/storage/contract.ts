@@ -1015,7 +1015,7 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
             changes: [
               { kind: 'event', roomId: ROOM, eventId: '$e', streamOrdering: 1 },
               { kind: 'membership', roomId: ROOM, userId: ALICE, membership: 'join' },
-              { kind: 'outbound', destination: 'peer' },
+              { kind: 'outbound', destination: 'peer', record: { destination: 'peer', seq: expect.any(Number), payload: {} } },
             ],
           },
         ]);

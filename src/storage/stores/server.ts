@@ -192,7 +192,7 @@ export class Outbound implements OutboundStore {
     this.ctx.assertWritable();
     const record: OutboundRecord = { destination, seq: await this.ctx.nextId('outbound'), payload };
     await this.ctx.t.put(T.outbound, toRow(record));
-    this.ctx.note({ kind: 'outbound', destination });
+    this.ctx.note({ kind: 'outbound', destination, record });
     return record;
   }
 
