@@ -5,7 +5,9 @@
  * RTCDataChannel round trip between the same two pages (the limit: what any
  * protocol on WebRTC pays), p50 and p99 of each, and beside an echo on one
  * long-lived libp2p stream on the same link (what libp2p's WebRTC streams
- * cost without opening a stream per request). Rounds alternate in halves.
+ * cost without opening a stream per request). Requests go over
+ * `/hometab/federation/2` as the transport sends them, and over version 1
+ * (a stream per request) for comparison. Rounds alternate in halves.
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -62,22 +64,27 @@ export async function runP2pBench(): Promise<BenchRow[]> {
     await call(p1, 'rawRtcTimes', WARM_UP);
     await call(p1, 'timeLongStream', s2, WARM_UP);
     await call(p1, 'timeRequests', s2, WARM_UP);
+    await call(p1, 'timeRequestsV1', s2, WARM_UP);
     // Alternate halves so that neither figure gets the quieter half of the run.
     const raw: number[] = [];
     const fed: number[] = [];
+    const fedV1: number[] = [];
     const stream: number[] = [];
     for (let i = 0; i < 2; i++) {
       raw.push(...((await call(p1, 'rawRtcTimes', ROUNDS / 2)) as number[]));
       stream.push(...((await call(p1, 'timeLongStream', s2, ROUNDS / 2)) as number[]));
       fed.push(...((await call(p1, 'timeRequests', s2, ROUNDS / 2)) as number[]));
+      fedV1.push(...((await call(p1, 'timeRequestsV1', s2, ROUNDS / 2)) as number[]));
     }
-    for (const list of [raw, fed, stream]) list.sort((a, b) => a - b);
+    for (const list of [raw, fed, fedV1, stream]) list.sort((a, b) => a - b);
     const rawLimit = (p: number) => ({ label: `raw RTCDataChannel p${p}`, value: percentile(raw, p), unit: 'ms' });
     await Promise.all([call(p1, 'stop'), call(p2, 'stop')]);
     return [
       { where: 'chromium', figure: 'p2p: first request until direct WebRTC link (via relay)', value: toDirect, unit: 'ms' },
-      { where: 'chromium', figure: `p2p: federation request/response over WebRTC, p50 (${ROUNDS} rounds)`, value: percentile(fed, 50), unit: 'ms', limit: rawLimit(50) },
-      { where: 'chromium', figure: `p2p: federation request/response over WebRTC, p99`, value: percentile(fed, 99), unit: 'ms', limit: rawLimit(99) },
+      { where: 'chromium', figure: `p2p: federation request/response over WebRTC (/hometab/federation/2, one stream), p50 (${ROUNDS} rounds)`, value: percentile(fed, 50), unit: 'ms', limit: rawLimit(50) },
+      { where: 'chromium', figure: `p2p: federation request/response over WebRTC (/hometab/federation/2), p99`, value: percentile(fed, 99), unit: 'ms', limit: rawLimit(99) },
+      { where: 'chromium', figure: `p2p: the same over /hometab/federation/1 (a stream per request), p50`, value: percentile(fedV1, 50), unit: 'ms', limit: rawLimit(50) },
+      { where: 'chromium', figure: `p2p: the same over /hometab/federation/1, p99`, value: percentile(fedV1, 99), unit: 'ms', limit: rawLimit(99) },
       { where: 'chromium', figure: 'p2p: echo on one long-lived libp2p stream, same link, p50', value: percentile(stream, 50), unit: 'ms', limit: rawLimit(50), note: 'libp2p stream floor, no stream per request' },
       { where: 'chromium', figure: 'p2p: echo on one long-lived libp2p stream, same link, p99', value: percentile(stream, 99), unit: 'ms', limit: rawLimit(99) },
     ];

@@ -67,6 +67,27 @@ export async function timeRequests(server: string, count: number): Promise<numbe
   return out;
 }
 
+/**
+ * Round trips of version 1 requests (one stream per request, a spare stream
+ * opened ahead) on the direct link, as a dialler that falls back to it sends
+ * them; the same-run comparison for version 2 above.
+ */
+export async function timeRequestsV1(server: string, count: number): Promise<number[]> {
+  const { createSpareStreams, requestOverConnection, resolveProtocolOptions } = await import('../../src/p2p/federation-protocol.js');
+  const { peerIdOfServerName } = await import('../../src/p2p/identity.js');
+  const options = resolveProtocolOptions();
+  const spares = createSpareStreams(options);
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const connection = libp2p!.node.getConnections(peerIdOfServerName(server)).find((c) => c.limits === undefined)!;
+    const t0 = performance.now();
+    await requestOverConnection(connection, { method: 'PUT', path: `/_matrix/federation/v1/send/${i}`, body: { pdus: [], edus: [] } }, options, {}, spares);
+    out.push(performance.now() - t0);
+  }
+  spares.clear();
+  return out;
+}
+
 export async function stop(): Promise<void> {
   await transport?.close();
 }
