@@ -112,7 +112,9 @@ export function createAppHost(options: AppHostOptions): SessionHost {
   }
 
   async function startClient(booted: BootedPeer, session: StoredSession): Promise<MatrixClient> {
-    const { createClient } = await import('matrix-js-sdk');
+    const [{ createClient }, { logger }] = await Promise.all([import('matrix-js-sdk'), import('matrix-js-sdk/lib/logger.js')]);
+    // The SDK logs every request at info level; a tab's console keeps warnings and errors.
+    (logger as unknown as { setLevel(level: string): void }).setLevel('warn');
     const started = createClient({
       baseUrl: `https://${booted.serverName}`,
       fetchFn: fetchFnOf(booted),
