@@ -12,6 +12,8 @@ export function relayDevPlugin(): Plugin {
     apply: 'serve',
     async configureServer(server) {
       if (process.env.VITEST) return;
+      // libp2p needs Promise.withResolvers, which Node 20 lacks.
+      await import('./polyfills.js');
       const { createRelay } = await import('../p2p/relay.js');
       const relay = await createRelay({ listen: ['/ip4/127.0.0.1/tcp/0/ws'] });
       const addresses = relay.addresses();
