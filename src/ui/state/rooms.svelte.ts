@@ -12,8 +12,9 @@ export interface RoomSummary {
   membership: 'join' | 'invite';
   /** Notifications the server counts as unread (0 for invites). */
   unread: number;
-  /** Who invited us, for invites. */
+  /** Who invited us, for invites: Matrix ID and display name (the ID when the invite carries no name). */
   inviter?: string;
+  inviterName?: string;
   /** Origin time of the latest event, for ordering. */
   lastActive: number;
 }
@@ -29,12 +30,14 @@ function summaryOf(room: Room, userId: string): RoomSummary | undefined {
   if (membership !== 'join' && membership !== 'invite') return undefined;
   const events = room.getLiveTimeline().getEvents();
   const last = events[events.length - 1];
+  const inviter = membership === 'invite' ? room.getMember(userId)?.events.member?.getSender() : undefined;
   return {
     id: room.roomId,
     name: room.name || room.roomId,
     membership,
     unread: membership === 'join' ? room.getUnreadNotificationCount() : 0,
-    inviter: membership === 'invite' ? room.getMember(userId)?.events.member?.getSender() : undefined,
+    inviter,
+    inviterName: inviter ? (room.getMember(inviter)?.name ?? inviter) : undefined,
     lastActive: last?.getTs() ?? 0,
   };
 }

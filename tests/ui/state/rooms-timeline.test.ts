@@ -47,7 +47,7 @@ describe('RoomsState', () => {
 
     await ann.rooms.invite(roomId, ben.client.getUserId()!);
     await eventually('ben sees the invite', () => ben.rooms.invites.length === 1);
-    expect(ben.rooms.invites[0]).toMatchObject({ id: roomId, name: 'Book club', membership: 'invite', inviter: ann.client.getUserId() });
+    expect(ben.rooms.invites[0]).toMatchObject({ id: roomId, name: 'Book club', membership: 'invite', inviter: ann.client.getUserId(), inviterName: 'Ann' });
     await ben.rooms.accept(roomId);
     expect(ben.rooms.rooms.map((r) => [r.id, r.membership])).toEqual([[roomId, 'join']]);
     expect(ben.rooms.selectedId).toBe(roomId);
