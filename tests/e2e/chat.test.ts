@@ -65,11 +65,18 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('the chat app in Chromi
     await expect.poll(() => box.inputValue()).toBe('');
   }
 
-  async function shoot(page: Page, name: string): Promise<void> {
+  async function shoot(page: Page, name: string, options: { dark?: boolean } = {}): Promise<void> {
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.screenshot({ path: join(RESULTS, `${name}-1280.png`) });
     await page.setViewportSize({ width: 375, height: 740 });
     await page.screenshot({ path: join(RESULTS, `${name}-375.png`) });
+    if (options.dark) {
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.screenshot({ path: join(RESULTS, `${name}-375-dark.png`) });
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await page.screenshot({ path: join(RESULTS, `${name}-1280-dark.png`) });
+      await page.emulateMedia({ colorScheme: 'light' });
+    }
     await page.setViewportSize({ width: 1280, height: 800 });
   }
 
@@ -91,6 +98,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('the chat app in Chromi
     await dialog.getByRole('textbox', { name: 'Room name' }).fill('Garden club');
     await dialog.getByRole('textbox', { name: 'Topic' }).fill('Tomatoes and such');
     expect(await dialog.getByRole('checkbox', { name: 'Encrypted' }).count()).toBe(1);
+    await shoot(pa, 'new-room-dialog');
     await dialog.getByRole('button', { name: 'Create' }).click();
     await expect.poll(() => pa.getByRole('heading', { name: 'Garden club' }).count()).toBe(1);
     expect(await roomEntry(pa, 'Garden club').getByRole('button', { name: /^Garden club/ }).count()).toBe(1);
@@ -132,7 +140,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('the chat app in Chromi
     }
     expect(alice).not.toBe(bob);
     await expect.poll(() => pa.getByRole('status', { name: 'Connection' }).textContent(), { timeout: UI_TIMEOUT }).toMatch(/[1-9]\d* peers? online/);
-    await shoot(pa, 'room');
+    await shoot(pa, 'room', { dark: true });
     await shoot(pc, 'room-carol');
 
     // A second tab of Alice's profile does not start a second server; it can take over.
