@@ -17,6 +17,8 @@ import type { BootedPeer } from './boot-peer.js';
 export const SESSION_KEY = 'app/session';
 const CONTROL_CHANNEL = 'hometab-control/1';
 const TAKE_OVER_TIMEOUT_MS = 15_000;
+/** A reload's previous document may still hold the lock for a moment while it unloads. */
+const RELOAD_GRACE_MS = 2_000;
 
 interface StoredSession {
   userId: string;
@@ -132,7 +134,11 @@ export function createAppHost(options: AppHostOptions): SessionHost {
     profile,
 
     async start(): Promise<StartOutcome> {
-      if (await profileLockHeld(profile)) return { kind: 'locked' };
+      const graceEnd = Date.now() + RELOAD_GRACE_MS;
+      while (await profileLockHeld(profile)) {
+        if (Date.now() > graceEnd) return { kind: 'locked' };
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       const [{ bootPeer }, relays] = await Promise.all([import('./boot-peer.js'), fetchRelays(origin)]);
       try {
         peer = await bootPeer({ profile, relays, log: quietDebug() });

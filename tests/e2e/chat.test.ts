@@ -143,6 +143,14 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('the chat app in Chromi
     await shoot(pa, 'room', { dark: true });
     await shoot(pc, 'room-carol');
 
+    // A reload is the same user and device, with the room list and timeline from IndexedDB.
+    await pb.reload();
+    await expect.poll(() => pb.getByLabel('Your Matrix ID').inputValue().catch(() => ''), { timeout: UI_TIMEOUT }).toBe(bob);
+    await roomEntry(pb, 'Garden club').getByRole('button', { name: /^Garden club/ }).click();
+    await expect.poll(() => timeline(pb).getByRole('article').filter({ hasText: 'Carol joined by link' }).count(), { timeout: UI_TIMEOUT }).toBe(1);
+    await say(pb, 'Bob after a reload');
+    await expect.poll(() => timeline(pa).getByRole('article').filter({ hasText: 'Bob after a reload' }).count(), { timeout: UI_TIMEOUT }).toBe(1);
+
     // A second tab of Alice's profile does not start a second server; it can take over.
     const second = await open(ca, '/?profile=a');
     await expect.poll(() => second.getByRole('button', { name: 'Take over' }).count(), { timeout: UI_TIMEOUT }).toBe(1);
