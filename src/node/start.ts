@@ -1,7 +1,8 @@
 /**
  * `npm start [-- --port 8080] [--host 127.0.0.1] [--data DIR] [--rebuild]`:
  * everything a browser needs, on ONE port. It builds the app with vite if
- * `dist/` is missing, serves `dist/` statically, runs the libp2p relay, and
+ * `dist/` is missing or older than the sources (src/, index.html, the vite
+ * config), so a developer never sees a stale app, serves `dist/` statically, runs the libp2p relay, and
  * answers `GET /config.json` with `{"relays": ["<relay multiaddr>/p2p/<id>"]}`
  * so a page finds its relay on its own origin with no setup.
  *
@@ -16,7 +17,7 @@
  */
 import './polyfills.js';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, createServer as createNetServer, isIP, type AddressInfo, type Socket } from 'node:net';
@@ -36,7 +37,7 @@ export interface StartOptions {
   dataDir?: string;
   /** The built app. @default '<repo>/dist' */
   distDir?: string;
-  /** Build even if dist/ exists. @default false */
+  /** Build even if dist/ is up to date. @default false */
   rebuild?: boolean;
   /** Progress lines. @default console.log */
   log?: (line: string) => void;
@@ -166,8 +167,9 @@ export async function start(options: StartOptions = {}): Promise<Started> {
   const log = options.log ?? ((line: string) => console.log(line));
   const host = options.host ?? '127.0.0.1';
   const distDir = resolve(options.distDir ?? join(ROOT, 'dist'));
-  if (options.rebuild || !existsSync(join(distDir, 'index.html'))) {
-    log(`building the app into ${distDir} …`);
+  const staleBecause = options.rebuild ? 'asked to' : distStaleness(distDir);
+  if (staleBecause) {
+    log(`building the app into ${distDir} (${staleBecause}) …`);
     const { build } = await import('vite');
     await build({ root: ROOT, logLevel: 'warn', build: { outDir: distDir, emptyOutDir: true } });
   }
@@ -233,6 +235,31 @@ export async function start(options: StartOptions = {}): Promise<Started> {
       await closed;
     },
   };
+}
+
+/** The newest modification time (ms) of a file under `path` (or of `path` itself), 0 when absent. */
+function newestMtime(path: string): number {
+  let info;
+  try {
+    info = statSync(path);
+  } catch {
+    return 0;
+  }
+  if (!info.isDirectory()) return info.mtimeMs;
+  let newest = 0;
+  for (const name of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, name)));
+  return newest;
+}
+
+/** Why dist/ must be rebuilt, or undefined when it is newer than every source the build reads. */
+export function distStaleness(distDir: string, root = ROOT): string | undefined {
+  const built = join(distDir, 'index.html');
+  if (!existsSync(built)) return 'no build yet';
+  const builtAt = statSync(built).mtimeMs;
+  for (const source of ['src', 'index.html', 'vite.config.ts', 'package.json']) {
+    if (newestMtime(join(root, source)) > builtAt) return `${source} changed since the last build`;
+  }
+  return undefined;
 }
 
 /** A free TCP port on 127.0.0.1 (bound and released; the relay binds it right after). */

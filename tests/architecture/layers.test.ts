@@ -49,8 +49,14 @@ const ALLOWED: Record<string, string[]> = {
   p2p: ['core', 'storage', 'homeserver', 'p2p'],
   app: ['core', 'storage', 'homeserver', 'p2p', 'app', 'ui'],
   node: ['core', 'storage', 'homeserver', 'p2p', 'node'],
-  ui: ['ui', 'app'],
+  // The UI speaks the client-server API only: never the homeserver, the transports or the storage, nor app/'s wiring.
+  ui: ['ui'],
 };
+
+/** Packages the UI may import at run time; matrix-js-sdk only as types (src/app loads the SDK, lazily). */
+const UI_RUNTIME_PACKAGES = [/^svelte(\/|$)/];
+const UI_TYPE_ONLY_PACKAGES = ['matrix-js-sdk'];
+const TYPE_IMPORT_RE = /(?:^|\n)\s*(?:import|export)\s+type\s[^'"]*?from\s*['"]([^'"]+)['"]/g;
 
 const NODE_BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 const CORE_PACKAGES = [/^@noble\//];
@@ -85,6 +91,20 @@ describe('layer rule (DESIGN.md)', () => {
       }
       const code = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
       expect(code.match(DOM_GLOBALS)?.[0], 'DOM or Node global').toBeUndefined();
+    });
+  }
+
+  for (const file of files.filter((f) => layerOf(f) === 'ui')) {
+    it(`${relative(SRC, file)} imports svelte, and matrix-js-sdk only as types`, () => {
+      const text = readFileSync(file, 'utf8');
+      const typeOnly = new Set([...text.matchAll(TYPE_IMPORT_RE)].map((m) => m[1]!));
+      for (const spec of importsOf(file)) {
+        if (spec.startsWith('.')) continue;
+        if (UI_RUNTIME_PACKAGES.some((re) => re.test(spec))) continue;
+        expect(UI_TYPE_ONLY_PACKAGES.includes(spec) && typeOnly.has(spec), `${spec} in the UI (only svelte, and matrix-js-sdk as types)`).toBe(true);
+      }
+      const valueImports = [...text.matchAll(/(?:^|\n)\s*import\s+(?!type\s)[^'"]*?from\s*['"]matrix-js-sdk['"]/g)];
+      expect(valueImports, 'matrix-js-sdk imported as a value').toEqual([]);
     });
   }
 

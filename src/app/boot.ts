@@ -1,0 +1,215 @@
+/**
+ * The chat app's session host (src/ui/state/host.ts) in a browser tab: the profile from `?profile=NAME`,
+ * the relays from `/config.json` on the page's own origin, the profile's peer through bootPeer (Web Lock,
+ * IndexedDB, identity, homeserver, transports, replicator), the local user registered once per profile
+ * with its access token and device ID kept in the profile's storage (so a reload is the same user and
+ * device), and a matrix-js-sdk client whose `fetchFn` calls `homeserver.handleClient`: no HTTP in between.
+ *
+ * A second tab of a profile finds the profile's Web Lock held and says so; "Take over" asks the running tab
+ * over a BroadcastChannel to stop its server, which releases the lock, and then starts here. The SDK and
+ * the peer are imported lazily so that the first paint needs neither.
+ */
+import type { MatrixClient } from 'matrix-js-sdk';
+import type { ConnectionSource, SessionHost, StartOutcome } from '../ui/state/host.js';
+import type { BootedPeer } from './boot-peer.js';
+
+/** Meta-store key of the local user's credentials. */
+export const SESSION_KEY = 'app/session';
+const CONTROL_CHANNEL = 'hometab-control/1';
+const TAKE_OVER_TIMEOUT_MS = 15_000;
+/** A reload's previous document may still hold the lock for a moment while it unloads. */
+const RELOAD_GRACE_MS = 2_000;
+
+interface StoredSession {
+  userId: string;
+  accessToken: string;
+  deviceId: string;
+}
+
+function isStoredSession(value: unknown): value is StoredSession {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.userId === 'string' && typeof v.accessToken === 'string' && typeof v.deviceId === 'string';
+}
+
+/** The profile named by `?profile=`: letters, digits, '-' and '_' only, else 'default'. */
+export function profileFromLocation(search: string): string {
+  const name = new URLSearchParams(search).get('profile') ?? '';
+  return /^[A-Za-z0-9_-]{1,64}$/.test(name) ? name : 'default';
+}
+
+/** Relay multiaddrs from /config.json (hostile until checked: strings only, at most 8). */
+export async function fetchRelays(origin: string): Promise<string[]> {
+  try {
+    const response = await fetch(new URL('/config.json', origin), { cache: 'no-cache' });
+    if (!response.ok) return [];
+    const config: unknown = await response.json();
+    const relays = typeof config === 'object' && config !== null ? (config as { relays?: unknown }).relays : undefined;
+    if (!Array.isArray(relays)) return [];
+    return relays.filter((r): r is string => typeof r === 'string' && r.startsWith('/') && r.length < 1024).slice(0, 8);
+  } catch {
+    return [];
+  }
+}
+
+/** A localpart from a display name: lower case, [a-z0-9._=-], never empty. */
+export function localpartFor(displayName: string): string {
+  const base = displayName
+    .normalize('NFKD')
+    .toLowerCase()
+    .replace(/[^a-z0-9._=-]+/g, '')
+    .slice(0, 32);
+  return base || 'user';
+}
+
+async function profileLockHeld(profile: string): Promise<boolean> {
+  const locks = navigator.locks;
+  if (!locks?.query) return false;
+  const snapshot = await locks.query();
+  return (snapshot.held ?? []).some((lock) => lock.name === `hometab-profile:${profile}`);
+}
+
+function connectionOf(peer: BootedPeer): ConnectionSource {
+  const events = new EventTarget();
+  const changed = () => events.dispatchEvent(new Event('change'));
+  for (const name of ['peer:online', 'peer:offline', 'peer:link']) peer.transport.events.addEventListener(name, changed);
+  return {
+    events,
+    peerCount: () => new Set(peer.transport.peers().map((p) => p.server)).size,
+    networkStarted: () => peer.libp2p !== undefined,
+  };
+}
+
+export interface AppHostOptions {
+  profile: string;
+  origin: string;
+}
+
+export function createAppHost(options: AppHostOptions): SessionHost {
+  const { profile, origin } = options;
+  let peer: BootedPeer | undefined;
+  let client: MatrixClient | undefined;
+  const takenOverListeners: Array<() => void> = [];
+  const control = new BroadcastChannel(`${CONTROL_CHANNEL}:${profile}`);
+
+  control.addEventListener('message', (event: MessageEvent) => {
+    const type = (event.data as { type?: unknown } | null)?.type;
+    if (type !== 'take-over' || !peer) return;
+    void stopHere().then(() => {
+      control.postMessage({ type: 'released' });
+      for (const listener of takenOverListeners) listener();
+    });
+  });
+
+  async function stopHere(): Promise<void> {
+    client?.stopClient();
+    client = undefined;
+    const running = peer;
+    peer = undefined;
+    await running?.close();
+  }
+
+  function fetchFnOf(booted: BootedPeer): typeof fetch {
+    return ((input: RequestInfo | URL, init?: RequestInit) => booted.homeserver.handleClient(new Request(input, init))) as typeof fetch;
+  }
+
+  async function startClient(booted: BootedPeer, session: StoredSession): Promise<MatrixClient> {
+    const [{ createClient }, { logger }] = await Promise.all([import('matrix-js-sdk'), import('matrix-js-sdk/lib/logger.js')]);
+    // The SDK logs every request at info level; a tab's console keeps warnings and errors.
+    (logger as unknown as { setLevel(level: string): void }).setLevel('warn');
+    const started = createClient({
+      baseUrl: `https://${booted.serverName}`,
+      fetchFn: fetchFnOf(booted),
+      userId: session.userId,
+      accessToken: session.accessToken,
+      deviceId: session.deviceId,
+      timelineSupport: true,
+    });
+    await started.startClient({ initialSyncLimit: 30, lazyLoadMembers: true, pendingEventOrdering: 'detached' as never });
+    client = started;
+    return started;
+  }
+
+  return {
+    profile,
+
+    async start(): Promise<StartOutcome> {
+      const graceEnd = Date.now() + RELOAD_GRACE_MS;
+      while (await profileLockHeld(profile)) {
+        if (Date.now() > graceEnd) return { kind: 'locked' };
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const [{ bootPeer }, relays] = await Promise.all([import('./boot-peer.js'), fetchRelays(origin)]);
+      try {
+        peer = await bootPeer({ profile, relays, log: quietDebug() });
+      } catch (error) {
+        if (await profileLockHeld(profile)) return { kind: 'locked' };
+        throw error;
+      }
+      const booted = peer;
+      const stored = await booted.storage.read((txn) => txn.meta.get<unknown>(SESSION_KEY));
+      const connection = connectionOf(booted);
+      if (!isStoredSession(stored)) return { kind: 'running', serverName: booted.serverName, connection };
+      return { kind: 'running', serverName: booted.serverName, connection, client: await startClient(booted, stored) };
+    },
+
+    async register(displayName: string): Promise<MatrixClient> {
+      const booted = peer;
+      if (!booted) throw new Error('the profile is not running in this tab');
+      const existing = await booted.storage.read((txn) => txn.meta.get<unknown>(SESSION_KEY));
+      if (isStoredSession(existing)) return client ?? startClient(booted, existing);
+      const session = await registerLocalUser(booted, localpartFor(displayName));
+      await booted.storage.write((txn) => txn.meta.put(SESSION_KEY, { ...session }));
+      const started = await startClient(booted, session);
+      await started.setDisplayName(displayName);
+      return started;
+    },
+
+    async takeOver(): Promise<void> {
+      const released = new Promise<void>((resolve) => {
+        const onMessage = (event: MessageEvent) => {
+          if ((event.data as { type?: unknown } | null)?.type !== 'released') return;
+          control.removeEventListener('message', onMessage);
+          resolve();
+        };
+        control.addEventListener('message', onMessage);
+      });
+      control.postMessage({ type: 'take-over' });
+      const deadline = Date.now() + TAKE_OVER_TIMEOUT_MS;
+      await Promise.race([released, new Promise((resolve) => setTimeout(resolve, TAKE_OVER_TIMEOUT_MS))]);
+      // The lock is released a moment after the other tab's storage closes.
+      while (await profileLockHeld(profile)) {
+        if (Date.now() > deadline) throw new Error('the other tab did not let go of the profile');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
+
+    onTakenOver(listener: () => void): void {
+      takenOverListeners.push(listener);
+    },
+  };
+}
+
+/** Registers the local user through the client-server API (m.login.dummy), trying another localpart if taken. */
+async function registerLocalUser(peer: BootedPeer, localpart: string): Promise<StoredSession> {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const username = attempt === 0 ? localpart : `${localpart}${Math.floor(Math.random() * 10_000)}`;
+    const response = await peer.homeserver.handleClient(
+      new Request(`https://${peer.serverName}/_matrix/client/v3/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, auth: { type: 'm.login.dummy' }, initial_device_display_name: 'Hometab' }),
+      }),
+    );
+    const body = (await response.json()) as { user_id?: unknown; access_token?: unknown; device_id?: unknown; errcode?: unknown; error?: unknown };
+    if (response.ok && typeof body.user_id === 'string' && typeof body.access_token === 'string' && typeof body.device_id === 'string') {
+      return { userId: body.user_id, accessToken: body.access_token, deviceId: body.device_id };
+    }
+    if (body.errcode !== 'M_USER_IN_USE') throw new Error(`registration failed: ${String(body.error ?? response.status)}`);
+  }
+  throw new Error('registration failed: no free user name');
+}
+
+function quietDebug() {
+  return { debug() {}, warn: console.warn.bind(console), error: console.error.bind(console) };
+}

@@ -1,0 +1,16 @@
+/**
+ * matrix-js-sdk event names as the SDK's own enum types, written as strings so the UI imports the SDK's
+ * types only (the SDK itself is loaded by src/app, lazily). A renamed event fails the typecheck here.
+ */
+import type { ClientEvent, RoomEvent, RoomMemberEvent } from 'matrix-js-sdk';
+
+export const SYNC = 'sync' as ClientEvent.Sync;
+export const ROOM_ADDED = 'Room' as ClientEvent.Room;
+export const ROOM_DELETED = 'deleteRoom' as ClientEvent.DeleteRoom;
+export const ROOM_TIMELINE = 'Room.timeline' as RoomEvent.Timeline;
+export const ROOM_NAME = 'Room.name' as RoomEvent.Name;
+export const ROOM_MY_MEMBERSHIP = 'Room.myMembership' as RoomEvent.MyMembership;
+export const ROOM_RECEIPT = 'Room.receipt' as RoomEvent.Receipt;
+export const ROOM_LOCAL_ECHO = 'Room.localEchoUpdated' as RoomEvent.LocalEchoUpdated;
+export const ROOM_TIMELINE_RESET = 'Room.timelineReset' as RoomEvent.TimelineReset;
+export const MEMBER_NAME = 'RoomMember.name' as RoomMemberEvent.Name;

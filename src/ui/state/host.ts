@@ -1,0 +1,33 @@
+/**
+ * The contract between the UI and whatever runs the profile's server (src/app/boot.ts in a tab, a test
+ * harness in Node): the UI asks it to start, to register the local user once, and to take the profile over
+ * from another tab; it answers with a matrix-js-sdk client and a small connection-status source. Nothing of
+ * the homeserver, the transports or the storage crosses this line: the UI speaks the client-server API only.
+ */
+import type { MatrixClient } from 'matrix-js-sdk';
+
+/** What starting the profile led to. */
+export type StartOutcome =
+  /** This tab runs the profile's server; `client` is there when the local user is already registered. */
+  | { kind: 'running'; serverName: string; client?: MatrixClient; connection: ConnectionSource }
+  /** Another tab of this browser runs the profile. */
+  | { kind: 'locked' };
+
+/** Peers as the transport reports them; `change` fires on every peer event. */
+export interface ConnectionSource {
+  peerCount(): number;
+  /** True while the libp2p node is running (false before it starts, or with no relay configured). */
+  networkStarted(): boolean;
+  readonly events: EventTarget;
+}
+
+export interface SessionHost {
+  readonly profile: string;
+  start(): Promise<StartOutcome>;
+  /** Registers the profile's user (once), sets its display name, keeps the credentials, starts the client. */
+  register(displayName: string): Promise<MatrixClient>;
+  /** Asks the tab holding the profile to stop its server; resolves when this tab may start. */
+  takeOver(): Promise<void>;
+  /** Called when another tab took the profile over from this one (after this tab's server stopped). */
+  onTakenOver(listener: () => void): void;
+}

@@ -1,0 +1,194 @@
+/**
+ * The room list: joined rooms and pending invites, with names and unread counts, kept current from the
+ * client's room, timeline, membership and unread events; which room is selected; and the room actions
+ * of the list's dialogs (create, direct chat, accept, decline, join by link, invite).
+ */
+import type { ICreateRoomOpts, MatrixClient, Preset, Room, Visibility } from 'matrix-js-sdk';
+import { ROOM_ADDED, ROOM_DELETED, ROOM_MY_MEMBERSHIP, ROOM_NAME, ROOM_RECEIPT, ROOM_TIMELINE, SYNC } from './events.js';
+
+export interface RoomSummary {
+  id: string;
+  name: string;
+  membership: 'join' | 'invite';
+  /** Notifications the server counts as unread (0 for invites). */
+  unread: number;
+  /** Who invited us, for invites: Matrix ID and display name (the ID when the invite carries no name). */
+  inviter?: string;
+  inviterName?: string;
+  /** Origin time of the latest event, for ordering. */
+  lastActive: number;
+}
+
+export interface NewRoom {
+  name: string;
+  topic?: string;
+  encrypted?: boolean;
+}
+
+function summaryOf(room: Room, userId: string): RoomSummary | undefined {
+  const membership = room.getMyMembership();
+  if (membership !== 'join' && membership !== 'invite') return undefined;
+  const events = room.getLiveTimeline().getEvents();
+  const last = events[events.length - 1];
+  const inviter = membership === 'invite' ? room.getMember(userId)?.events.member?.getSender() : undefined;
+  return {
+    id: room.roomId,
+    name: room.name || room.roomId,
+    membership,
+    unread: membership === 'join' ? room.getUnreadNotificationCount() : 0,
+    inviter,
+    inviterName: inviter ? (room.getMember(inviter)?.name ?? inviter) : undefined,
+    lastActive: last?.getTs() ?? 0,
+  };
+}
+
+/** Invites first, then the most recently active rooms. */
+function compareRooms(a: RoomSummary, b: RoomSummary): number {
+  if (a.membership !== b.membership) return a.membership === 'invite' ? -1 : 1;
+  return b.lastActive - a.lastActive || a.name.localeCompare(b.name);
+}
+
+export class RoomsState {
+  rooms = $state<RoomSummary[]>([]);
+  selectedId = $state<string | undefined>(undefined);
+  /** True once the client's first sync (local, from the in-tab server) has been applied. */
+  loaded = $state(false);
+
+  readonly #client: MatrixClient;
+  readonly #refresh = () => this.refresh();
+  readonly #onSync = (state: string) => {
+    if (state === 'PREPARED' || state === 'SYNCING') this.loaded = true;
+    this.refresh();
+  };
+
+  constructor(client: MatrixClient) {
+    this.#client = client;
+    client.on(SYNC, this.#onSync);
+    client.on(ROOM_ADDED, this.#refresh);
+    client.on(ROOM_DELETED, this.#refresh);
+    client.on(ROOM_TIMELINE, this.#refresh);
+    client.on(ROOM_NAME, this.#refresh);
+    client.on(ROOM_MY_MEMBERSHIP, this.#refresh);
+    client.on(ROOM_RECEIPT, this.#refresh);
+    if (client.isInitialSyncComplete()) this.loaded = true;
+    this.refresh();
+  }
+
+  get selected(): RoomSummary | undefined {
+    return this.rooms.find((room) => room.id === this.selectedId);
+  }
+
+  get invites(): RoomSummary[] {
+    return this.rooms.filter((room) => room.membership === 'invite');
+  }
+
+  refresh(): void {
+    const userId = this.#client.getUserId() ?? '';
+    const list: RoomSummary[] = [];
+    for (const room of this.#client.getRooms()) {
+      const summary = summaryOf(room, userId);
+      if (summary) list.push(summary);
+    }
+    this.rooms = list.sort(compareRooms);
+    if (this.selectedId && !list.some((room) => room.id === this.selectedId && room.membership === 'join')) this.selectedId = undefined;
+  }
+
+  select(roomId: string | undefined): void {
+    this.selectedId = roomId;
+  }
+
+  async create(options: NewRoom): Promise<string> {
+    const request: ICreateRoomOpts = {
+      name: options.name.trim(),
+      // Public join rule so an invite link works for anyone who has it; the room is not listed in the directory.
+      preset: 'public_chat' as Preset,
+      visibility: 'private' as Visibility,
+    };
+    const topic = options.topic?.trim();
+    if (topic) request.topic = topic;
+    if (options.encrypted) throw new Error('encrypted rooms need end-to-end encryption, which is not available yet');
+    const { room_id: roomId } = await this.#client.createRoom(request);
+    await this.#waitForRoom(roomId);
+    this.select(roomId);
+    return roomId;
+  }
+
+  /** A direct chat: a private room with `userId` invited, marked as direct in m.direct. */
+  async startDirect(userId: string): Promise<string> {
+    const target = userId.trim();
+    const { room_id: roomId } = await this.#client.createRoom({
+      preset: 'trusted_private_chat' as Preset,
+      visibility: 'private' as Visibility,
+      is_direct: true,
+      invite: [target],
+    });
+    const direct = (this.#client.getAccountData('m.direct' as never)?.getContent() ?? {}) as Record<string, string[]>;
+    const next = new Map(Object.entries(direct));
+    next.set(target, [...(next.get(target) ?? []), roomId]);
+    await this.#client.setAccountData('m.direct' as never, Object.fromEntries(next) as never);
+    await this.#waitForRoom(roomId);
+    this.select(roomId);
+    return roomId;
+  }
+
+  async invite(roomId: string, userId: string): Promise<void> {
+    await this.#client.invite(roomId, userId.trim());
+  }
+
+  async accept(roomId: string): Promise<void> {
+    const room = this.#client.getRoom(roomId);
+    const inviter = room?.getMember(this.#client.getUserId() ?? '')?.events.member?.getSender();
+    const via = inviter ? [serverOf(inviter)] : [];
+    await this.#client.joinRoom(roomId, { viaServers: via });
+    await this.#waitForRoom(roomId);
+    this.select(roomId);
+  }
+
+  async decline(roomId: string): Promise<void> {
+    await this.#client.leave(roomId);
+    this.refresh();
+  }
+
+  /** Joins a room from an invite link, through the servers the link names. */
+  async join(roomId: string, via: string[]): Promise<void> {
+    await this.#client.joinRoom(roomId, { viaServers: via });
+    await this.#waitForRoom(roomId);
+    this.select(roomId);
+  }
+
+  /** Resolves once the client's sync has brought the room in as joined. */
+  #waitForRoom(roomId: string): Promise<void> {
+    const joined = () => this.#client.getRoom(roomId)?.getMyMembership() === 'join';
+    if (joined()) return Promise.resolve(this.refresh());
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!joined()) return;
+        this.#client.off(ROOM_MY_MEMBERSHIP, check);
+        this.#client.off(ROOM_ADDED, check);
+        this.refresh();
+        resolve();
+      };
+      this.#client.on(ROOM_MY_MEMBERSHIP, check);
+      this.#client.on(ROOM_ADDED, check);
+    });
+  }
+
+  dispose(): void {
+    const client = this.#client;
+    client.off(SYNC, this.#onSync);
+    for (const name of [ROOM_ADDED, ROOM_DELETED, ROOM_TIMELINE, ROOM_NAME, ROOM_MY_MEMBERSHIP, ROOM_RECEIPT] as const) {
+      client.off(name as typeof ROOM_TIMELINE, this.#refresh);
+    }
+  }
+}
+
+/** The server name of a Matrix ID (everything after the first colon). */
+export function serverOf(matrixId: string): string {
+  return matrixId.slice(matrixId.indexOf(':') + 1);
+}
+
+/** The invite link of a room: opening it in profile `profile` offers to join through `via`. */
+export function inviteLink(origin: string, profile: string, roomId: string, via: string[]): string {
+  const query = via.map((server) => `via=${encodeURIComponent(server)}`).join('&');
+  return `${origin}/?profile=${encodeURIComponent(profile)}#/join/${encodeURIComponent(roomId)}?${query}`;
+}

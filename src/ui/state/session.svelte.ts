@@ -1,0 +1,90 @@
+/**
+ * The session: which phase the tab is in (starting, locked by another tab, taken over, onboarding, ready,
+ * failed), the local user's Matrix ID and display name, and the matrix-js-sdk client once there is one.
+ * Every other state class is built on `client`; components read `phase` to pick a screen.
+ */
+import type { MatrixClient } from 'matrix-js-sdk';
+import type { ConnectionSource, SessionHost } from './host.js';
+
+export type SessionPhase = 'starting' | 'locked' | 'taking-over' | 'taken-over' | 'onboarding' | 'ready' | 'failed';
+
+export class SessionState {
+  phase = $state<SessionPhase>('starting');
+  serverName = $state('');
+  userId = $state('');
+  displayName = $state('');
+  error = $state('');
+  /** Not deeply reactive: the client is an object graph the SDK mutates itself. */
+  client = $state.raw<MatrixClient | undefined>(undefined);
+  connection = $state.raw<ConnectionSource | undefined>(undefined);
+
+  readonly #host: SessionHost;
+
+  constructor(host: SessionHost) {
+    this.#host = host;
+    host.onTakenOver(() => {
+      this.client = undefined;
+      this.phase = 'taken-over';
+    });
+  }
+
+  get profile(): string {
+    return this.#host.profile;
+  }
+
+  async start(): Promise<void> {
+    this.phase = 'starting';
+    try {
+      const outcome = await this.#host.start();
+      if (outcome.kind === 'locked') {
+        this.phase = 'locked';
+        return;
+      }
+      this.serverName = outcome.serverName;
+      this.connection = outcome.connection;
+      if (outcome.client) this.#ready(outcome.client);
+      else this.phase = 'onboarding';
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  /** Onboarding: registers the local user with this display name. */
+  async onboard(displayName: string): Promise<void> {
+    const name = displayName.trim();
+    if (!name) return;
+    try {
+      this.#ready(await this.#host.register(name));
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  /** Asks the tab holding the profile to stop, then starts here. */
+  async takeOver(): Promise<void> {
+    this.phase = 'taking-over';
+    try {
+      await this.#host.takeOver();
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    await this.start();
+  }
+
+  #ready(client: MatrixClient): void {
+    this.client = client;
+    this.userId = client.getUserId() ?? '';
+    this.displayName = client.getUser(this.userId)?.displayName ?? '';
+    this.phase = 'ready';
+    client.getProfileInfo(this.userId).then(
+      (info) => (this.displayName = info.displayname ?? this.displayName),
+      () => {},
+    );
+  }
+
+  #fail(error: unknown): void {
+    this.error = error instanceof Error ? error.message : String(error);
+    this.phase = 'failed';
+  }
+}
