@@ -4,12 +4,16 @@
  * (user/keys/query, user/keys/claim). Key answers are merged into the
  * client-server API's result; a server that cannot be reached is listed in
  * `failures`, as the spec asks, and the local part of the answer stands.
+ * Device lists of users who share a room with us are answered from, and
+ * kept in, the remote device list cache (device-cache.ts); claimed one-time
+ * keys are never cached (each is handed out once).
  */
 import { serverNameOf, type JsonObject } from '../../core/index.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../http/errors.js';
 import type { KeysClaimResult, KeysQueryResult } from '../keys/device-keys.js';
 import { getOwn, setOwn } from '../own-keys.js';
+import type { RemoteDeviceList, RemoteDeviceLists } from './device-cache.js';
 import type { RemoteServers } from './remote.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -18,6 +22,7 @@ export class RemoteQueries {
   constructor(
     private readonly ctx: HomeserverContext,
     private readonly remote: RemoteServers,
+    private readonly deviceLists: RemoteDeviceLists,
   ) {}
 
   /** A remote user's profile; 404 when their server does not know them or cannot be reached (the message says which). */
@@ -38,24 +43,30 @@ export class RemoteQueries {
     return out;
   }
 
-  /** Adds the remote users' keys to a local keys/query result (`failures` for servers that did not answer). */
+  /** Adds the remote users' keys to a local keys/query result, from the cache or their servers (`failures` for servers that did not answer). */
   async queryKeys(result: KeysQueryResult, wanted: Map<string, string[]>): Promise<KeysQueryResult> {
-    for (const [server, users] of this.byServer(wanted)) {
-      delete result.failures[server];
-      try {
-        const body = await this.remote.call(server, 'query keys', { method: 'POST', path: '/_matrix/federation/v1/user/keys/query', body: { device_keys: Object.fromEntries(users) } });
-        for (const section of ['device_keys', 'master_keys', 'self_signing_keys'] as const) {
-          const part = body[section];
-          if (!isObject(part)) continue;
-          for (const [userId] of users) {
-            const value = getOwn(part, userId);
-            if (isObject(value)) setOwn(result[section] as Record<string, JsonObject>, userId, value as JsonObject);
+    await Promise.all(
+      [...this.byServer(wanted)].map(async ([server, users]) => {
+        delete result.failures[server];
+        const lists = await this.deviceLists.cached(users.map(([userId]) => userId));
+        const missing = users.filter(([userId]) => !lists.has(userId)).map(([userId]) => userId);
+        if (missing.length > 0) {
+          try {
+            // Every device of each user, so the answer can be kept whole whatever devices this request named.
+            const body = await this.remote.call(server, 'query keys', { method: 'POST', path: '/_matrix/federation/v1/user/keys/query', body: { device_keys: Object.fromEntries(missing.map((u) => [u, []])) } });
+            const fetched = this.deviceLists.listsFromKeysQuery(server, missing, body);
+            await this.deviceLists.keep(fetched);
+            for (const [userId, list] of fetched) lists.set(userId, list);
+          } catch (error) {
+            setOwn(result.failures, server, { status: 503, message: error instanceof Error ? error.message : String(error) });
           }
         }
-      } catch (error) {
-        setOwn(result.failures, server, { status: 503, message: error instanceof Error ? error.message : String(error) });
-      }
-    }
+        for (const [userId, deviceIds] of users) {
+          const list = lists.get(userId);
+          if (list) addList(result, userId, deviceIds, list);
+        }
+      }),
+    );
     return result;
   }
 
@@ -68,9 +79,16 @@ export class RemoteQueries {
         const body = await this.remote.call(server, 'claim keys', { method: 'POST', path: '/_matrix/federation/v1/user/keys/claim', body: { one_time_keys: request } });
         const keys = body.one_time_keys;
         if (!isObject(keys)) continue;
-        for (const [userId] of users) {
+        for (const [userId, devices] of users) {
           const value = getOwn(keys, userId);
-          if (isObject(value)) setOwn(result.one_time_keys, userId, value as never);
+          if (!isObject(value)) continue;
+          // Only the devices asked about, each with one key object: anything else the server adds is dropped.
+          const claimed: Record<string, Record<string, JsonObject>> = {};
+          for (const deviceId of devices.keys()) {
+            const key = getOwn(value, deviceId);
+            if (isObject(key)) setOwn(claimed, deviceId, key as Record<string, JsonObject>);
+          }
+          setOwn(result.one_time_keys, userId, claimed as never);
         }
       } catch (error) {
         setOwn(result.failures, server, { status: 503, message: error instanceof Error ? error.message : String(error) });
@@ -88,4 +106,16 @@ export class RemoteQueries {
     }
     return out;
   }
+}
+
+/** Puts one remote user's kept device list into a keys/query result (only the devices asked for, when named). */
+function addList(result: KeysQueryResult, userId: string, deviceIds: string[], list: RemoteDeviceList): void {
+  const named = new Set(deviceIds);
+  const devices: Record<string, JsonObject> = {};
+  for (const deviceId of Object.keys(list.devices)) {
+    if (named.size === 0 || named.has(deviceId)) setOwn(devices, deviceId, list.devices[deviceId]!);
+  }
+  setOwn(result.device_keys, userId, devices);
+  if (list.master) setOwn(result.master_keys, userId, list.master);
+  if (list.selfSigning) setOwn(result.self_signing_keys, userId, list.selfSigning);
 }

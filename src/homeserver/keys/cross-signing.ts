@@ -111,7 +111,8 @@ export async function uploadDeviceSigningKeys(ctx: HomeserverContext, userId: st
     for (const [type, key] of Object.entries(keys) as [CrossSigningKeyType, JsonObject][]) {
       await txn.crossSigningKeys.put({ userId, keyType: type, keys: key });
     }
-    await recordDeviceListChange(txn, userId);
+    // Other servers hear of the master and self-signing keys; the user-signing key is the owner's alone.
+    await recordDeviceListChange(txn, userId, { crossSigning: keys.master !== undefined || keys.self_signing !== undefined });
   });
 }
 
@@ -244,28 +245,33 @@ export async function uploadSignatures(
 
   if (pending.length > 0) {
     await ctx.storage.write(async (txn) => {
-      const changed = new Set<string>();
+      const changed = new Map<string, { devices: string[]; crossSigning: boolean }>();
+      const changeOf = (userId: string) => {
+        let change = changed.get(userId);
+        if (!change) changed.set(userId, (change = { devices: [], crossSigning: false }));
+        return change;
+      };
       for (const p of pending) {
         const addition = { [me]: p.signatures };
         if (p.kind === 'device') {
           const record = await txn.deviceKeys.get(p.target, p.keyId);
           if (!record || !sameSignedContent(record.keys, p.signed)) continue;
           await txn.deviceKeys.put({ ...record, keys: mergeAllSignatures(record.keys, addition) });
-          changed.add(p.target);
+          changeOf(p.target).devices.push(p.keyId);
         } else if (p.kind === 'master') {
           const record = await txn.crossSigningKeys.get(p.target, 'master');
           if (!record || !sameSignedContent(record.keys, p.signed)) continue;
           await txn.crossSigningKeys.put({ ...record, keys: mergeAllSignatures(record.keys, addition) });
-          changed.add(p.target);
+          changeOf(p.target).crossSigning = true;
         } else {
           const key = privateSignaturesKey(me, p.target);
           const before = (await txn.meta.get<Record<string, Record<string, string>>>(key)) ?? {};
           await txn.meta.put(key, { [me]: { ...(before[me] ?? {}), ...p.signatures } });
           // Only the signer's own devices need to hear about it.
-          changed.add(me);
+          changeOf(me);
         }
       }
-      for (const userId of changed) await recordDeviceListChange(txn, userId);
+      for (const [userId, change] of changed) await recordDeviceListChange(txn, userId, change);
     });
   }
   return { failures };
