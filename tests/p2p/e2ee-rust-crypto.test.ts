@@ -96,7 +96,7 @@ describe('end-to-end encryption across servers (matrix-js-sdk Rust crypto, memor
 
   it('a member offline while a new room key is shared decrypts everything after catching up, across a restart of the sender', async () => {
     const [a, , c] = net.peers;
-    net.offline(c!);
+    await net.offline(c!);
     // A new Megolm session: its key goes to Bob at once and to Carol through Alice's server's outbox.
     await alice.getCrypto()!.forceDiscardSession(groupRoom);
     const whileAway = ['while carol is away 1', 'while carol is away 2'];
@@ -109,7 +109,7 @@ describe('end-to-end encryption across servers (matrix-js-sdk Rust crypto, memor
     });
     expect(toCarol.length).toBeGreaterThan(0);
     // Alice's server restarts its replication while Carol's is away: the queue is in storage.
-    net.offline(a!);
+    await net.offline(a!);
     await net.online(a!);
     await net.online(c!);
     for (const body of whileAway) await decryptedBody(carol, groupRoom, body, 60_000);

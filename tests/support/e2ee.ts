@@ -12,6 +12,9 @@ import { MemoryNetwork } from '../../src/p2p/memory-transport.js';
 import { createReplicator, type Replicator } from '../../src/p2p/replicator.js';
 import type { FederationTransport } from '../../src/p2p/transport.js';
 import type { Logger } from '../../src/homeserver/context.js';
+import type { HomeserverSettings } from '../../src/homeserver/index.js';
+import { createNodeTransport } from '../../src/p2p/node-node.js';
+import { createRelay } from '../../src/p2p/relay.js';
 import type { Storage } from '../../src/storage/types.js';
 import { startTestServer, type TestServer } from '../homeserver/harness.js';
 import { hexSigner } from './federation.js';
@@ -51,17 +54,33 @@ export interface E2eeNetwork {
   network: MemoryNetwork;
   peers: E2eePeer[];
   /** Stops a peer's replicator and takes it off the network (its storage stays); `online` brings it back, a new replicator on the same storage, as after a reload. */
-  offline(peer: E2eePeer): void;
+  offline(peer: E2eePeer): Promise<void>;
   online(peer: E2eePeer): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startE2eeNetwork(count: number, options: { firstSeed?: number; storage?: (index: number) => Storage } = {}): Promise<E2eeNetwork> {
+/**
+ * `count` servers on one network: the memory network (deliveries in queue order, no real delay), or real
+ * libp2p (Node transports, WebSockets on loopback through a circuit relay started here).
+ */
+export async function startE2eeNetwork(
+  count: number,
+  options: { firstSeed?: number; storage?: (index: number) => Storage; transport?: 'memory' | 'libp2p'; config?: HomeserverSettings } = {},
+): Promise<E2eeNetwork> {
   // Ordinary timers for the replicators (the clients run in real time too); the network's queue only orders deliveries.
   const network = new MemoryNetwork({ seed: 9, minDelayMs: 0, maxDelayMs: 1, requestTimeoutMs: 60_000, holdTimeForHandlersMs: 5_000 });
+  const relay = options.transport === 'libp2p' ? await createRelay() : undefined;
+  const seeds = new Map<string, Uint8Array>();
   const peers: E2eePeer[] = [];
   const startReplicator = async (peer: Omit<E2eePeer, 'transport' | 'replicator'>) => {
-    const transport = network.transport(peer.name);
+    let transport: FederationTransport;
+    if (relay) {
+      const libp2p = await createNodeTransport({ seed: seeds.get(peer.name)!, relays: relay.addresses() });
+      await waitFor('a relay reservation', () => (libp2p.node.getMultiaddrs().some((m) => m.toString().includes('/p2p-circuit')) ? true : undefined));
+      transport = libp2p;
+    } else {
+      transport = network.transport(peer.name);
+    }
     const replicator = createReplicator({
       storage: peer.server.storage,
       transport,
@@ -74,17 +93,19 @@ export async function startE2eeNetwork(count: number, options: { firstSeed?: num
   };
   for (let i = 0; i < count; i++) {
     const log = logBook();
-    const signer = await hexSigner((options.firstSeed ?? 91) + i);
-    const server = await startTestServer({ signer, log, ...(options.storage ? { storage: options.storage(i) } : {}) });
+    const seedByte = (options.firstSeed ?? 91) + i;
+    const signer = await hexSigner(seedByte);
+    seeds.set(signer.serverName, new Uint8Array(32).fill(seedByte));
+    const server = await startTestServer({ signer, log, ...(options.storage ? { storage: options.storage(i) } : {}), ...(options.config ? { config: options.config } : {}) });
     const base = { name: server.serverName, server, log };
     peers.push({ ...base, ...(await startReplicator(base)) });
   }
   return {
     network,
     peers,
-    offline(peer) {
+    async offline(peer) {
       peer.replicator.stop();
-      void peer.transport.close();
+      await peer.transport.close();
     },
     async online(peer) {
       Object.assign(peer, await startReplicator(peer));
@@ -92,10 +113,11 @@ export async function startE2eeNetwork(count: number, options: { firstSeed?: num
     async close() {
       for (const peer of peers) {
         peer.replicator.stop();
-        void peer.transport.close();
+        await peer.transport.close().catch(() => {});
       }
       await new Promise((r) => setTimeout(r, 50));
       for (const peer of peers) await peer.server.close();
+      await relay?.stop();
     },
   };
 }
