@@ -236,6 +236,11 @@ export class RemoteDeviceLists {
   }
 }
 
+/** A remote user's master key as kept in the cache, if any (what a local user's user-signing key may sign). */
+export async function cachedMasterKey(txn: ReadTxn, userId: string): Promise<JsonObject | undefined> {
+  return (await txn.meta.get<RemoteDeviceList>(cacheKey(userId)))?.master;
+}
+
 /** Whether `value` names a user of `server`. */
 export function isUserOf(value: unknown, server: string): value is string {
   return isValidUserId(value) && serverNameOf(value) === server;

@@ -14,6 +14,8 @@ import { MatrixError } from '../http/errors.js';
 import type { KeysClaimResult, KeysQueryResult } from '../keys/device-keys.js';
 import { getOwn, setOwn } from '../own-keys.js';
 import type { RemoteDeviceList, RemoteDeviceLists } from './device-cache.js';
+import { privateSignaturesFor } from '../keys/cross-signing.js';
+import { mergeAllSignatures } from '../keys/json.js';
 import type { RemoteServers } from './remote.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -44,7 +46,7 @@ export class RemoteQueries {
   }
 
   /** Adds the remote users' keys to a local keys/query result, from the cache or their servers (`failures` for servers that did not answer). */
-  async queryKeys(result: KeysQueryResult, wanted: Map<string, string[]>): Promise<KeysQueryResult> {
+  async queryKeys(result: KeysQueryResult, wanted: Map<string, string[]>, requesterId: string): Promise<KeysQueryResult> {
     await Promise.all(
       [...this.byServer(wanted)].map(async ([server, users]) => {
         delete result.failures[server];
@@ -63,7 +65,11 @@ export class RemoteQueries {
         }
         for (const [userId, deviceIds] of users) {
           const list = lists.get(userId);
-          if (list) addList(result, userId, deviceIds, list);
+          if (!list) continue;
+          addList(result, userId, deviceIds, list);
+          // The requester's own user-signing signature of this master key is kept here and shown to them only.
+          const own = list.master ? await this.ctx.storage.read((t) => privateSignaturesFor(t, requesterId, userId)) : undefined;
+          if (own && list.master) setOwn(result.master_keys, userId, mergeAllSignatures(list.master, own));
         }
       }),
     );

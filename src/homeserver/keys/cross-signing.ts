@@ -18,6 +18,7 @@ import { BOUNDS, checkCount } from '../limits/bounds.js';
 import { skipCorruptRows } from '../corrupt-rows.js';
 import { getOwn, ownSlot, setOwn } from '../own-keys.js';
 import { recordDeviceListChange } from './device-lists.js';
+import { cachedMasterKey } from '../federation/device-cache.js';
 
 const KEY_TYPES: ReadonlyArray<[field: string, type: CrossSigningKeyType, usage: string]> = [
   ['master_key', 'master', 'master'],
@@ -167,7 +168,12 @@ export async function uploadSignatures(
     const mine = new Map((await txn.crossSigningKeys.forUser(me)).map((r) => [r.keyType, r.keys]));
     const targets = new Map<string, { master?: JsonObject; devices: Map<string, JsonObject> }>();
     for (const target of request.keys()) {
-      if (serverNameOf(target) !== ctx.serverName) continue;
+      if (serverNameOf(target) !== ctx.serverName) {
+        // Another server's user: their master key as their server last told us (the remote device list cache).
+        const remoteMaster = await cachedMasterKey(txn, target);
+        if (remoteMaster) targets.set(target, { master: remoteMaster, devices: new Map() });
+        continue;
+      }
       const master = (await txn.crossSigningKeys.get(target, 'master'))?.keys;
       const devices = new Map<string, JsonObject>();
       // Own devices are signed (by the self-signing key) and sign the master key (with their ed25519 keys).

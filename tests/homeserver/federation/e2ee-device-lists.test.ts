@@ -9,6 +9,7 @@ import { logBook } from '../../support/e2ee.js';
 import { enc, withUsers, type Client } from '../rooms/helpers.js';
 import { crossSigningKey, deviceKeys, makeKey } from '../e2ee/helpers.js';
 import type { TestServer } from '../harness.js';
+import { signJson } from '../../../src/core/index.js';
 
 let net: FederatedNetwork | undefined;
 afterEach(async () => {
@@ -194,6 +195,40 @@ describe('device lists across servers', () => {
     const answer = await query(alice, bob.userId);
     expect(answer.device_keys[bob.userId]).toEqual({});
     expect(a.serverName).not.toBe(b.serverName);
+  });
+});
+
+describe('verifying a user of another server', () => {
+  test("a user-signing signature of a remote user's master key is accepted against the cached key and shown to the signer only", async () => {
+    const { a, b, alice, bob } = await sharedRoom();
+    const [carol] = await withUsers(a, 'carol');
+    const roomId = await alice.createRoom({ preset: 'public_chat' });
+    await carol!.call('POST', `/join/${enc(roomId)}`, {});
+    const bobMaster = await makeKey(bob.userId, 51);
+    await bob.call('POST', '/keys/device_signing/upload', { master_key: await crossSigningKey(bob.userId, 'master', bobMaster) });
+    await net!.flush();
+    const aliceMaster = await makeKey(alice.userId, 61);
+    const aliceUsk = await makeKey(alice.userId, 62);
+    const setUp = await alice.call('POST', '/keys/device_signing/upload', {
+      master_key: await crossSigningKey(alice.userId, 'master', aliceMaster),
+      user_signing_key: await crossSigningKey(alice.userId, 'user_signing', aliceUsk, aliceMaster),
+    });
+    expect(setUp.status, JSON.stringify(setUp.json)).toBe(200);
+
+    const seen = (await query(alice, bob.userId)).master_keys[bob.userId];
+    const { signatures: _ignored, ...unsigned } = seen;
+    const signed = await signJson(unsigned, aliceUsk.signer);
+    const upload = await alice.call('POST', '/keys/signatures/upload', { [bob.userId]: { [bobMaster.publicKey]: signed } });
+    expect(upload.status, JSON.stringify(upload.json)).toBe(200);
+    expect(upload.json.failures).toEqual({});
+
+    const forAlice = (await query(alice, bob.userId)).master_keys[bob.userId];
+    expect(forAlice.signatures[alice.userId]).toEqual({ [`ed25519:${aliceUsk.publicKey}`]: (signed.signatures as any)[alice.userId][`ed25519:${aliceUsk.publicKey}`] });
+    expect(forAlice.signatures[bob.userId]).toBeUndefined();
+    const forCarol = (await query(carol!, bob.userId)).master_keys[bob.userId];
+    expect(forCarol.signatures?.[alice.userId]).toBeUndefined();
+    // The signature is alice's private business: it never goes to B.
+    expect(JSON.stringify(await a.storage.read((t) => t.outbound.peek(b.serverName, 1_000)))).not.toContain(aliceUsk.publicKey);
   });
 });
 
