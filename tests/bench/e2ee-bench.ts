@@ -64,7 +64,7 @@ async function roomWith(owner: MatrixClient, members: MatrixClient[], encrypted:
     await waitFor(`${member.getUserId()} to see the invite`, () => (member.getRoom(roomId)?.getMyMembership() === 'invite' ? true : undefined), 60_000);
     await member.joinRoom(roomId);
   }
-  for (const member of members) await memberJoined(owner, roomId, member.getUserId()!);
+  for (const member of members) await memberJoined(owner, roomId, member.getUserId()!, 120_000);
   return roomId;
 }
 
@@ -130,7 +130,14 @@ async function keyShare(transport: 'memory' | 'libp2p', devices: number, servers
     }
     clients.push(...members);
     const roomId = await roomWith(alice, members, true);
-    // Every member's keys are uploaded (their clients are synced); the first message creates and shares the key.
+    // Timed from when Alice's client knows every member's device (the joins' key queries are over) and the servers
+    // have nothing queued: the first message then creates the room key, claims one-time keys and shares it.
+    const userIds = members.map((m) => m.getUserId()!);
+    await waitFor('Alice to know every member\'s device', async () => {
+      const known = await alice.getCrypto()!.getUserDeviceInfo(userIds);
+      return userIds.every((u) => (known.get(u)?.size ?? 0) > 0) ? true : undefined;
+    }, 120_000);
+    await waitFor('the outboxes to empty', () => (net.peers.every((p) => p.replicator.idle()) ? true : undefined), 120_000);
     const start = performance.now();
     await alice.sendMessage(roomId, { msgtype: MsgType.Text, body: 'the first secret' });
     const sent = performance.now() - start;

@@ -190,8 +190,8 @@ export async function decryptedBody(client: MatrixClient, roomId: string, body: 
 }
 
 /** Waits until `client` sees `userId` joined in the room. */
-export function memberJoined(client: MatrixClient, roomId: string, userId: string): Promise<true> {
-  return waitFor(`${client.getUserId()} to see ${userId} join`, () => (client.getRoom(roomId)?.getMember(userId)?.membership === 'join' ? true : undefined));
+export function memberJoined(client: MatrixClient, roomId: string, userId: string, timeoutMs = 30_000): Promise<true> {
+  return waitFor(`${client.getUserId()} to see ${userId} join`, () => (client.getRoom(roomId)?.getMember(userId)?.membership === 'join' ? true : undefined), timeoutMs);
 }
 
 /**

@@ -27,6 +27,9 @@ export class RemoteQueries {
     private readonly deviceLists: RemoteDeviceLists,
   ) {}
 
+  /** Device lists being fetched now, by user (see fetchLists). */
+  private readonly fetching = new Map<string, Promise<RemoteDeviceList | undefined>>();
+
   /** A remote user's profile; 404 when their server does not know them or cannot be reached (the message says which). */
   async profile(userId: string, field?: 'displayname' | 'avatar_url'): Promise<Record<string, string>> {
     const server = serverNameOf(userId);
@@ -52,16 +55,10 @@ export class RemoteQueries {
         delete result.failures[server];
         const lists = await this.deviceLists.cached(users.map(([userId]) => userId));
         const missing = users.filter(([userId]) => !lists.has(userId)).map(([userId]) => userId);
-        if (missing.length > 0) {
-          try {
-            // Every device of each user, so the answer can be kept whole whatever devices this request named.
-            const body = await this.remote.call(server, 'query keys', { method: 'POST', path: '/_matrix/federation/v1/user/keys/query', body: { device_keys: Object.fromEntries(missing.map((u) => [u, []])) } });
-            const fetched = this.deviceLists.listsFromKeysQuery(server, missing, body);
-            await this.deviceLists.keep(fetched);
-            for (const [userId, list] of fetched) lists.set(userId, list);
-          } catch (error) {
-            setOwn(result.failures, server, { status: 503, message: error instanceof Error ? error.message : String(error) });
-          }
+        try {
+          for (const [userId, list] of await this.fetchLists(server, missing)) lists.set(userId, list);
+        } catch (error) {
+          setOwn(result.failures, server, { status: 503, message: error instanceof Error ? error.message : String(error) });
         }
         for (const [userId, deviceIds] of users) {
           const list = lists.get(userId);
@@ -74,6 +71,35 @@ export class RemoteQueries {
       }),
     );
     return result;
+  }
+
+  /**
+   * The device lists of `server`'s users, asked of it with user/keys/query (every device of each user, so the
+   * answer can be kept whole whatever devices a request named) and kept in the cache. A user already being
+   * fetched for another request is waited for, not asked again: when a room fills up, every member's client
+   * asks about every other member at once.
+   */
+  private async fetchLists(server: string, userIds: string[]): Promise<Map<string, RemoteDeviceList>> {
+    const out = new Map<string, RemoteDeviceList>();
+    const fresh = userIds.filter((userId) => !this.fetching.has(userId));
+    if (fresh.length > 0) {
+      const batch = (async () => {
+        const body = await this.remote.call(server, 'query keys', { method: 'POST', path: '/_matrix/federation/v1/user/keys/query', body: { device_keys: Object.fromEntries(fresh.map((u) => [u, []])) } });
+        const fetched = this.deviceLists.listsFromKeysQuery(server, fresh, body);
+        await this.deviceLists.keep(fetched);
+        return fetched;
+      })();
+      for (const userId of fresh) {
+        const one = batch.then((fetched) => fetched.get(userId));
+        // Whoever waits on it sees the failure; nobody waiting must not make it an unhandled rejection.
+        one.catch(() => {});
+        this.fetching.set(userId, one);
+        void one.finally(() => this.fetching.delete(userId)).catch(() => {});
+      }
+    }
+    const settled = await Promise.all(userIds.map(async (userId) => [userId, await this.fetching.get(userId)] as const));
+    for (const [userId, list] of settled) if (list) out.set(userId, list);
+    return out;
   }
 
   /** Adds one-time keys claimed from remote users' servers to a local keys/claim result. */
