@@ -134,6 +134,16 @@ describe('device lists across servers', () => {
     expect(a.serverName).not.toBe(b.serverName);
   });
 
+  test('concurrent queries about the same remote users make one request to their server', async () => {
+    const { a, alice, bob } = await sharedRoom();
+    await uploadDeviceKeys(bob, 31);
+    await net!.flush();
+    const others = await withUsers(a, 'carol', 'dave', 'erin');
+    const answers = await Promise.all([alice, ...others].map((client) => query(client, bob.userId)));
+    for (const answer of answers) expect(Object.keys(answer.device_keys[bob.userId])).toEqual([bob.deviceId]);
+    expect(federationCalls('POST /_matrix/federation/v1/user/keys/query')).toBe(1);
+  });
+
   test('a missed update (a gap in prev_id) makes the server resync through user/devices', async () => {
     const { a, b, alice, bob } = await sharedRoom();
     await uploadDeviceKeys(bob, 31);
