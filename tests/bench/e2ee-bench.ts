@@ -22,7 +22,7 @@
 import { MatrixEventEvent, MsgType, RoomEvent, type MatrixClient, type MatrixEvent } from 'matrix-js-sdk';
 import { NO_RATE_LIMITS } from '../../src/homeserver/index.js';
 import { decryptedBody, memberJoined, startCryptoClient, startE2eeNetwork, waitFor, type E2eeNetwork } from '../support/e2ee.js';
-import { percentile, type BenchRow } from './report.js';
+import { formatTable, percentile, type BenchRow } from './report.js';
 
 const ENCRYPTION = { type: 'm.room.encryption', state_key: '', content: { algorithm: 'm.megolm.v1.aes-sha2' } };
 
@@ -61,10 +61,10 @@ async function timedDelivery(from: MatrixClient, to: MatrixClient, roomId: strin
 async function roomWith(owner: MatrixClient, members: MatrixClient[], encrypted: boolean): Promise<string> {
   const { room_id: roomId } = await owner.createRoom({ invite: members.map((m) => m.getUserId()!), ...(encrypted ? { initial_state: [ENCRYPTION] } : {}) });
   for (const member of members) {
-    await waitFor(`${member.getUserId()} to see the invite`, () => (member.getRoom(roomId)?.getMyMembership() === 'invite' ? true : undefined), 60_000);
+    await waitFor(`${member.getUserId()} to see the invite`, () => (member.getRoom(roomId)?.getMyMembership() === 'invite' ? true : undefined), 600_000);
     await member.joinRoom(roomId);
   }
-  for (const member of members) await memberJoined(owner, roomId, member.getUserId()!, 120_000);
+  for (const member of members) await memberJoined(owner, roomId, member.getUserId()!, 600_000);
   return roomId;
 }
 
@@ -136,12 +136,12 @@ async function keyShare(transport: 'memory' | 'libp2p', devices: number, servers
     await waitFor('Alice to know every member\'s device', async () => {
       const known = await alice.getCrypto()!.getUserDeviceInfo(userIds);
       return userIds.every((u) => (known.get(u)?.size ?? 0) > 0) ? true : undefined;
-    }, 120_000);
-    await waitFor('the outboxes to empty', () => (net.peers.every((p) => p.replicator.idle()) ? true : undefined), 120_000);
+    }, 600_000);
+    await waitFor('the outboxes to empty', () => (net.peers.every((p) => p.replicator.idle()) ? true : undefined), 600_000);
     const start = performance.now();
     await alice.sendMessage(roomId, { msgtype: MsgType.Text, body: 'the first secret' });
     const sent = performance.now() - start;
-    await Promise.all(members.map((m) => decryptedBody(m, roomId, 'the first secret', 120_000)));
+    await Promise.all(members.map((m) => decryptedBody(m, roomId, 'the first secret', 600_000)));
     return [sent, performance.now() - start];
   } finally {
     for (const client of clients) client.stopClient();
@@ -154,6 +154,8 @@ export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<Benc
   const devices = options.devices ?? 50;
   const deviceServers = options.deviceServers ?? 5;
   const rows = await latency(transport, options.messages ?? 200);
+  // Printed at once too: the key share below takes minutes on a loaded machine.
+  console.log(formatTable(rows));
   const [remoteSent, remoteAll] = await keyShare(transport, devices, deviceServers);
   const [localSent, localAll] = await keyShare(transport, devices, 0);
   const where = `node, ${transport === 'libp2p' ? 'libp2p WebSockets via relay' : 'memory network'}`;
