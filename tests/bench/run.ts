@@ -11,6 +11,7 @@ import { runP2pBench } from './p2p-bench.js';
 import { runReplicationBench } from './replication-bench.js';
 import { runJoinBench } from './join-bench.js';
 import { runSimBench } from './sim-bench.js';
+import { runE2eeBench } from './e2ee-bench.js';
 import { formatTable, type BenchRow } from './report.js';
 import { bundleForBrowser, chromiumAvailable, launchChromium, openScriptPage } from '../support/chromium.js';
 
@@ -67,6 +68,11 @@ if (wants('replication')) {
 if (wants('sim')) {
   console.log('simulation (node, memory network, virtual time; 50 and 200 servers, direct vs gossip)…');
   rows.push(...(await runSimBench()));
+}
+
+if (wants('e2ee')) {
+  console.log('e2ee (node, matrix-js-sdk Rust crypto clients on homeservers over libp2p: encrypted vs unencrypted delivery, room key shared with 50 devices)…');
+  rows.push(...(await runE2eeBench()));
 }
 
 console.log(formatTable(rows));

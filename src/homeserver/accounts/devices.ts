@@ -49,7 +49,7 @@ export async function openSession(txn: WriteTxn, request: SessionRequest): Promi
       lastSeenTs: now,
       ...(request.displayName !== undefined ? { displayName: request.displayName } : {}),
     });
-    await recordDeviceListChange(txn, userId);
+    await recordDeviceListChange(txn, userId, { devices: [deviceId] });
   }
   await txn.accessTokens.put({ token: request.accessToken, userId, deviceId, createdAt: now });
 }
@@ -73,6 +73,6 @@ export async function removeDevices(txn: WriteTxn, userId: string, deviceIds: re
     await txn.devices.delete(userId, deviceId);
     removed.push(deviceId);
   }
-  if (removed.length > 0) await recordDeviceListChange(txn, userId);
+  if (removed.length > 0) await recordDeviceListChange(txn, userId, { devices: removed });
   return removed;
 }

@@ -5,7 +5,9 @@
  * anything about another server's users is dropped with a logged reason.
  * Inbound: typing goes to the typing tracker (for rooms where the user is
  * joined), receipts to the receipts store, to-device messages into local
- * inboxes, device list updates mark the user's keys changed for local /sync,
+ * inboxes (a message resent under the same message_id is stored once),
+ * device list and signing key updates go to the remote device list cache
+ * (device-cache.ts) and mark the user's keys changed for local /sync,
  * presence is accepted and not kept (this server shows no remote presence
  * yet). Outbound typing is sent from here when a local user's typing changes
  * (the tracker is memory; the outbox write is the EDU's own); receipts and
@@ -16,19 +18,25 @@ import { isValidUserId, serverNameOf, type JsonObject } from '../../core/index.j
 import type { HomeserverContext } from '../context.js';
 import { getOwn } from '../own-keys.js';
 import type { TypingTracker } from '../sync/typing.js';
+import type { RemoteDeviceLists } from './device-cache.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 /** Most entries one EDU may touch (receipts' rooms × users, to-device targets). */
 const MAX_EDU_ENTRIES = 1000;
+/** To-device message IDs remembered per sender, so a transaction resent after a lost answer is not delivered twice. */
+const SEEN_MESSAGE_IDS = 10_000;
 
 export class EduHandler {
   /** Local users we last told other servers are typing, per room. */
   private readonly sentTyping = new Map<string, Set<string>>();
   private readonly unsubscribe: () => void;
+  /** `sender message_id` of to-device EDUs already stored, oldest first. */
+  private readonly seenMessageIds = new Set<string>();
 
   constructor(
     private readonly ctx: HomeserverContext,
     private readonly typing: TypingTracker,
+    private readonly deviceLists: RemoteDeviceLists,
   ) {
     this.unsubscribe = typing.onChange((roomId) => void this.typingChanged(roomId));
   }
@@ -54,8 +62,18 @@ export class EduHandler {
         return this.receiveToDevice(content, origin);
       case 'm.device_list_update':
         if (!this.isFrom(content.user_id, origin)) return `device list update for ${String(content.user_id)}, not a user of ${origin}`;
-        await this.ctx.storage.write((t) => t.deviceLists.add(content.user_id as string));
-        return undefined;
+        return this.ctx.storage.write(async (t) => {
+          const refused = await this.deviceLists.applyDeviceUpdate(t, content);
+          if (refused === undefined) await t.deviceLists.add(content.user_id as string);
+          return refused;
+        });
+      case 'm.signing_key_update':
+        if (!this.isFrom(content.user_id, origin)) return `signing key update for ${String(content.user_id)}, not a user of ${origin}`;
+        return this.ctx.storage.write(async (t) => {
+          const refused = await this.deviceLists.applySigningKeyUpdate(t, content);
+          if (refused === undefined) await t.deviceLists.add(content.user_id as string);
+          return refused;
+        });
       case 'm.presence': {
         const push = Array.isArray(content.push) ? content.push : [];
         const foreign = push.find((p) => !isObject(p) || !this.isFrom(p.user_id, origin));
@@ -110,6 +128,8 @@ export class EduHandler {
     const { sender, type, messages } = content;
     if (!this.isFrom(sender, origin)) return `to-device message from ${String(sender)}, not a user of ${origin}`;
     if (typeof type !== 'string' || !isObject(messages)) return 'to-device needs type and messages';
+    const messageId = typeof content.message_id === 'string' ? `${sender} ${content.message_id}` : undefined;
+    if (messageId !== undefined && this.seenMessageIds.has(messageId)) return undefined;
     let count = 0;
     await this.ctx.storage.write(async (t) => {
       for (const userId of Object.keys(messages)) {
@@ -128,7 +148,11 @@ export class EduHandler {
         }
       }
     });
-    return undefined;
+    if (messageId !== undefined) {
+      this.seenMessageIds.add(messageId);
+      if (this.seenMessageIds.size > SEEN_MESSAGE_IDS) this.seenMessageIds.delete(this.seenMessageIds.values().next().value!);
+    }
+    return count > MAX_EDU_ENTRIES ? `to-device EDU addresses more than ${MAX_EDU_ENTRIES} inboxes; the rest were dropped` : undefined;
   }
 
   /** A room's typing set changed: tell the other servers about local users who started or stopped. */

@@ -12,6 +12,7 @@ import { unknownToken } from '../http/errors.js';
 import type { RoomEngine } from '../rooms/types.js';
 import type { TypingTracker } from '../sync/typing.js';
 import type { FederationDeps } from './deps.js';
+import { RemoteDeviceLists } from './device-cache.js';
 import { EduHandler } from './edus.js';
 import { FederatedMembership } from './joins.js';
 import { RemoteQueries } from './queries-out.js';
@@ -39,7 +40,8 @@ type MissingPrevsListener = (origin: string, roomId: string, pdu: object, missin
 /** Builds the federation side; `remote` is shared with the room engine's remote-invite hook. */
 export function createFederation(ctx: HomeserverContext, rooms: RoomEngine, typing: TypingTracker, remote: RemoteServers): Federation {
   const listeners = new Set<MissingPrevsListener>();
-  const edus = new EduHandler(ctx, typing);
+  const deviceLists = new RemoteDeviceLists(ctx, remote);
+  const edus = new EduHandler(ctx, typing, deviceLists);
   const deps: FederationDeps = {
     ctx,
     rooms,
@@ -75,7 +77,7 @@ export function createFederation(ctx: HomeserverContext, rooms: RoomEngine, typi
     routes: router.routes,
     replication,
     membership: new FederatedMembership(ctx, rooms, remote),
-    queries: new RemoteQueries(ctx, remote),
+    queries: new RemoteQueries(ctx, remote, deviceLists),
     close: () => edus.close(),
   };
 }

@@ -4,12 +4,18 @@
  * (user/keys/query, user/keys/claim). Key answers are merged into the
  * client-server API's result; a server that cannot be reached is listed in
  * `failures`, as the spec asks, and the local part of the answer stands.
+ * Device lists of users who share a room with us are answered from, and
+ * kept in, the remote device list cache (device-cache.ts); claimed one-time
+ * keys are never cached (each is handed out once).
  */
 import { serverNameOf, type JsonObject } from '../../core/index.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../http/errors.js';
 import type { KeysClaimResult, KeysQueryResult } from '../keys/device-keys.js';
 import { getOwn, setOwn } from '../own-keys.js';
+import type { RemoteDeviceList, RemoteDeviceLists } from './device-cache.js';
+import { privateSignaturesFor } from '../keys/cross-signing.js';
+import { mergeAllSignatures } from '../keys/json.js';
 import type { RemoteServers } from './remote.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -18,7 +24,11 @@ export class RemoteQueries {
   constructor(
     private readonly ctx: HomeserverContext,
     private readonly remote: RemoteServers,
+    private readonly deviceLists: RemoteDeviceLists,
   ) {}
+
+  /** Device lists being fetched now, by user (see fetchLists). */
+  private readonly fetching = new Map<string, Promise<RemoteDeviceList | undefined>>();
 
   /** A remote user's profile; 404 when their server does not know them or cannot be reached (the message says which). */
   async profile(userId: string, field?: 'displayname' | 'avatar_url'): Promise<Record<string, string>> {
@@ -38,25 +48,58 @@ export class RemoteQueries {
     return out;
   }
 
-  /** Adds the remote users' keys to a local keys/query result (`failures` for servers that did not answer). */
-  async queryKeys(result: KeysQueryResult, wanted: Map<string, string[]>): Promise<KeysQueryResult> {
-    for (const [server, users] of this.byServer(wanted)) {
-      delete result.failures[server];
-      try {
-        const body = await this.remote.call(server, 'query keys', { method: 'POST', path: '/_matrix/federation/v1/user/keys/query', body: { device_keys: Object.fromEntries(users) } });
-        for (const section of ['device_keys', 'master_keys', 'self_signing_keys'] as const) {
-          const part = body[section];
-          if (!isObject(part)) continue;
-          for (const [userId] of users) {
-            const value = getOwn(part, userId);
-            if (isObject(value)) setOwn(result[section] as Record<string, JsonObject>, userId, value as JsonObject);
-          }
+  /** Adds the remote users' keys to a local keys/query result, from the cache or their servers (`failures` for servers that did not answer). */
+  async queryKeys(result: KeysQueryResult, wanted: Map<string, string[]>, requesterId: string): Promise<KeysQueryResult> {
+    await Promise.all(
+      [...this.byServer(wanted)].map(async ([server, users]) => {
+        delete result.failures[server];
+        const lists = await this.deviceLists.cached(users.map(([userId]) => userId));
+        const missing = users.filter(([userId]) => !lists.has(userId)).map(([userId]) => userId);
+        try {
+          for (const [userId, list] of await this.fetchLists(server, missing)) lists.set(userId, list);
+        } catch (error) {
+          setOwn(result.failures, server, { status: 503, message: error instanceof Error ? error.message : String(error) });
         }
-      } catch (error) {
-        setOwn(result.failures, server, { status: 503, message: error instanceof Error ? error.message : String(error) });
+        for (const [userId, deviceIds] of users) {
+          const list = lists.get(userId);
+          if (!list) continue;
+          addList(result, userId, deviceIds, list);
+          // The requester's own user-signing signature of this master key is kept here and shown to them only.
+          const own = list.master ? await this.ctx.storage.read((t) => privateSignaturesFor(t, requesterId, userId)) : undefined;
+          if (own && list.master) setOwn(result.master_keys, userId, mergeAllSignatures(list.master, own));
+        }
+      }),
+    );
+    return result;
+  }
+
+  /**
+   * The device lists of `server`'s users, asked of it with user/keys/query (every device of each user, so the
+   * answer can be kept whole whatever devices a request named) and kept in the cache. A user already being
+   * fetched for another request is waited for, not asked again: when a room fills up, every member's client
+   * asks about every other member at once.
+   */
+  private async fetchLists(server: string, userIds: string[]): Promise<Map<string, RemoteDeviceList>> {
+    const out = new Map<string, RemoteDeviceList>();
+    const fresh = userIds.filter((userId) => !this.fetching.has(userId));
+    if (fresh.length > 0) {
+      const batch = (async () => {
+        const body = await this.remote.call(server, 'query keys', { method: 'POST', path: '/_matrix/federation/v1/user/keys/query', body: { device_keys: Object.fromEntries(fresh.map((u) => [u, []])) } });
+        const fetched = this.deviceLists.listsFromKeysQuery(server, fresh, body);
+        await this.deviceLists.keep(fetched);
+        return fetched;
+      })();
+      for (const userId of fresh) {
+        const one = batch.then((fetched) => fetched.get(userId));
+        // Whoever waits on it sees the failure; nobody waiting must not make it an unhandled rejection.
+        one.catch(() => {});
+        this.fetching.set(userId, one);
+        void one.finally(() => this.fetching.delete(userId)).catch(() => {});
       }
     }
-    return result;
+    const settled = await Promise.all(userIds.map(async (userId) => [userId, await this.fetching.get(userId)] as const));
+    for (const [userId, list] of settled) if (list) out.set(userId, list);
+    return out;
   }
 
   /** Adds one-time keys claimed from remote users' servers to a local keys/claim result. */
@@ -68,9 +111,16 @@ export class RemoteQueries {
         const body = await this.remote.call(server, 'claim keys', { method: 'POST', path: '/_matrix/federation/v1/user/keys/claim', body: { one_time_keys: request } });
         const keys = body.one_time_keys;
         if (!isObject(keys)) continue;
-        for (const [userId] of users) {
+        for (const [userId, devices] of users) {
           const value = getOwn(keys, userId);
-          if (isObject(value)) setOwn(result.one_time_keys, userId, value as never);
+          if (!isObject(value)) continue;
+          // Only the devices asked about, each with one key object: anything else the server adds is dropped.
+          const claimed: Record<string, Record<string, JsonObject>> = {};
+          for (const deviceId of devices.keys()) {
+            const key = getOwn(value, deviceId);
+            if (isObject(key)) setOwn(claimed, deviceId, key as Record<string, JsonObject>);
+          }
+          setOwn(result.one_time_keys, userId, claimed as never);
         }
       } catch (error) {
         setOwn(result.failures, server, { status: 503, message: error instanceof Error ? error.message : String(error) });
@@ -88,4 +138,16 @@ export class RemoteQueries {
     }
     return out;
   }
+}
+
+/** Puts one remote user's kept device list into a keys/query result (only the devices asked for, when named). */
+function addList(result: KeysQueryResult, userId: string, deviceIds: string[], list: RemoteDeviceList): void {
+  const named = new Set(deviceIds);
+  const devices: Record<string, JsonObject> = {};
+  for (const deviceId of Object.keys(list.devices)) {
+    if (named.size === 0 || named.has(deviceId)) setOwn(devices, deviceId, list.devices[deviceId]!);
+  }
+  setOwn(result.device_keys, userId, devices);
+  if (list.master) setOwn(result.master_keys, userId, list.master);
+  if (list.selfSigning) setOwn(result.self_signing_keys, userId, list.selfSigning);
 }

@@ -13,6 +13,9 @@ import { claimKeys, parseKeysClaim, parseKeysQuery, queryKeys } from '../keys/de
 import { findMedia, mediaContent, mediaHeaders } from '../media/index.js';
 import type { FederationDeps } from './deps.js';
 import { federationRoute } from './route.js';
+import { STREAM_IDS_FIELD } from './device-cache.js';
+import { deviceListStreamOf } from '../keys/device-lists.js';
+import { setOwn } from '../own-keys.js';
 
 /** Who asks when another server queries keys: nobody of ours (no private signatures shown). */
 const REMOTE: Requester = { userId: '', deviceId: '', accessToken: '' };
@@ -44,10 +47,11 @@ export function queryRoutes({ ctx }: FederationDeps): RouteDefinition[] {
     federationRoute('GET', '/v1/user/devices/{userId}', async ({ params }) => {
       const userId = params.userId!;
       if (!isLocal(userId)) throw notFound('Not a user of this server');
+      // The position is read first: the keys read after it include at least every change up to it.
+      const streamId = await ctx.storage.read((t) => deviceListStreamOf(t, userId));
       const keys = await queryKeys(ctx, REMOTE, new Map([[userId, []]]));
       const deviceKeys = (keys.device_keys[userId] ?? {}) as Record<string, JsonObject>;
       const devices = await ctx.storage.read((t) => t.devices.forUser(userId));
-      const streamId = await ctx.storage.read((t) => t.stream.current());
       const out: Record<string, unknown> = {
         user_id: userId,
         stream_id: streamId,
@@ -66,8 +70,13 @@ export function queryRoutes({ ctx }: FederationDeps): RouteDefinition[] {
     federationRoute('POST', '/v1/user/keys/query', async ({ json }) => {
       const wanted = parseKeysQuery(await json());
       for (const userId of [...wanted.keys()]) if (!isLocal(userId)) wanted.delete(userId);
+      // Where each user's device list stood (read before the keys), so the asker can keep the answer and apply later updates.
+      const streamIds: Record<string, number> = {};
+      await ctx.storage.read(async (t) => {
+        for (const userId of wanted.keys()) setOwn(streamIds, userId, await deviceListStreamOf(t, userId));
+      });
       const { device_keys, master_keys, self_signing_keys } = await queryKeys(ctx, REMOTE, wanted);
-      return { device_keys, master_keys, self_signing_keys };
+      return { device_keys, master_keys, self_signing_keys, [STREAM_IDS_FIELD]: streamIds };
     }),
 
     // POST /_matrix/federation/v1/user/keys/claim (spec "End-to-end encryption")

@@ -18,6 +18,7 @@ import { BOUNDS, checkCount } from '../limits/bounds.js';
 import { skipCorruptRows } from '../corrupt-rows.js';
 import { getOwn, ownSlot, setOwn } from '../own-keys.js';
 import { recordDeviceListChange } from './device-lists.js';
+import { cachedMasterKey } from '../federation/device-cache.js';
 
 const KEY_TYPES: ReadonlyArray<[field: string, type: CrossSigningKeyType, usage: string]> = [
   ['master_key', 'master', 'master'],
@@ -111,7 +112,8 @@ export async function uploadDeviceSigningKeys(ctx: HomeserverContext, userId: st
     for (const [type, key] of Object.entries(keys) as [CrossSigningKeyType, JsonObject][]) {
       await txn.crossSigningKeys.put({ userId, keyType: type, keys: key });
     }
-    await recordDeviceListChange(txn, userId);
+    // Other servers hear of the master and self-signing keys; the user-signing key is the owner's alone.
+    await recordDeviceListChange(txn, userId, { crossSigning: keys.master !== undefined || keys.self_signing !== undefined });
   });
 }
 
@@ -166,7 +168,12 @@ export async function uploadSignatures(
     const mine = new Map((await txn.crossSigningKeys.forUser(me)).map((r) => [r.keyType, r.keys]));
     const targets = new Map<string, { master?: JsonObject; devices: Map<string, JsonObject> }>();
     for (const target of request.keys()) {
-      if (serverNameOf(target) !== ctx.serverName) continue;
+      if (serverNameOf(target) !== ctx.serverName) {
+        // Another server's user: their master key as their server last told us (the remote device list cache).
+        const remoteMaster = await cachedMasterKey(txn, target);
+        if (remoteMaster) targets.set(target, { master: remoteMaster, devices: new Map() });
+        continue;
+      }
       const master = (await txn.crossSigningKeys.get(target, 'master'))?.keys;
       const devices = new Map<string, JsonObject>();
       // Own devices are signed (by the self-signing key) and sign the master key (with their ed25519 keys).
@@ -244,28 +251,33 @@ export async function uploadSignatures(
 
   if (pending.length > 0) {
     await ctx.storage.write(async (txn) => {
-      const changed = new Set<string>();
+      const changed = new Map<string, { devices: string[]; crossSigning: boolean }>();
+      const changeOf = (userId: string) => {
+        let change = changed.get(userId);
+        if (!change) changed.set(userId, (change = { devices: [], crossSigning: false }));
+        return change;
+      };
       for (const p of pending) {
         const addition = { [me]: p.signatures };
         if (p.kind === 'device') {
           const record = await txn.deviceKeys.get(p.target, p.keyId);
           if (!record || !sameSignedContent(record.keys, p.signed)) continue;
           await txn.deviceKeys.put({ ...record, keys: mergeAllSignatures(record.keys, addition) });
-          changed.add(p.target);
+          changeOf(p.target).devices.push(p.keyId);
         } else if (p.kind === 'master') {
           const record = await txn.crossSigningKeys.get(p.target, 'master');
           if (!record || !sameSignedContent(record.keys, p.signed)) continue;
           await txn.crossSigningKeys.put({ ...record, keys: mergeAllSignatures(record.keys, addition) });
-          changed.add(p.target);
+          changeOf(p.target).crossSigning = true;
         } else {
           const key = privateSignaturesKey(me, p.target);
           const before = (await txn.meta.get<Record<string, Record<string, string>>>(key)) ?? {};
           await txn.meta.put(key, { [me]: { ...(before[me] ?? {}), ...p.signatures } });
           // Only the signer's own devices need to hear about it.
-          changed.add(me);
+          changeOf(me);
         }
       }
-      for (const userId of changed) await recordDeviceListChange(txn, userId);
+      for (const [userId, change] of changed) await recordDeviceListChange(txn, userId, change);
     });
   }
   return { failures };

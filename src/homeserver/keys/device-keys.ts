@@ -86,7 +86,7 @@ export async function uploadKeys(ctx: HomeserverContext, requester: Requester, b
       const old = await txn.deviceKeys.get(userId, deviceId);
       if (!old || !sameSignedContent(old.keys, body.device_keys)) {
         await txn.deviceKeys.put({ userId, deviceId, keys: body.device_keys });
-        await recordDeviceListChange(txn, userId);
+        await recordDeviceListChange(txn, userId, { devices: [deviceId] });
       } else {
         // Same keys again: keep signatures made since (e.g. by the self-signing key), add any new ones.
         const merged = mergeAllSignatures(old.keys, body.device_keys.signatures as Record<string, unknown> | undefined);

@@ -11,7 +11,7 @@
  *   user or they left, were kicked or banned).
  * Membership is judged by current state, which is what a client acts on.
  */
-import { serverNameOf } from '../../core/index.js';
+import { serverNameOf, type JsonObject } from '../../core/index.js';
 import type { EventRecord, ReadTxn, WriteTxn } from '../../storage/types.js';
 import { joinedServers } from '../federation/edus.js';
 import { parseSyncToken } from '../sync/tokens.js';
@@ -129,20 +129,66 @@ export async function deviceListChanges(txn: ReadTxn, userId: string, from: numb
   });
 }
 
-/**
- * Records that a local user's devices or keys changed, in the caller's write: for local /sync (storage's
- * device list changes) and, queued in the same write, as an m.device_list_update EDU to every other server
- * sharing a joined room with the user, so their users re-fetch the keys (federation "Device management").
- */
-export async function recordDeviceListChange(txn: WriteTxn, userId: string): Promise<void> {
-  const change = await txn.deviceLists.add(userId);
+/** What changed in a local user's device list: devices (added, renamed, re-keyed or deleted) and/or cross-signing keys. */
+export interface DeviceListChangeDetail {
+  devices?: readonly string[];
+  /** The master or self-signing key (what other users see) changed. */
+  crossSigning?: boolean;
+}
+
+/** Meta key of a local user's last device list stream position (the `prev_id` of their next update). */
+const streamKey = (userId: string) => `e2ee.deviceListStream:${userId}`;
+
+/** A local user's last device list stream position, 0 before any (user/devices and user/keys/query report it). */
+export async function deviceListStreamOf(txn: ReadTxn, userId: string): Promise<number> {
+  return (await txn.meta.get<number>(streamKey(userId))) ?? 0;
+}
+
+/** The other servers with joined members in any room where `userId` is joined. */
+async function serversSharingRooms(txn: ReadTxn, userId: string): Promise<Set<string>> {
   const own = serverNameOf(userId);
   const servers = new Set<string>();
   for (const { roomId } of await txn.memberships.forUser(userId, 'join')) {
     for (const server of await joinedServers(txn, roomId, own)) servers.add(server);
   }
-  for (const server of servers) {
-    const content = { user_id: userId, device_id: '', stream_id: change.streamOrdering, prev_id: [] };
-    await txn.outbound.enqueue(server, { edu: { edu_type: 'm.device_list_update', content } });
+  return servers;
+}
+
+/**
+ * Records that a local user's devices or keys changed, in the caller's write: for local /sync (storage's
+ * device list changes) and, queued in the same write, for every other server sharing a joined room with the
+ * user (federation "Device management"): one m.device_list_update per device, each with its own stream_id and
+ * the previous one as prev_id (a receiver that sees a prev_id it never got knows it missed one and resyncs
+ * through user/devices), carrying the device's keys or `deleted`; and an m.signing_key_update when the
+ * master or self-signing key changed. The user-signing key never leaves the server.
+ */
+export async function recordDeviceListChange(txn: WriteTxn, userId: string, detail: DeviceListChangeDetail = {}): Promise<void> {
+  const devices = [...new Set(detail.devices ?? [])];
+  const servers = await serversSharingRooms(txn, userId);
+  if (devices.length === 0) await txn.deviceLists.add(userId);
+  let prev = devices.length > 0 ? await deviceListStreamOf(txn, userId) : 0;
+  for (const deviceId of devices) {
+    const change = await txn.deviceLists.add(userId);
+    if (servers.size > 0) {
+      const device = await txn.devices.get(userId, deviceId);
+      const content: JsonObject = { user_id: userId, device_id: deviceId, stream_id: change.streamOrdering, prev_id: prev > 0 ? [prev] : [] };
+      if (!device) content.deleted = true;
+      else {
+        if (device.displayName !== undefined) content.device_display_name = device.displayName;
+        const keys = await txn.deviceKeys.get(userId, deviceId);
+        if (keys) content.keys = keys.keys;
+      }
+      for (const server of servers) await txn.outbound.enqueue(server, { edu: { edu_type: 'm.device_list_update', content } });
+    }
+    prev = change.streamOrdering;
+  }
+  if (devices.length > 0) await txn.meta.put(streamKey(userId), prev);
+  if (detail.crossSigning && servers.size > 0) {
+    const content: JsonObject = { user_id: userId };
+    for (const record of await txn.crossSigningKeys.forUser(userId)) {
+      if (record.keyType === 'master') content.master_key = record.keys;
+      else if (record.keyType === 'self_signing') content.self_signing_key = record.keys;
+    }
+    for (const server of servers) await txn.outbound.enqueue(server, { edu: { edu_type: 'm.signing_key_update', content } });
   }
 }

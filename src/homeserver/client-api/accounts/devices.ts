@@ -51,7 +51,7 @@ export function deviceRoutes(deps: AccountsDeps): RouteDefinition[] {
         if (!device) throw notFound('Device not found');
         if (displayName === undefined || displayName === device.displayName) return;
         await txn.devices.update(requester.userId, device.deviceId, { displayName });
-        await recordDeviceListChange(txn, requester.userId);
+        await recordDeviceListChange(txn, requester.userId, { devices: [device.deviceId] });
       });
       return {};
     }),

@@ -33,7 +33,7 @@ export const e2eeRoutes: RouteModule = ({ ctx, limits, federation }) => {
     // POST /_matrix/client/v3/keys/query
     clientRoute('POST', '/keys/query', 'required', async (req) => {
       const wanted = parseKeysQuery(await req.json());
-      return federation.queries.queryKeys(await queryKeys(ctx, req.requester, wanted), wanted);
+      return federation.queries.queryKeys(await queryKeys(ctx, req.requester, wanted), wanted, req.requester.userId);
     }),
 
     // POST /_matrix/client/v3/keys/claim
