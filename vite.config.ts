@@ -9,10 +9,10 @@ import { configDefaults } from 'vitest/config';
 
 const HOMESERVER_TESTS = 'tests/homeserver/**/*.test.ts';
 
-export default defineConfig({
+export default defineConfig(({ mode }) => ({
   // Svelte for the app and for the UI state classes (*.svelte.ts) the tests import; the relay and /config.json for `npm run dev`;
   // in builds only, the PWA: a service worker that precaches the app shell (so the URL opens with no network) and the manifest.
-  plugins: [svelte(), relayDevPlugin(), ...(process.env.VITEST ? [] : [appShellPwa()])],
+  plugins: [svelte(), relayDevPlugin(), ...(mode === 'test' ? [] : [appShellPwa()])],
   build: { target: 'es2022', outDir: 'dist' },
   test: {
     testTimeout: 30_000,
@@ -37,7 +37,7 @@ export default defineConfig({
       },
     ],
   },
-});
+}));
 
 /**
  * The service worker precaches every built asset but the crypto WASM (7.8 MB, loaded only for encrypted

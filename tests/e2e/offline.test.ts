@@ -176,7 +176,8 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('the chat app offline, 
     await pa.getByRole('dialog', { name: 'History graph' }).getByRole('button', { name: 'Close' }).click();
 
     // The network cut: the server stops, and the page still opens from the service worker's cache.
-    await expect.poll(() => pa.evaluate(async () => (await navigator.serviceWorker.ready, navigator.serviceWorker.controller !== null)), { timeout: UI_TIMEOUT }).toBe(true);
+    const registered = () => navigator.serviceWorker.getRegistration().then((r) => `${r?.active?.state ?? 'none'} ${navigator.serviceWorker.controller ? 'controlled' : 'uncontrolled'}`);
+    await expect.poll(() => pa.evaluate(registered), { timeout: UI_TIMEOUT }).toBe('activated controlled');
     await pb.close();
     await server.stop();
     await pa.reload();
