@@ -10,8 +10,9 @@
  * the peer are imported lazily so that the first paint needs neither.
  */
 import type { MatrixClient } from 'matrix-js-sdk';
-import type { ConnectionSource, SessionHost, StartOutcome } from '../ui/state/host.js';
+import type { SessionHost, StartOutcome } from '../ui/state/host.js';
 import type { BootedPeer } from './boot-peer.js';
+import type { ConnectionParts, LiveConnectionSource } from './connection.js';
 
 /** Meta-store key of the local user's credentials. */
 export const SESSION_KEY = 'app/session';
@@ -69,15 +70,9 @@ async function profileLockHeld(profile: string): Promise<boolean> {
   return (snapshot.held ?? []).some((lock) => lock.name === `hometab-profile:${profile}`);
 }
 
-function connectionOf(peer: BootedPeer): ConnectionSource {
-  const events = new EventTarget();
-  const changed = () => events.dispatchEvent(new Event('change'));
-  for (const name of ['peer:online', 'peer:offline', 'peer:link']) peer.transport.events.addEventListener(name, changed);
-  return {
-    events,
-    peerCount: () => new Set(peer.transport.peers().map((p) => p.server)).size,
-    networkStarted: () => peer.libp2p !== undefined,
-  };
+async function connectionOf(peer: BootedPeer): Promise<LiveConnectionSource> {
+  const { createConnectionSource } = await import('./connection.js');
+  return createConnectionSource({ storage: peer.storage, transport: peer.transport, replicator: peer.replicator, libp2p: peer.libp2p as ConnectionParts['libp2p'] });
 }
 
 export interface AppHostOptions {
@@ -89,6 +84,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
   const { profile, origin } = options;
   let peer: BootedPeer | undefined;
   let client: MatrixClient | undefined;
+  let connection: LiveConnectionSource | undefined;
   const takenOverListeners: Array<() => void> = [];
   const control = new BroadcastChannel(`${CONTROL_CHANNEL}:${profile}`);
 
@@ -104,6 +100,8 @@ export function createAppHost(options: AppHostOptions): SessionHost {
   async function stopHere(): Promise<void> {
     client?.stopClient();
     client = undefined;
+    connection?.close();
+    connection = undefined;
     const running = peer;
     peer = undefined;
     await running?.close();
@@ -148,7 +146,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
       }
       const booted = peer;
       const stored = await booted.storage.read((txn) => txn.meta.get<unknown>(SESSION_KEY));
-      const connection = connectionOf(booted);
+      connection = await connectionOf(booted);
       if (!isStoredSession(stored)) return { kind: 'running', serverName: booted.serverName, connection };
       return { kind: 'running', serverName: booted.serverName, connection, client: await startClient(booted, stored) };
     },

@@ -256,7 +256,7 @@ export function distStaleness(distDir: string, root = ROOT): string | undefined 
   const built = join(distDir, 'index.html');
   if (!existsSync(built)) return 'no build yet';
   const builtAt = statSync(built).mtimeMs;
-  for (const source of ['src', 'index.html', 'vite.config.ts', 'package.json']) {
+  for (const source of ['src', 'public', 'index.html', 'vite.config.ts', 'package.json']) {
     if (newestMtime(join(root, source)) > builtAt) return `${source} changed since the last build`;
   }
   return undefined;

@@ -19,6 +19,41 @@ export interface ConnectionSource {
   /** True while the libp2p node is running (false before it starts, or with no relay configured). */
   networkStarted(): boolean;
   readonly events: EventTarget;
+  /** The connection panel's picture (absent where no replicator runs); `change` fires when it changes. */
+  details?(): ConnectionDetails;
+  /**
+   * Servers this server's own event is still queued for (empty once every destination took it, or when it
+   * was never queued); `delivery` fires on `events` when any event's answer changes.
+   */
+  pendingDestinations?(eventId: string): readonly string[];
+}
+
+/** One server this tab is linked to, or has something queued for. */
+export interface PeerDetails {
+  server: string;
+  online: boolean;
+  /** How the link runs: direct (WebRTC, WebSocket, another tab of this browser) or through the relay. */
+  link: 'direct' | 'relayed' | 'same-browser' | 'none';
+  /** Outbound records waiting for this server (capped; `more` says there are more). */
+  queued: number;
+  more: boolean;
+  sending: boolean;
+  failures: number;
+}
+
+/** The newest catch-up with one peer in one room. */
+export interface CatchUpDetails {
+  roomId: string;
+  peer: string;
+  fetched: number;
+  state: 'running' | 'done' | 'failed';
+}
+
+export interface ConnectionDetails {
+  /** The relay reservation: none configured, being made, held. */
+  relay: 'none' | 'connecting' | 'connected';
+  peers: PeerDetails[];
+  catchUp: CatchUpDetails[];
 }
 
 export interface SessionHost {

@@ -6,6 +6,7 @@
  */
 import type { RouteModule } from '../../services.js';
 import { createRoutes } from './create.js';
+import { dagRoutes } from './dag.js';
 import { directoryRoutes } from './directory.js';
 import { membershipRoutes } from './membership.js';
 import { readRoutes } from './read.js';
@@ -17,4 +18,5 @@ export const roomsRoutes: RouteModule = (services) => [
   ...sendRoutes(services),
   ...readRoutes(services),
   ...directoryRoutes(services),
+  ...dagRoutes(services),
 ];
