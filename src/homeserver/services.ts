@@ -19,8 +19,8 @@ export interface HomeserverServices {
   readonly sync: SyncService;
   /** The rc_* rate limits (limits/rate-limits.ts), shared by every route that counts an action. */
   readonly limits: RateLimiters;
-  /** Remote rooms and users: joins and leaves through other servers, remote profiles and keys (federation/). */
-  readonly federation: Pick<Federation, 'membership' | 'queries'>;
+  /** Remote rooms, users and media: joins and leaves through other servers, remote profiles, keys and files (federation/). */
+  readonly federation: Pick<Federation, 'membership' | 'queries' | 'media'>;
 }
 
 export type RouteModule = (services: HomeserverServices) => RouteDefinition[];

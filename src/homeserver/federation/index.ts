@@ -3,7 +3,7 @@
  * routes behind one `(Request, origin) => Response` handler (the same router
  * and JSON ingress as the client-server API), the ReplicationPort the p2p
  * layer drives, and the outbound services the client-server API uses for
- * remote rooms and users (joins.ts, queries-out.ts) through the injected
+ * remote rooms, users and media (joins.ts, queries-out.ts, media.ts) through the injected
  * FederationClient.
  */
 import type { HomeserverContext } from '../context.js';
@@ -15,6 +15,7 @@ import type { FederationDeps } from './deps.js';
 import { EduHandler } from './edus.js';
 import { FederatedMembership } from './joins.js';
 import { RemoteQueries } from './queries-out.js';
+import { RemoteMedia, mediaServeRoutes } from './media.js';
 import { FederationReads } from './reads.js';
 import { RemoteServers } from './remote.js';
 import { eventRoutes } from './routes-events.js';
@@ -31,6 +32,8 @@ export interface Federation {
   readonly replication: ReplicationPort;
   readonly membership: FederatedMembership;
   readonly queries: RemoteQueries;
+  /** Other servers' media, fetched from them or from any server holding a copy, and cached. */
+  readonly media: RemoteMedia;
   close(): void;
 }
 
@@ -55,7 +58,7 @@ export function createFederation(ctx: HomeserverContext, rooms: RoomEngine, typi
       }
     },
   };
-  const router = createRouter([...transactionRoutes(deps), ...membershipRoutes(deps), ...eventRoutes(deps), ...queryRoutes(deps)], {
+  const router = createRouter([...transactionRoutes(deps), ...membershipRoutes(deps), ...eventRoutes(deps), ...queryRoutes(deps), ...mediaServeRoutes(deps)], {
     authenticate: () => Promise.reject(unknownToken()),
     maxBodyBytes: ctx.config.maxBodyBytes,
     jsonLimits: { maxDepth: ctx.config.maxJsonDepth },
@@ -76,6 +79,7 @@ export function createFederation(ctx: HomeserverContext, rooms: RoomEngine, typi
     replication,
     membership: new FederatedMembership(ctx, rooms, remote),
     queries: new RemoteQueries(ctx, remote),
+    media: new RemoteMedia(ctx, remote, rooms),
     close: () => edus.close(),
   };
 }
