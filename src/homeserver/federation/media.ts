@@ -126,7 +126,8 @@ export class RemoteMedia {
   ) {}
 
   /**
-   * The cached item, fetched first if needed. Throws 404 M_NOT_FOUND when no source has it, 502 M_TOO_LARGE
+   * The cached item, fetched first if needed. Throws 404 M_NOT_FOUND when no source has it (or this server is
+   * offline, so none can be asked), 502 M_TOO_LARGE
    * when it is over the limit, 502 M_UNKNOWN when no source could be reached or every answer was refused.
    */
   async fetch(serverName: string, mediaId: string): Promise<MediaRecord> {
@@ -152,7 +153,8 @@ export class RemoteMedia {
   }
 
   private async fetchFromSources(origin: string, mediaId: string): Promise<MediaRecord> {
-    if (!this.remote.online) throw new MatrixError(502, 'M_UNKNOWN', 'Cannot fetch remote media: this server is not connected to other servers right now');
+    // Not a server failure: the file is simply not here, and nobody can be asked (the message says so).
+    if (!this.remote.online) throw notFound('Not held here, and this server is not connected to other servers to fetch it');
     let notFoundCount = 0;
     let tooLarge: string | undefined;
     const failures: string[] = [];

@@ -137,12 +137,14 @@ describe('hostile media sources', () => {
     await expectNothingStored(b, origin, mediaId);
   });
 
-  it('an offline server answers 502 and a bad server name 404, without asking anyone', async () => {
+  it('an offline server answers 404 saying it cannot fetch, and a bad server name 404 without asking anyone', async () => {
     net = await startFederation(1);
     const [b] = net.servers as [TestServer];
     const bob = await mediaUser(b, 'bob');
     b.homeserver.replication.setClient(undefined);
-    expect((await download(bob, `mxc://${origin}/${mediaId}`)).status).toBe(502);
+    const offline = await download(bob, `mxc://${origin}/${mediaId}`);
+    expect(offline.status).toBe(404);
+    expect((await offline.json()).error).toMatch(/not connected/);
     let asked = 0;
     b.homeserver.replication.setClient({ request: async () => ((asked += 1), { status: 500, body: {} }) });
     const bad = await b.homeserver.handleClient(new Request(`${b.baseUrl}/_matrix/client/v1/media/download/bad%20name/${mediaId}`, { headers: { authorization: `Bearer ${bob.accessToken}` } }));

@@ -115,7 +115,7 @@ describe('upload and download', () => {
     }
     // Remote media on a server with no federation link: it cannot be fetched, and the answer says so.
     const remote = await server.call('GET', `/_matrix/media/v3/download/other.test/${mediaId}`);
-    expect([remote.status, remote.json?.errcode]).toEqual([502, 'M_UNKNOWN']);
+    expect([remote.status, remote.json?.errcode]).toEqual([404, 'M_NOT_FOUND']);
     expect(remote.json.error).toMatch(/not connected/);
   });
 });
