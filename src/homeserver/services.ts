@@ -19,8 +19,8 @@ export interface HomeserverServices {
   readonly sync: SyncService;
   /** The rc_* rate limits (limits/rate-limits.ts), shared by every route that counts an action. */
   readonly limits: RateLimiters;
-  /** Remote rooms, users and media: joins and leaves through other servers, remote profiles, keys and files (federation/). */
-  readonly federation: Pick<Federation, 'membership' | 'queries' | 'media'>;
+  /** Remote rooms, users, media and history: joins and leaves through other servers, remote profiles, keys, files and backfill (federation/). */
+  readonly federation: Pick<Federation, 'membership' | 'queries' | 'media' | 'history'>;
 }
 
 export type RouteModule = (services: HomeserverServices) => RouteDefinition[];

@@ -3,7 +3,7 @@
  * routes behind one `(Request, origin) => Response` handler (the same router
  * and JSON ingress as the client-server API), the ReplicationPort the p2p
  * layer drives, and the outbound services the client-server API uses for
- * remote rooms, users and media (joins.ts, queries-out.ts, media.ts) through the injected
+ * remote rooms, users, media and history (joins.ts, queries-out.ts, media.ts, backfill.ts) through the injected
  * FederationClient.
  */
 import type { HomeserverContext } from '../context.js';
@@ -15,6 +15,7 @@ import type { FederationDeps } from './deps.js';
 import { EduHandler } from './edus.js';
 import { FederatedMembership } from './joins.js';
 import { RemoteQueries } from './queries-out.js';
+import { HistoryFetcher } from './backfill.js';
 import { RemoteMedia, mediaServeRoutes } from './media.js';
 import { FederationReads } from './reads.js';
 import { RemoteServers } from './remote.js';
@@ -34,6 +35,8 @@ export interface Federation {
   readonly queries: RemoteQueries;
   /** Other servers' media, fetched from them or from any server holding a copy, and cached. */
   readonly media: RemoteMedia;
+  /** History from before this server joined a room: backfill from servers in it. */
+  readonly history: HistoryFetcher;
   close(): void;
 }
 
@@ -58,6 +61,7 @@ export function createFederation(ctx: HomeserverContext, rooms: RoomEngine, typi
       }
     },
   };
+  const history = new HistoryFetcher(ctx, remote, rooms);
   const router = createRouter([...transactionRoutes(deps), ...membershipRoutes(deps), ...eventRoutes(deps), ...queryRoutes(deps), ...mediaServeRoutes(deps)], {
     authenticate: () => Promise.reject(unknownToken()),
     maxBodyBytes: ctx.config.maxBodyBytes,
@@ -77,9 +81,10 @@ export function createFederation(ctx: HomeserverContext, rooms: RoomEngine, typi
     handle: (request, origin) => router.handle(request, { origin }),
     routes: router.routes,
     replication,
-    membership: new FederatedMembership(ctx, rooms, remote),
+    membership: new FederatedMembership(ctx, rooms, remote, history),
     queries: new RemoteQueries(ctx, remote),
     media: new RemoteMedia(ctx, remote, rooms),
+    history,
     close: () => edus.close(),
   };
 }

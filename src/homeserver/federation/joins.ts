@@ -12,9 +12,14 @@ import { eventIdOf, serverNameOf, signEvent, SUPPORTED_ROOM_VERSIONS, validatePd
 import type { HomeserverContext } from '../context.js';
 import { MatrixError, notFound } from '../http/errors.js';
 import type { RoomEngine } from '../rooms/types.js';
+import type { HistoryFetcher } from './backfill.js';
 import type { RemoteServers } from './remote.js';
 
 const enc = encodeURIComponent;
+/** Events of recent history fetched right after a join over federation. @default 20 */
+export const JOIN_HISTORY_PAGE = 20;
+/** Longest a join waits for that first page of history. @default 5000 */
+export const JOIN_HISTORY_WAIT_MS = 5_000;
 const VER_QUERY = SUPPORTED_ROOM_VERSIONS.map((v) => `ver=${enc(v)}`).join('&');
 
 export class FederatedMembership {
@@ -22,6 +27,7 @@ export class FederatedMembership {
     private readonly ctx: HomeserverContext,
     private readonly rooms: RoomEngine,
     private readonly remote: RemoteServers,
+    private readonly history?: HistoryFetcher,
   ) {}
 
   /** Whether a local user is joined to the room (this server holds it and writes into it itself). */
@@ -50,6 +56,7 @@ export class FederatedMembership {
     for (const server of servers) {
       try {
         await this.joinVia(server, roomId, userId, content);
+        await this.firstHistoryPage(roomId);
         return;
       } catch (error) {
         lastError = error;
@@ -57,6 +64,23 @@ export class FederatedMembership {
       }
     }
     throw lastError;
+  }
+
+  /**
+   * After joining over federation the timeline holds only our join: fetch a first page of recent history
+   * (what the room's history visibility lets this server see), waiting at most JOIN_HISTORY_WAIT_MS so a
+   * slow peer cannot hold up the join; the rest comes when the client pages back.
+   */
+  private async firstHistoryPage(roomId: string): Promise<void> {
+    if (!this.history) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, JOIN_HISTORY_WAIT_MS)));
+    const fetched = this.history.backfill(roomId, JOIN_HISTORY_PAGE).then(
+      () => undefined,
+      (error: unknown) => this.ctx.log.warn(`history after joining ${roomId} could not be fetched`, error),
+    );
+    await Promise.race([fetched, waited]);
+    clearTimeout(timer);
   }
 
   private async candidateServers(roomId: string, userId: string, via: readonly string[]): Promise<string[]> {

@@ -53,6 +53,7 @@ import { checkFormat, receivePdus, verifySigned, type PduOutcome, type ReceiveHo
 import { RoomState, stateEntryOf } from './room-state.js';
 import { serverKeys, type KeyOf, type ServerKeyLookup } from './server-keys.js';
 import { importJoinedRoom, type JoinedRoomImport } from './join-import.js';
+import { importHistory, type HistoryOutcome, type StateFetcher } from './history.js';
 import {
   forgottenRoomKey,
   type ClientTxn,
@@ -561,6 +562,13 @@ class Engine implements RoomEngine {
   }
 
   /** Stores the state and auth chain a resident server sent for our join, and the join itself (join-import.ts). */
+  async importHistory(roomId: string, pdus: readonly unknown[], origin: string, fetchState: StateFetcher): Promise<HistoryOutcome | undefined> {
+    const room = await this.room(roomId);
+    if (!room) return undefined;
+    const host = { ctx: this.ctx, keyOf: this.keyOf, caches: this.receiveHost.caches, locked: <T>(id: string, fn: () => Promise<T>) => this.lock.run(id, fn) };
+    return importHistory(host, room, pdus, origin, fetchState);
+  }
+
   async importJoin(input: JoinedRoomImport): Promise<string> {
     return this.lock.run(input.roomId, async () => {
       const { joinId } = await importJoinedRoom(this.ctx, this.keyOf, input);
