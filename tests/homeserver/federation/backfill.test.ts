@@ -6,6 +6,8 @@
 import { Direction, EventType, type MatrixClient } from 'matrix-js-sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TestServer } from '../harness.js';
+import { eventIdOf, type PDU } from '../../../src/core/index.js';
+import type { FederationClient } from '../../../src/homeserver/index.js';
 import { startFederation, type FederatedNetwork } from '../../support/federation.js';
 import { registerClient, startAndSync } from '../../clients/js-sdk-scenario.js';
 
@@ -114,5 +116,64 @@ describe('backfill: history from before a server joined', () => {
     expect(page.json.chunk.filter((e: { type: string }) => e.type === 'm.room.message').map((e: { content: { body: string } }) => e.content.body)).toEqual(['after bob joined']);
     expect(a.serverName).not.toBe(b.serverName);
     stopPump();
+  }, 60_000);
+});
+
+describe('hostile backfill answers', () => {
+  /** B's honest federation client, as the harness wires it: A's handler with B as the authenticated origin. */
+  const honestClient = (from: TestServer, to: TestServer): FederationClient => ({
+    async request(server, request) {
+      expect(server).toBe(to.serverName);
+      const init: RequestInit = request.body === undefined ? { method: request.method } : { method: request.method, body: JSON.stringify(request.body), headers: { 'content-type': 'application/json' } };
+      const response = await to.homeserver.handleFederation(new Request(`http://${server}${request.path}`, init), from.serverName);
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : undefined };
+    },
+  });
+
+  it('drops forged, foreign and malformed events with a logged reason and stores none of them', async () => {
+    const warnings: string[] = [];
+    net = await startFederation(2, { log: { debug() {}, error() {}, warn: (m: string) => void warnings.push(m) } });
+    const [a, b] = net.servers as [TestServer, TestServer];
+    const alice = await registerClient(target(a), 'alice');
+    const bob = await registerClient(target(b), 'bob');
+    clients.push(alice, bob);
+    const { room_id: roomId } = await alice.createRoom({ name: 'history' });
+    const { room_id: otherRoom } = await alice.createRoom({ name: 'elsewhere' });
+    for (let i = 0; i < 3; i++) await alice.sendTextMessage(roomId, `old ${i}`);
+    await alice.sendTextMessage(otherRoom, 'not this room');
+    // A's own PDUs, to doctor.
+    const pdusOf = async (room: string) =>
+      (await a.storage.read((t) => t.timeline.topological(room, { dir: 'f', limit: 100 }))).map((r) => {
+        const { unsigned: _u, ...wire } = r.event as Record<string, unknown>;
+        return wire;
+      });
+    const history = (await pdusOf(roomId)).filter((p) => p.type === 'm.room.message');
+    const foreign = (await pdusOf(otherRoom)).filter((p) => p.type === 'm.room.message');
+    const forged = { ...history[0]!, content: { ...(history[0]!.content as object), body: 'forged' }, hashes: { sha256: 'AAAA' } };
+    const badSender = { ...history[1]!, sender: '@mallory:' + 'f'.repeat(64) };
+
+    await alice.invite(roomId, bob.getUserId()!);
+    await net.flush();
+    // From here B's federation client is hostile for backfill and state; everything else reaches A as before.
+    const honest = honestClient(b, a);
+    b.homeserver.replication.setClient({
+      async request(server, request, options) {
+        if (request.path.startsWith('/_matrix/federation/v1/backfill/')) return { status: 200, body: { pdus: [forged, badSender, ...foreign, {}, 'junk'] } };
+        if (request.path.startsWith('/_matrix/federation/v1/state/')) return { status: 404, body: { errcode: 'M_NOT_FOUND', error: 'no' } };
+        return honest.request(server, request, options);
+      },
+    });
+    await bob.joinRoom(roomId);
+    const ids = [...history, ...foreign].map((p) => eventIdOf(p as unknown as PDU, '12'));
+    const held = async () => (await b.storage.read((t) => t.events.getMany(ids))).size;
+    expect(await held()).toBe(0);
+    const page = await b.call('GET', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=20`, undefined, bob.getAccessToken()!);
+    expect(page.status).toBe(200);
+    expect(page.json.chunk.filter((e: { type: string }) => e.type === 'm.room.message')).toEqual([]);
+    expect(await held()).toBe(0);
+    expect(warnings.some((w) => /backfill from .*: dropped .*not an event of this room/.test(w))).toBe(true);
+    expect(warnings.some((w) => /backfill from .*: dropped a malformed event/.test(w))).toBe(true);
+    expect(warnings.some((w) => /backfill from .*: dropped .*no valid signature/.test(w))).toBe(true);
   }, 60_000);
 });
