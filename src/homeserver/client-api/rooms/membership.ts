@@ -11,7 +11,7 @@ import { optionalReason, requireUserId } from '../../rooms/validate.js';
 import type { MembershipAction } from '../../rooms/types.js';
 import type { HomeserverServices } from '../../services.js';
 import { requiredString, roomIdParam } from '../../http/params.js';
-import { checkServerNames, resolveRoomIdOrAlias } from './common.js';
+import { checkServerNames, resolveRoomIdOrAlias, resolveRoomTarget } from './common.js';
 
 export function membershipRoutes(services: HomeserverServices): RouteDefinition[] {
   const { rooms, limits } = services;
@@ -42,7 +42,8 @@ export function membershipRoutes(services: HomeserverServices): RouteDefinition[
     clientRoute('POST', '/join/{roomIdOrAlias}', 'required', async (ctx) => {
       checkServerNames(ctx.query);
       const via = [...ctx.query.getAll('via'), ...ctx.query.getAll('server_name')];
-      return join(ctx, await resolveRoomIdOrAlias(services, ctx.params.roomIdOrAlias), via);
+      const target = await resolveRoomTarget(services, ctx.params.roomIdOrAlias);
+      return join(ctx, target.roomId, [...via, ...target.servers]);
     }),
     // POST /_matrix/client/v3/knock/{roomIdOrAlias}
     clientRoute('POST', '/knock/{roomIdOrAlias}', 'required', async (ctx) => {
