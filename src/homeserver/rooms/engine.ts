@@ -540,7 +540,7 @@ class Engine implements RoomEngine {
    * The unsigned member event a remote user may sign to join or leave (make_join / make_leave): built on the
    * room's current extremities and state, checked against current state. 404 for rooms this server is not in.
    */
-  async membershipTemplate(roomId: string, userId: string, membership: 'join' | 'leave'): Promise<{ roomVersion: string; event: PDU }> {
+  async membershipTemplate(roomId: string, userId: string, membership: 'join' | 'leave' | 'knock'): Promise<{ roomVersion: string; event: PDU }> {
     return this.lock.run(roomId, async () => {
       const room = await this.loadRoom(roomId);
       if (!room || !room.members('join').some((id) => this.isLocal(id))) throw notFound(`This server is not in room ${roomId}`);
@@ -561,7 +561,7 @@ class Engine implements RoomEngine {
     });
   }
 
-  /** Stores the state and auth chain a resident server sent for our join, and the join itself (join-import.ts). */
+  /** Older events from a peer's backfill, stored behind the timeline (history.ts). */
   async importHistory(roomId: string, pdus: readonly unknown[], origin: string, fetchState: StateFetcher): Promise<HistoryOutcome | undefined> {
     const room = await this.room(roomId);
     if (!room) return undefined;
@@ -569,6 +569,7 @@ class Engine implements RoomEngine {
     return importHistory(host, room, pdus, origin, fetchState);
   }
 
+  /** Stores the state and auth chain a resident server sent for our join, and the join itself (join-import.ts). */
   async importJoin(input: JoinedRoomImport): Promise<string> {
     return this.lock.run(input.roomId, async () => {
       const { joinId } = await importJoinedRoom(this.ctx, this.keyOf, input);

@@ -131,8 +131,8 @@ export interface RoomEngine {
    * throws CoreError for invalid events, unknown rooms and missing parents.
    */
   receiveEvent(pdu: PDU, origin: string): Promise<ReceiveResult>;
-  /** make_join / make_leave: the unsigned member event a remote user may sign; 404 if no local user is joined, 403 if not allowed. */
-  membershipTemplate(roomId: string, userId: string, membership: 'join' | 'leave'): Promise<{ roomVersion: string; event: PDU }>;
+  /** make_join / make_leave / make_knock: the unsigned member event a remote user may sign; 404 if no local user is joined, 403 if not allowed. */
+  membershipTemplate(roomId: string, userId: string, membership: 'join' | 'leave' | 'knock'): Promise<{ roomVersion: string; event: PDU }>;
   /**
    * Older events from a peer's backfill answer, checked like received events and stored behind the
    * timeline (rooms/history.ts): no extremity, current state or /sync change. Undefined for an unknown room.
