@@ -10,6 +10,7 @@ import type { TypingTracker } from './sync/typing.js';
 import type { SyncService } from './sync/sync.js';
 import type { RateLimiters } from './limits/rate-limits.js';
 import type { Federation } from './federation/index.js';
+import type { PresenceTracker } from './accounts/presence.js';
 
 export interface HomeserverServices {
   readonly ctx: HomeserverContext;
@@ -20,7 +21,9 @@ export interface HomeserverServices {
   /** The rc_* rate limits (limits/rate-limits.ts), shared by every route that counts an action. */
   readonly limits: RateLimiters;
   /** Remote rooms, users, media and history: joins and leaves through other servers, remote profiles, keys, files and backfill (federation/). */
-  readonly federation: Pick<Federation, 'membership' | 'queries' | 'media' | 'history'>;
+  readonly federation: Pick<Federation, 'membership' | 'queries' | 'media' | 'history' | 'presence'>;
+  /** Presence, in memory: local users' own and what other servers told of theirs. */
+  readonly presence: PresenceTracker;
 }
 
 export type RouteModule = (services: HomeserverServices) => RouteDefinition[];

@@ -16,6 +16,8 @@ import { EduHandler } from './edus.js';
 import { FederatedMembership } from './joins.js';
 import { RemoteQueries } from './queries-out.js';
 import { HistoryFetcher } from './backfill.js';
+import { PresenceSender } from './presence-out.js';
+import type { PresenceTracker } from '../accounts/presence.js';
 import { RemoteMedia, mediaServeRoutes } from './media.js';
 import { FederationReads } from './reads.js';
 import { RemoteServers } from './remote.js';
@@ -37,15 +39,17 @@ export interface Federation {
   readonly media: RemoteMedia;
   /** History from before this server joined a room: backfill from servers in it. */
   readonly history: HistoryFetcher;
+  /** Local users' presence, sent to the servers sharing a room with them. */
+  readonly presence: PresenceSender;
   close(): void;
 }
 
 type MissingPrevsListener = (origin: string, roomId: string, pdu: object, missing: string[]) => void;
 
 /** Builds the federation side; `remote` is shared with the room engine's remote-invite hook. */
-export function createFederation(ctx: HomeserverContext, rooms: RoomEngine, typing: TypingTracker, remote: RemoteServers): Federation {
+export function createFederation(ctx: HomeserverContext, rooms: RoomEngine, typing: TypingTracker, remote: RemoteServers, presence?: PresenceTracker): Federation {
   const listeners = new Set<MissingPrevsListener>();
-  const edus = new EduHandler(ctx, typing);
+  const edus = new EduHandler(ctx, typing, presence);
   const deps: FederationDeps = {
     ctx,
     rooms,
@@ -85,6 +89,7 @@ export function createFederation(ctx: HomeserverContext, rooms: RoomEngine, typi
     queries: new RemoteQueries(ctx, remote),
     media: new RemoteMedia(ctx, remote, rooms),
     history,
+    presence: new PresenceSender(ctx),
     close: () => edus.close(),
   };
 }
