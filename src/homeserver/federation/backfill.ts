@@ -10,8 +10,9 @@
  *
  * Bounds, with their defaults: BACKFILL_PAGE (50) events asked per request,
  * never more than the peer's own cap of 100; BACKFILL_MAX_SERVERS (5) servers
- * tried per page; BACKFILL_TIMEOUT_MS (10,000) per request. One backfill per
- * room at a time: concurrent callers share it.
+ * tried per page; BACKFILL_TIMEOUT_MS (10,000) per request; a gap that gave
+ * nothing is not asked about again for BACKFILL_RETRY_MS (60,000). One
+ * backfill per room at a time: concurrent callers share it.
  */
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../http/errors.js';
@@ -24,6 +25,8 @@ export const BACKFILL_PAGE = 50;
 export const BACKFILL_MAX_SERVERS = 5;
 /** Time for one backfill or state request. @default 10000 */
 export const BACKFILL_TIMEOUT_MS = 10_000;
+/** After a backfill that brought nothing, the same gap is not asked about again for this long. @default 60000 */
+export const BACKFILL_RETRY_MS = 60_000;
 /** Most backward extremities named in one request (the peer accepts 100). @default 20 */
 const MAX_V = 20;
 /** Earliest timeline events examined for missing parents. @default 50 */
@@ -34,6 +37,8 @@ const arrayOf = (value: unknown): unknown[] | undefined => (Array.isArray(value)
 
 export class HistoryFetcher {
   private readonly inFlight = new Map<string, Promise<number>>();
+  /** Rooms whose last backfill from this edge brought nothing: not asked again before `until`. */
+  private readonly fruitless = new Map<string, { edge: string; until: number }>();
 
   constructor(
     private readonly ctx: HomeserverContext,
@@ -75,6 +80,21 @@ export class HistoryFetcher {
     if (!this.remote.online) return 0;
     const edge = await this.backwardExtremities(roomId);
     if (edge.length === 0) return 0;
+    // A gap nobody will fill (history hidden from this server, or every peer away) is not asked about on
+    // every page request: once per BACKFILL_RETRY_MS for the same edge.
+    const edgeKey = edge.join(',');
+    const last = this.fruitless.get(roomId);
+    if (last && last.edge === edgeKey && this.ctx.clock.now() < last.until) return 0;
+    const stored = await this.fillFrom(roomId, edge, limit);
+    if (stored > 0) this.fruitless.delete(roomId);
+    else {
+      if (this.fruitless.size >= 1000) this.fruitless.clear();
+      this.fruitless.set(roomId, { edge: edgeKey, until: this.ctx.clock.now() + BACKFILL_RETRY_MS });
+    }
+    return stored;
+  }
+
+  private async fillFrom(roomId: string, edge: string[], limit: number): Promise<number> {
     const room = (await this.rooms.sharedRooms()).find((r) => r.roomId === roomId);
     if (!room) return 0;
     const connected = this.remote.connected();
