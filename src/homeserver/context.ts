@@ -25,6 +25,8 @@ export interface HomeserverConfig {
   maxJsonDepth: number;
   /** Largest media upload, in bytes. @default 52428800 */
   maxUploadBytes: number;
+  /** Largest file fetched from another server for a client (federation/media.ts); larger ones answer 502 M_TOO_LARGE. @default 52428800 */
+  maxRemoteMediaBytes: number;
   /** Longest /sync long-poll the server honours, in milliseconds. @default 30000 */
   maxSyncTimeoutMs: number;
   /** Room version of new rooms. @default '12' */
@@ -61,6 +63,7 @@ export const DEFAULT_CONFIG: HomeserverConfig = {
   maxBodyBytes: 1024 * 1024,
   maxJsonDepth: 100,
   maxUploadBytes: 50 * 1024 * 1024,
+  maxRemoteMediaBytes: 50 * 1024 * 1024,
   maxSyncTimeoutMs: 30_000,
   defaultRoomVersion: '12',
   passwordHashIterations: 600_000,

@@ -16,6 +16,7 @@ import type { HomeserverServices, RouteModule } from './services.js';
 import { createRoomEngine } from './rooms/engine.js';
 import { TokenCache } from './accounts/token-cache.js';
 import { TypingTracker } from './sync/typing.js';
+import { PresenceTracker } from './accounts/presence.js';
 import { SyncService } from './sync/sync.js';
 import { ReadCaches } from './sync/room-reader.js';
 import { accountsRoutes } from './client-api/accounts/index.js';
@@ -80,10 +81,11 @@ export function createHomeserver(options: HomeserverOptions): Homeserver {
   // The engine asks the invitee's server to countersign remote invites (federation/joins.ts).
   const caches = new ReadCaches();
   const rooms = createRoomEngine(ctx, { caches, remoteInvite: (version, event, state) => federation.membership.invite(version, event, state) });
-  const federation = createFederation(ctx, rooms, typing, remote);
+  const presence = new PresenceTracker(ctx.clock);
+  const federation = createFederation(ctx, rooms, typing, remote, presence);
   const sync = new SyncService(ctx, typing, { caches, transactionIdFor: (eventId, userId, deviceId) => rooms.transactionIdFor(eventId, userId, deviceId) });
   const limits = new RateLimiters(ctx.config.rateLimits, ctx.clock);
-  const services: HomeserverServices = { ctx, rooms, typing, sync, limits, federation };
+  const services: HomeserverServices = { ctx, rooms, typing, sync, limits, federation, presence };
 
   const tokens = new TokenCache(ctx.storage);
   async function authenticate(accessToken: string): Promise<Requester> {

@@ -10,6 +10,7 @@ import type { TypingTracker } from './sync/typing.js';
 import type { SyncService } from './sync/sync.js';
 import type { RateLimiters } from './limits/rate-limits.js';
 import type { Federation } from './federation/index.js';
+import type { PresenceTracker } from './accounts/presence.js';
 
 export interface HomeserverServices {
   readonly ctx: HomeserverContext;
@@ -19,8 +20,10 @@ export interface HomeserverServices {
   readonly sync: SyncService;
   /** The rc_* rate limits (limits/rate-limits.ts), shared by every route that counts an action. */
   readonly limits: RateLimiters;
-  /** Remote rooms and users: joins and leaves through other servers, remote profiles and keys (federation/). */
-  readonly federation: Pick<Federation, 'membership' | 'queries'>;
+  /** Remote rooms, users, media and history: joins and leaves through other servers, remote profiles, keys, files and backfill (federation/). */
+  readonly federation: Pick<Federation, 'membership' | 'queries' | 'media' | 'history' | 'presence'>;
+  /** Presence, in memory: local users' own and what other servers told of theirs. */
+  readonly presence: PresenceTracker;
 }
 
 export type RouteModule = (services: HomeserverServices) => RouteDefinition[];

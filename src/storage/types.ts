@@ -182,6 +182,13 @@ export interface NewEvent {
   softFailed?: boolean;
   /** Defaults to `event.depth`, else 0. */
   depth?: number;
+  /**
+   * A backfilled event (history from before this server joined): it takes this stream position, a
+   * negative integer below every live one, instead of the next. It sorts into the room's topological
+   * order by depth like any event, and /sync's stream windows, which only move forward, never carry
+   * it. The caller hands out the positions (descending as it walks back in time).
+   */
+  historicalPosition?: number;
 }
 
 export type EventPatch = Partial<Pick<EventRecord, 'event' | 'rejected' | 'softFailed' | 'redactedBy'>>;
@@ -200,8 +207,11 @@ export interface EventsStore extends EventsReader {
   add(event: NewEvent): Promise<EventRecord>;
   /** Changes an event's record (redaction, rejection); throws NOT_FOUND if absent. */
   update(eventId: string, patch: EventPatch): Promise<EventRecord>;
-  /** Makes an outlier part of the timeline at the next stream position; no-op if it already is. */
-  promote(eventId: string): Promise<EventRecord>;
+  /**
+   * Makes an outlier part of the timeline at the next stream position (or, backfilling, at the given negative
+   * `historicalPosition`: see NewEvent); no-op if it already is.
+   */
+  promote(eventId: string, historicalPosition?: number): Promise<EventRecord>;
 }
 
 /** Where a topological window starts or ends: depth first, stream ordering to break ties. */

@@ -12,6 +12,7 @@ import { runReplicationBench } from './replication-bench.js';
 import { runJoinBench } from './join-bench.js';
 import { runSimBench } from './sim-bench.js';
 import { runE2eeBench } from './e2ee-bench.js';
+import { runMediaBench } from './media-bench.js';
 import { formatTable, type BenchRow } from './report.js';
 import { bundleForBrowser, chromiumAvailable, launchChromium, openScriptPage } from '../support/chromium.js';
 
@@ -63,6 +64,11 @@ if (wants('replication')) {
   rows.push(...(await runReplicationBench()));
   console.log('replication: joining a room of 1,000 members and 10,000 events (node, in-process servers)…');
   rows.push(...(await runJoinBench()));
+}
+
+if (wants('media')) {
+  console.log('media (node, in-process servers: a remote file fetched over the federation chunk protocol)…');
+  rows.push(...(await runMediaBench()));
 }
 
 if (wants('sim')) {

@@ -214,6 +214,34 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
         await expectCode(storage.write((txn) => txn.events.promote('$missing')), 'NOT_FOUND');
       });
 
+      it('places backfilled events at negative stream positions, in topological order, with no commit news', async () => {
+        await storage.write(async (txn) => {
+          await txn.events.add({ eventId: '$live', roomId: ROOM, event: pdu(ROOM, 5) });
+          await txn.events.add({ eventId: '$state', roomId: ROOM, event: pdu(ROOM, 2), outlier: true });
+        });
+        const heard: string[] = [];
+        const stop = storage.subscribe((commit) => {
+          for (const change of commit.changes) if (change.kind === 'event') heard.push(change.eventId);
+        });
+        await storage.write(async (txn) => {
+          await txn.events.add({ eventId: '$old', roomId: ROOM, event: pdu(ROOM, 3), historicalPosition: -1 });
+          expect(await txn.events.promote('$state', -2)).toMatchObject({ outlier: false, streamOrdering: -2 });
+        });
+        stop();
+        expect(heard).toEqual([]);
+        await storage.read(async (txn) => {
+          expect((await txn.timeline.topological(ROOM, { dir: 'f' })).map((e) => e.eventId)).toEqual(['$state', '$old', '$live']);
+          expect((await txn.timeline.range(ROOM, { dir: 'b', limit: 3 })).map((e) => e.eventId)).toEqual(['$live', '$old', '$state']);
+          expect((await txn.timeline.range(ROOM, { dir: 'f', from: 1 })).map((e) => e.eventId)).toEqual([]);
+        });
+        // The next live event still takes the next positive position.
+        expect((await storage.write((txn) => txn.events.add({ eventId: '$next', roomId: ROOM, event: pdu(ROOM, 6) }))).streamOrdering).toBe(2);
+        for (const bad of [0, 3, -1.5]) {
+          await expectCode(storage.write((txn) => txn.events.add({ eventId: `$bad${bad}`, roomId: ROOM, event: pdu(ROOM, 1), historicalPosition: bad })), 'UNSTORABLE');
+        }
+        await expectCode(storage.write((txn) => txn.events.add({ eventId: '$badOutlier', roomId: ROOM, event: pdu(ROOM, 1), outlier: true, historicalPosition: -9 })), 'UNSTORABLE');
+      });
+
       it('updates records and removes fields patched to undefined', async () => {
         await storage.write((txn) =>
           txn.events.add({ eventId: '$a', roomId: ROOM, event: pdu(ROOM, 1), rejected: 'auth', softFailed: true }),

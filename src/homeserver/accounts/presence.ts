@@ -3,7 +3,8 @@
  * offline) and status message, kept in memory only: presence is ephemeral and
  * a restarted server knows nothing of who was online. A user who never set a
  * presence counts as online, since a user of this server is the one whose tab
- * is running it.
+ * is running it. Other servers' users' presence, from their m.presence EDUs,
+ * is kept beside it (bounded).
  */
 import type { Clock } from '../context.js';
 
@@ -14,6 +15,9 @@ import type { Clock } from '../context.js';
  * shares a room with them. Longer ones are refused with 400 M_INVALID_PARAM.
  */
 export const MAX_STATUS_MSG_LENGTH = 1024;
+
+/** Other servers' users whose presence is remembered. @default 10000 */
+export const MAX_REMOTE_PRESENCE = 10_000;
 
 export type PresenceState = 'online' | 'unavailable' | 'offline';
 export const PRESENCE_STATES: readonly PresenceState[] = ['online', 'unavailable', 'offline'];
@@ -33,6 +37,8 @@ interface Entry {
 
 export class PresenceTracker {
   private readonly entries = new Map<string, Entry>();
+  /** Other servers' users, oldest update first. */
+  private readonly remote = new Map<string, Entry>();
   private readonly startedAt: number;
 
   constructor(private readonly clock: Clock) {
@@ -47,7 +53,10 @@ export class PresenceTracker {
   }
 
   get(userId: string): PresenceStatus {
-    const entry = this.entries.get(userId) ?? { presence: 'online' as const, lastActiveTs: this.startedAt };
+    return this.format(this.entries.get(userId) ?? { presence: 'online' as const, lastActiveTs: this.startedAt });
+  }
+
+  private format(entry: Entry): PresenceStatus {
     const out: PresenceStatus = {
       presence: entry.presence,
       last_active_ago: Math.max(0, this.clock.now() - entry.lastActiveTs),
@@ -55,6 +64,24 @@ export class PresenceTracker {
     };
     if (entry.statusMsg !== undefined) out.status_msg = entry.statusMsg;
     return out;
+  }
+
+  /**
+   * Another server's user's presence from its m.presence EDU (the EDU handler has checked that the user is
+   * of the sending server). Kept in memory like our own, at most MAX_REMOTE_PRESENCE users (oldest dropped).
+   */
+  setRemote(userId: string, presence: PresenceState, statusMsg: string | undefined, lastActiveAgo: number): void {
+    this.remote.delete(userId);
+    const entry: Entry = { presence, lastActiveTs: this.clock.now() - Math.max(0, Math.min(lastActiveAgo, 365 * 86_400_000)) };
+    if (statusMsg !== undefined) entry.statusMsg = statusMsg;
+    this.remote.set(userId, entry);
+    if (this.remote.size > MAX_REMOTE_PRESENCE) this.remote.delete(this.remote.keys().next().value!);
+  }
+
+  /** A remote user's last known presence, if their server told us. */
+  getRemote(userId: string): PresenceStatus | undefined {
+    const entry = this.remote.get(userId);
+    return entry && this.format(entry);
   }
 
   /** Forgets the user (deactivation). */

@@ -8,8 +8,8 @@
  * inboxes (a message resent under the same message_id is stored once),
  * device list and signing key updates go to the remote device list cache
  * (device-cache.ts) and mark the user's keys changed for local /sync,
- * presence is accepted and not kept (this server shows no remote presence
- * yet). Outbound typing is sent from here when a local user's typing changes
+ * presence goes to the presence tracker (in memory, bounded; outbound
+ * presence is presence-out.ts's). Outbound typing is sent from here when a local user's typing changes
  * (the tracker is memory; the outbox write is the EDU's own); receipts and
  * to-device messages are queued by the write that stores them
  * (sync/receipts.ts, keys/to-device.ts).
@@ -19,6 +19,7 @@ import type { HomeserverContext } from '../context.js';
 import { getOwn } from '../own-keys.js';
 import type { TypingTracker } from '../sync/typing.js';
 import type { RemoteDeviceLists } from './device-cache.js';
+import { MAX_STATUS_MSG_LENGTH, PRESENCE_STATES, type PresenceState, type PresenceTracker } from '../accounts/presence.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 /** Most entries one EDU may touch (receipts' rooms × users, to-device targets). */
@@ -37,6 +38,7 @@ export class EduHandler {
     private readonly ctx: HomeserverContext,
     private readonly typing: TypingTracker,
     private readonly deviceLists: RemoteDeviceLists,
+    private readonly presence?: PresenceTracker,
   ) {
     this.unsubscribe = typing.onChange((roomId) => void this.typingChanged(roomId));
   }
@@ -75,9 +77,16 @@ export class EduHandler {
           return refused;
         });
       case 'm.presence': {
-        const push = Array.isArray(content.push) ? content.push : [];
+        const push = Array.isArray(content.push) ? content.push.slice(0, MAX_EDU_ENTRIES) : [];
         const foreign = push.find((p) => !isObject(p) || !this.isFrom(p.user_id, origin));
-        return foreign ? `presence for a user not of ${origin}` : undefined;
+        if (foreign) return `presence for a user not of ${origin}`;
+        for (const p of push as Record<string, unknown>[]) {
+          if (!PRESENCE_STATES.includes(p.presence as PresenceState)) continue;
+          const statusMsg = typeof p.status_msg === 'string' && p.status_msg.length <= MAX_STATUS_MSG_LENGTH ? p.status_msg : undefined;
+          const ago = typeof p.last_active_ago === 'number' && Number.isFinite(p.last_active_ago) ? p.last_active_ago : 0;
+          this.presence?.setRemote(p.user_id as string, p.presence as PresenceState, statusMsg, ago);
+        }
+        return undefined;
       }
       default:
         return `unknown EDU type ${edu.edu_type}`;

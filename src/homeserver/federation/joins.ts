@@ -12,9 +12,14 @@ import { eventIdOf, serverNameOf, signEvent, SUPPORTED_ROOM_VERSIONS, validatePd
 import type { HomeserverContext } from '../context.js';
 import { MatrixError, notFound } from '../http/errors.js';
 import type { RoomEngine } from '../rooms/types.js';
+import type { HistoryFetcher } from './backfill.js';
 import type { RemoteServers } from './remote.js';
 
 const enc = encodeURIComponent;
+/** Events of recent history fetched right after a join over federation. @default 20 */
+export const JOIN_HISTORY_PAGE = 20;
+/** Longest a join waits for that first page of history. @default 5000 */
+export const JOIN_HISTORY_WAIT_MS = 5_000;
 const VER_QUERY = SUPPORTED_ROOM_VERSIONS.map((v) => `ver=${enc(v)}`).join('&');
 
 export class FederatedMembership {
@@ -22,6 +27,7 @@ export class FederatedMembership {
     private readonly ctx: HomeserverContext,
     private readonly rooms: RoomEngine,
     private readonly remote: RemoteServers,
+    private readonly history?: HistoryFetcher,
   ) {}
 
   /** Whether a local user is joined to the room (this server holds it and writes into it itself). */
@@ -50,6 +56,7 @@ export class FederatedMembership {
     for (const server of servers) {
       try {
         await this.joinVia(server, roomId, userId, content);
+        await this.firstHistoryPage(roomId);
         return;
       } catch (error) {
         lastError = error;
@@ -57,6 +64,23 @@ export class FederatedMembership {
       }
     }
     throw lastError;
+  }
+
+  /**
+   * After joining over federation the timeline holds only our join: fetch a first page of recent history
+   * (what the room's history visibility lets this server see), waiting at most JOIN_HISTORY_WAIT_MS so a
+   * slow peer cannot hold up the join; the rest comes when the client pages back.
+   */
+  private async firstHistoryPage(roomId: string): Promise<void> {
+    if (!this.history) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, JOIN_HISTORY_WAIT_MS)));
+    const fetched = this.history.backfill(roomId, JOIN_HISTORY_PAGE).then(
+      () => undefined,
+      (error: unknown) => this.ctx.log.warn(`history after joining ${roomId} could not be fetched`, error),
+    );
+    await Promise.race([fetched, waited]);
+    clearTimeout(timer);
   }
 
   private async candidateServers(roomId: string, userId: string, via: readonly string[]): Promise<string[]> {
@@ -137,6 +161,53 @@ export class FederatedMembership {
     // PUT /_matrix/federation/v2/send_leave/{roomId}/{eventId}
     await this.remote.call(server, 'leave the room', { method: 'PUT', path: `/_matrix/federation/v2/send_leave/${enc(roomId)}/${enc(eventId)}`, body: signed });
     await this.rooms.storeOutlierMembership(roomId, version, eventId, signed, this.ctx.serverName);
+  }
+
+  /**
+   * POST /knock for a room this server is not in: make_knock and send_knock v1 through `via` (then a v10/11
+   * room ID's server), first server that answers; the knock is kept as the user's membership, with the
+   * stripped state the resident sent.
+   */
+  async knock(roomId: string, userId: string, via: readonly string[], reason?: string): Promise<void> {
+    const servers = await this.candidateServers(roomId, userId, via);
+    if (servers.length === 0) throw notFound('No known servers');
+    let lastError: unknown;
+    for (const server of servers) {
+      try {
+        await this.knockVia(server, roomId, userId, reason);
+        return;
+      } catch (error) {
+        lastError = error;
+        this.ctx.log.warn(`knock of ${userId} on ${roomId} via ${server} failed`, error instanceof Error ? error.message : error);
+      }
+    }
+    throw lastError;
+  }
+
+  private async knockVia(server: string, roomId: string, userId: string, reason?: string): Promise<void> {
+    // GET /_matrix/federation/v1/make_knock/{roomId}/{userId}
+    const made = await this.remote.call(server, 'knock on the room', { method: 'GET', path: `/_matrix/federation/v1/make_knock/${enc(roomId)}/${enc(userId)}?${VER_QUERY}` });
+    const version = made.room_version;
+    const template = made.event as Record<string, unknown> | undefined;
+    if (typeof version !== 'string' || !SUPPORTED_ROOM_VERSIONS.includes(version)) {
+      throw new MatrixError(400, 'M_UNSUPPORTED_ROOM_VERSION', `${server} offers room version ${String(version)}`);
+    }
+    if (!template || typeof template !== 'object' || template.sender !== userId || template.state_key !== userId || template.type !== 'm.room.member' || template.room_id !== roomId) {
+      throw new MatrixError(502, 'M_UNKNOWN', `${server} answered make_knock with an unusable event`);
+    }
+    const { signatures: _s, hashes: _h, unsigned: _u, event_id: _e, ...fields } = template;
+    const content: Record<string, unknown> = { membership: 'knock' };
+    if (reason !== undefined) content.reason = reason;
+    const profile = await this.ctx.storage.read((t) => t.users.get(userId));
+    if (profile?.displayname !== undefined) content.displayname = profile.displayname;
+    if (profile?.avatarUrl !== undefined) content.avatar_url = profile.avatarUrl;
+    const signed = await signEvent({ ...fields, origin_server_ts: this.ctx.clock.now(), content } as unknown as PDU, this.ctx.signer, version);
+    validatePdu(signed, version);
+    const eventId = eventIdOf(signed, version);
+    // PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId}
+    const answer = await this.remote.call(server, 'knock on the room', { method: 'PUT', path: `/_matrix/federation/v1/send_knock/${enc(roomId)}/${enc(eventId)}`, body: signed });
+    const stripped = Array.isArray(answer.knock_room_state) ? answer.knock_room_state.slice(0, 50) : [];
+    await this.rooms.storeOutlierMembership(roomId, version, eventId, { ...signed, unsigned: { knock_room_state: stripped } } as PDU, this.ctx.serverName);
   }
 
   /** The engine's remoteInvite hook: PUT /_matrix/federation/v2/invite to the invitee's server, which countersigns. */

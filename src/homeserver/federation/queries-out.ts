@@ -1,6 +1,6 @@
 /**
- * Questions about remote users, asked of their servers through the injected
- * FederationClient: profiles (query/profile) and end-to-end keys
+ * Questions about remote users and aliases, asked of their servers through the injected
+ * FederationClient: profiles (query/profile), room aliases (query/directory) and end-to-end keys
  * (user/keys/query, user/keys/claim). Key answers are merged into the
  * client-server API's result; a server that cannot be reached is listed in
  * `failures`, as the spec asks, and the local part of the answer stands.
@@ -8,7 +8,8 @@
  * kept in, the remote device list cache (device-cache.ts); claimed one-time
  * keys are never cached (each is handed out once).
  */
-import { serverNameOf, type JsonObject } from '../../core/index.js';
+import { isValidServerName, serverNameOf, type JsonObject } from '../../core/index.js';
+import { isRoomId } from '../http/params.js';
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../http/errors.js';
 import type { KeysClaimResult, KeysQueryResult } from '../keys/device-keys.js';
@@ -17,6 +18,9 @@ import type { RemoteDeviceList, RemoteDeviceLists } from './device-cache.js';
 import { privateSignaturesFor } from '../keys/cross-signing.js';
 import { mergeAllSignatures } from '../keys/json.js';
 import type { RemoteServers } from './remote.js';
+
+/** Servers taken from a remote alias answer (joins try them in order). @default 20 */
+const MAX_ALIAS_SERVERS = 20;
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -46,6 +50,25 @@ export class RemoteQueries {
     if (typeof body.displayname === 'string' && field !== 'avatar_url') out.displayname = body.displayname;
     if (typeof body.avatar_url === 'string' && field !== 'displayname') out.avatar_url = body.avatar_url;
     return out;
+  }
+
+  /**
+   * A remote alias's room and the servers in it, from the alias's server (query/directory). 404 when that
+   * server does not know it or cannot be reached (the message says which); an unusable answer is 502.
+   */
+  async directory(alias: string, aliasServer: string): Promise<{ roomId: string; servers: string[] }> {
+    let body: Record<string, unknown>;
+    try {
+      body = await this.remote.call(aliasServer, 'look up the room alias', { method: 'GET', path: `/_matrix/federation/v1/query/directory?room_alias=${encodeURIComponent(alias)}` });
+    } catch (error) {
+      if (error instanceof MatrixError) throw new MatrixError(404, 'M_NOT_FOUND', error.status === 404 ? `Room alias ${alias} not found` : `Room alias ${alias} not found: ${error.message}`);
+      throw error;
+    }
+    const roomId = body.room_id;
+    const servers = Array.isArray(body.servers) ? body.servers.filter((s): s is string => typeof s === 'string' && isValidServerName(s)).slice(0, MAX_ALIAS_SERVERS) : [];
+    if (!isRoomId(roomId)) throw new MatrixError(502, 'M_UNKNOWN', `${aliasServer} answered the alias lookup with an unusable room ID`);
+    // The alias's server first: it answered, so it is reachable, and it knows the room.
+    return { roomId, servers: [...new Set([aliasServer, ...servers])].filter((s) => s !== this.ctx.serverName) };
   }
 
   /** Adds the remote users' keys to a local keys/query result, from the cache or their servers (`failures` for servers that did not answer). */

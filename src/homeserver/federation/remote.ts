@@ -6,7 +6,7 @@
  * before anyone reads it.
  */
 import type { HomeserverContext } from '../context.js';
-import { checkJsonValue } from '../http/json-ingress.js';
+import { checkJsonValue, type JsonLimits } from '../http/json-ingress.js';
 import { MatrixError } from '../http/errors.js';
 import type { FederationClient } from './types.js';
 
@@ -26,6 +26,12 @@ export class RemoteServers {
     return this.client !== undefined;
   }
 
+  /** Servers connected now, or undefined when the client cannot say (then any server may be tried). */
+  connected(): Set<string> | undefined {
+    const peers = this.client?.peers?.();
+    return peers ? new Set(peers.map((p) => p.server)) : undefined;
+  }
+
   /**
    * One request; the body of a 200 answer, checked by the ingress. Other statuses become a MatrixError
    * carrying the remote errcode (the caller may try another server).
@@ -35,6 +41,7 @@ export class RemoteServers {
     what: string,
     request: { method: 'GET' | 'PUT' | 'POST'; path: string; body?: unknown },
     timeoutMs = 30_000,
+    jsonLimits: Partial<JsonLimits> = {},
   ): Promise<Record<string, unknown>> {
     if (!this.client) throw offline(what);
     if (server === this.ctx.serverName) throw new MatrixError(400, 'M_INVALID_PARAM', `Cannot ${what} over federation with this server itself`);
@@ -46,7 +53,7 @@ export class RemoteServers {
     }
     const body = answer.body;
     try {
-      checkJsonValue(body);
+      checkJsonValue(body, jsonLimits);
     } catch {
       throw new MatrixError(502, 'M_UNKNOWN', `Cannot ${what}: ${server} answered with unusable JSON`);
     }

@@ -1,13 +1,15 @@
 /**
  * Membership over federation, the resident server's side (server-server API
  * "Joining rooms" make_join/send_join v2, "Leaving rooms" make_leave /
- * send_leave v2, "Inviting to a room" invite v2). A join or leave a remote
+ * send_leave v2, "Knocking upon a room" make_knock/send_knock v1, "Inviting
+ * to a room" invite v2). A join or leave a remote
  * server signs goes through the same receive checks as any PDU; once
  * accepted, this server forwards it to the other servers in the room (the
  * joiner does not know them yet) and answers a join with the state before it
  * and its auth chain.
  */
-import { serverNameOf, signEvent, SUPPORTED_ROOM_VERSIONS, type PDU } from '../../core/index.js';
+import { serverNameOf, signEvent, stateKeyOf, SUPPORTED_ROOM_VERSIONS, type PDU } from '../../core/index.js';
+import { INVITE_STATE_TYPES, strippedState } from '../rooms/create-room.js';
 import type { HomeserverContext } from '../context.js';
 import { badJson, forbidden, MatrixError, notFound } from '../http/errors.js';
 import type { RouteDefinition } from '../http/router.js';
@@ -45,7 +47,7 @@ export function membershipRoutes({ ctx, rooms }: FederationDeps): RouteDefinitio
     await forward(ctx, roomId, event, origin);
   }
 
-  async function template(roomId: string, userId: string, origin: string, membership: 'join' | 'leave') {
+  async function template(roomId: string, userId: string, origin: string, membership: 'join' | 'leave' | 'knock') {
     if (serverNameOf(userId) !== origin) throw forbidden(`${origin} may only ask for its own users`);
     return rooms.membershipTemplate(roomId, userId, membership);
   }
@@ -86,6 +88,27 @@ export function membershipRoutes({ ctx, rooms }: FederationDeps): RouteDefinitio
           event,
         };
       });
+    }),
+
+    // GET /_matrix/federation/v1/make_knock/{roomId}/{userId}?ver= (spec "Knocking upon a room")
+    federationRoute('GET', '/v1/make_knock/{roomId}/{userId}', async ({ params, query, origin }) => {
+      const version = await rooms.roomVersion(params.roomId!);
+      if (!version) throw notFound(`Unknown room ${params.roomId}`);
+      if (!query.getAll('ver').includes(version)) throw incompatible(version);
+      const made = await template(params.roomId!, params.userId!, origin, 'knock');
+      return { room_version: made.roomVersion, event: made.event };
+    }),
+
+    // PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId} (spec "Knocking upon a room")
+    federationRoute('PUT', '/v1/send_knock/{roomId}/{eventId}', async ({ params, json, origin }) => {
+      const roomId = params.roomId!;
+      const version = await rooms.roomVersion(roomId);
+      if (!version) throw notFound(`Unknown room ${roomId}`);
+      await accept(checkMemberEvent(await json(), version, roomId, params.eventId!, origin, 'knock'), origin, roomId);
+      // What a knocker may see of the room before anyone lets them in: the invite list of stripped state.
+      const state = await rooms.currentState(roomId);
+      const knockRoomState = INVITE_STATE_TYPES.map((type) => state?.get(stateKeyOf(type, ''))).filter((e) => e !== undefined).map((e) => strippedState(e.pdu));
+      return { knock_room_state: knockRoomState };
     }),
 
     // GET /_matrix/federation/v1/make_leave/{roomId}/{userId} (spec "Leaving rooms (rejecting invites)")

@@ -1,6 +1,6 @@
 /**
- * Queries about this server's users and media (server-server API "Query
- * types" profile, "Device management" user/devices, "End-to-end encryption"
+ * Queries about this server's users, aliases and media (server-server API "Query
+ * types" profile and directory, "Device management" user/devices, "End-to-end encryption"
  * user/keys/query and user/keys/claim, "Content repository" media download).
  * Only local users and local media are answered; the key logic is the
  * client-server API's own (keys/device-keys.ts), asked with no requester, so
@@ -11,6 +11,7 @@ import { badJson, missingParam, notFound } from '../http/errors.js';
 import type { Requester, RouteDefinition } from '../http/router.js';
 import { claimKeys, parseKeysClaim, parseKeysQuery, queryKeys } from '../keys/device-keys.js';
 import { findMedia, mediaContent, mediaHeaders } from '../media/index.js';
+import { parseRoomAlias } from '../rooms/validate.js';
 import type { FederationDeps } from './deps.js';
 import { federationRoute } from './route.js';
 import { STREAM_IDS_FIELD } from './device-cache.js';
@@ -20,7 +21,7 @@ import { setOwn } from '../own-keys.js';
 /** Who asks when another server queries keys: nobody of ours (no private signatures shown). */
 const REMOTE: Requester = { userId: '', deviceId: '', accessToken: '' };
 
-export function queryRoutes({ ctx }: FederationDeps): RouteDefinition[] {
+export function queryRoutes({ ctx, rooms }: FederationDeps): RouteDefinition[] {
   const isLocal = (userId: string) => {
     try {
       return serverNameOf(userId) === ctx.serverName;
@@ -41,6 +42,19 @@ export function queryRoutes({ ctx }: FederationDeps): RouteDefinition[] {
       if (user.displayname !== undefined && field !== 'avatar_url') out.displayname = user.displayname;
       if (user.avatarUrl !== undefined && field !== 'displayname') out.avatar_url = user.avatarUrl;
       return out;
+    }),
+
+    // GET /_matrix/federation/v1/query/directory?room_alias= (spec "Query types": a local alias to its room and servers)
+    federationRoute('GET', '/v1/query/directory', async ({ query }) => {
+      const parsed = parseRoomAlias(query.get('room_alias'));
+      if (!parsed) throw missingParam('Missing or invalid room_alias');
+      const record = parsed.server === ctx.serverName ? await ctx.storage.read((t) => t.aliases.get(parsed.alias)) : undefined;
+      if (!record) throw notFound('Room alias not found');
+      const servers = new Set([ctx.serverName]);
+      for (const { pdu } of (await rooms.currentState(record.roomId))?.values() ?? []) {
+        if (pdu.type === 'm.room.member' && pdu.content.membership === 'join' && typeof pdu.state_key === 'string') servers.add(serverNameOf(pdu.state_key));
+      }
+      return { room_id: record.roomId, servers: [...servers] };
     }),
 
     // GET /_matrix/federation/v1/user/devices/{userId} (spec "Device management")

@@ -17,6 +17,11 @@ export interface FederationClient {
     request: { method: 'GET' | 'PUT' | 'POST'; path: string; body?: unknown },
     options?: { timeoutMs?: number },
   ): Promise<{ status: number; body: unknown }>;
+  /**
+   * The servers connected right now, when the client knows (p2p's transports do): remote media is asked of
+   * these first, so an offline origin costs no dial timeout per file.
+   */
+  peers?(): ReadonlyArray<{ server: string }>;
 }
 
 export interface ReplicationPort {

@@ -14,6 +14,7 @@
  * 256 KiB, and chunks left by an upload that never finished, which the next
  * upload sweeps once they are an hour old.
  */
+import { isValidServerName } from '../../core/index.js';
 import { randomId, type HomeserverContext } from '../context.js';
 import { tooLarge } from '../http/errors.js';
 import { MEDIA_CHUNK_BYTES, type MediaRecord, type WriteTxn } from '../../storage/types.js';
@@ -208,8 +209,22 @@ export function mediaContent(ctx: HomeserverContext, record: MediaRecord): Reada
   });
 }
 
-/** A local item named by (serverName, mediaId) from a request path, or undefined (unknown, remote, or not a valid ID). */
+/**
+ * The storage key of another server's item cached here. It holds a `/`, which
+ * the media ID grammar never does, so a cached copy can never be mistaken for
+ * (or served as) one of this server's own items.
+ */
+export function cachedMediaKey(serverName: string, mediaId: string): string {
+  return `remote/${serverName}/${mediaId}`;
+}
+
+/**
+ * The item named by (serverName, mediaId) from a request path: one of ours,
+ * or another server's copy cached here (federation/media.ts fetched it), or
+ * undefined (unknown, not fetched yet, or not a valid name).
+ */
 export async function findMedia(ctx: HomeserverContext, serverName: string, mediaId: string): Promise<MediaRecord | undefined> {
-  if (serverName !== ctx.serverName || !isValidMediaId(mediaId)) return undefined;
-  return ctx.storage.read((txn) => txn.media.get(mediaId));
+  if (!isValidMediaId(mediaId) || !isValidServerName(serverName)) return undefined;
+  const key = serverName === ctx.serverName ? mediaId : cachedMediaKey(serverName, mediaId);
+  return ctx.storage.read((txn) => txn.media.get(key));
 }

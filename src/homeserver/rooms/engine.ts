@@ -53,6 +53,7 @@ import { checkFormat, receivePdus, verifySigned, type PduOutcome, type ReceiveHo
 import { RoomState, stateEntryOf } from './room-state.js';
 import { serverKeys, type KeyOf, type ServerKeyLookup } from './server-keys.js';
 import { importJoinedRoom, type JoinedRoomImport } from './join-import.js';
+import { importHistory, type HistoryOutcome, type StateFetcher } from './history.js';
 import {
   forgottenRoomKey,
   type ClientTxn,
@@ -539,7 +540,7 @@ class Engine implements RoomEngine {
    * The unsigned member event a remote user may sign to join or leave (make_join / make_leave): built on the
    * room's current extremities and state, checked against current state. 404 for rooms this server is not in.
    */
-  async membershipTemplate(roomId: string, userId: string, membership: 'join' | 'leave'): Promise<{ roomVersion: string; event: PDU }> {
+  async membershipTemplate(roomId: string, userId: string, membership: 'join' | 'leave' | 'knock'): Promise<{ roomVersion: string; event: PDU }> {
     return this.lock.run(roomId, async () => {
       const room = await this.loadRoom(roomId);
       if (!room || !room.members('join').some((id) => this.isLocal(id))) throw notFound(`This server is not in room ${roomId}`);
@@ -558,6 +559,14 @@ class Engine implements RoomEngine {
       if (!check.allowed) throw forbidden(check.reason);
       return { roomVersion: room.version, event };
     });
+  }
+
+  /** Older events from a peer's backfill, stored behind the timeline (history.ts). */
+  async importHistory(roomId: string, pdus: readonly unknown[], origin: string, fetchState: StateFetcher): Promise<HistoryOutcome | undefined> {
+    const room = await this.room(roomId);
+    if (!room) return undefined;
+    const host = { ctx: this.ctx, keyOf: this.keyOf, caches: this.receiveHost.caches, locked: <T>(id: string, fn: () => Promise<T>) => this.lock.run(id, fn) };
+    return importHistory(host, room, pdus, origin, fetchState);
   }
 
   /** Stores the state and auth chain a resident server sent for our join, and the join itself (join-import.ts). */

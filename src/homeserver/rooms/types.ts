@@ -10,6 +10,7 @@
  * through the engine: it keeps each room's current state in memory and would
  * not see changes made behind its back.
  */
+import type { HistoryOutcome, StateFetcher } from './history.js';
 import type { PDU, StateMap } from '../../core/index.js';
 import type { EventRecord, Membership } from '../../storage/types.js';
 import type { StateEntry } from './room-state.js';
@@ -130,8 +131,13 @@ export interface RoomEngine {
    * throws CoreError for invalid events, unknown rooms and missing parents.
    */
   receiveEvent(pdu: PDU, origin: string): Promise<ReceiveResult>;
-  /** make_join / make_leave: the unsigned member event a remote user may sign; 404 if no local user is joined, 403 if not allowed. */
-  membershipTemplate(roomId: string, userId: string, membership: 'join' | 'leave'): Promise<{ roomVersion: string; event: PDU }>;
+  /** make_join / make_leave / make_knock: the unsigned member event a remote user may sign; 404 if no local user is joined, 403 if not allowed. */
+  membershipTemplate(roomId: string, userId: string, membership: 'join' | 'leave' | 'knock'): Promise<{ roomVersion: string; event: PDU }>;
+  /**
+   * Older events from a peer's backfill answer, checked like received events and stored behind the
+   * timeline (rooms/history.ts): no extremity, current state or /sync change. Undefined for an unknown room.
+   */
+  importHistory(roomId: string, pdus: readonly unknown[], origin: string, fetchState: StateFetcher): Promise<HistoryOutcome | undefined>;
   /** Our join to a remote room with the resident's state and auth chain, checked and written in one write; returns the join's ID. */
   importJoin(input: JoinedRoomImport): Promise<string>;
   /** A remote member event about a local user (invite, its rejection): through the receive checks if the room is known, else kept as an outlier with its membership. */

@@ -10,7 +10,8 @@
  * event whose key is (d, s), so paginating backwards from it returns events with
  * key <= (d, s) and forwards events with key > (d, s), exactly the storage's
  * topological window rules. The gap before an event (d, s) is (d, s - 1): no
- * key lies between the two. /messages also accepts sync tokens (`from=next_batch`)
+ * key lies between the two; backfilled history has negative stream positions,
+ * so `s` may be negative. /messages also accepts sync tokens (`from=next_batch`)
  * and converts them to the gap after the room's last event at that position.
  */
 import { MatrixError } from '../http/errors.js';
@@ -22,7 +23,7 @@ export interface SyncToken {
 }
 
 const SYNC_TOKEN = /^s(\d{1,15})_(\d{1,15})$/;
-const TOPO_TOKEN = /^t(\d{1,15})_(\d{1,15})$/;
+const TOPO_TOKEN = /^t(\d{1,15})_(-?\d{1,15})$/;
 
 export function formatSyncToken(token: SyncToken): string {
   return `s${token.stream}_${token.typing}`;
@@ -58,7 +59,8 @@ export function gapAfter(record: EventRecord): TopologicalPosition {
 
 /** The gap right before a timeline event. */
 export function gapBefore(record: EventRecord): TopologicalPosition {
-  return { depth: record.depth, streamOrdering: Math.max(0, (record.streamOrdering ?? 0) - 1) };
+  // Backfilled history has negative stream positions (storage's historicalPosition): the gap goes below zero too.
+  return { depth: record.depth, streamOrdering: (record.streamOrdering ?? 0) - 1 };
 }
 
 /** The gap before every event of a room. */

@@ -54,7 +54,11 @@ export class Events implements EventsStore {
       rejected: input.rejected,
       softFailed: input.softFailed,
     };
-    if (!outlier) record.streamOrdering = await this.ctx.nextStreamPosition();
+    const historical = input.historicalPosition;
+    if (historical !== undefined && (outlier || !Number.isSafeInteger(historical) || historical >= 0)) {
+      throw new StorageError('UNSTORABLE', `a historical position is a negative integer, on a timeline event (got ${historical})`);
+    }
+    if (!outlier) record.streamOrdering = historical ?? (await this.ctx.nextStreamPosition());
     const row = toRow(record);
     if (insert) await insert.call(this.ctx.t, T.events, row);
     else await this.ctx.t.put(T.events, row);
@@ -62,7 +66,8 @@ export class Events implements EventsStore {
     for (const prevId of new Set(prevs)) {
       await this.ctx.t.put(T.eventEdges, { prevId, eventId: input.eventId });
     }
-    this.noteTimeline(record);
+    // History is no news: /sync (woken by timeline notes) must not hear of it.
+    if (historical === undefined) this.noteTimeline(record);
     this.ctx.noteEvent(row as unknown as EventRecord);
     return row as unknown as EventRecord;
   }
@@ -77,14 +82,17 @@ export class Events implements EventsStore {
     return next;
   }
 
-  async promote(eventId: string): Promise<EventRecord> {
+  async promote(eventId: string, historicalPosition?: number): Promise<EventRecord> {
     this.ctx.assertWritable();
+    if (historicalPosition !== undefined && (!Number.isSafeInteger(historicalPosition) || historicalPosition >= 0)) {
+      throw new StorageError('UNSTORABLE', `a historical position is a negative integer (got ${historicalPosition})`);
+    }
     const record = await this.get(eventId);
     if (!record) throw new StorageError('NOT_FOUND', `event ${eventId} is not stored`);
     if (!record.outlier) return record;
-    const next: EventRecord = { ...record, outlier: false, streamOrdering: await this.ctx.nextStreamPosition() };
+    const next: EventRecord = { ...record, outlier: false, streamOrdering: historicalPosition ?? (await this.ctx.nextStreamPosition()) };
     await this.ctx.t.put(T.events, toRow(next));
-    this.noteTimeline(next);
+    if (historicalPosition === undefined) this.noteTimeline(next);
     this.ctx.noteEvent(next);
     return next;
   }

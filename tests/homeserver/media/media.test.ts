@@ -102,7 +102,7 @@ describe('upload and download', () => {
     const mediaId = mediaIdOf(json.content_uri);
     const paths = [
       `/_matrix/media/v3/download/${server.serverName}/AAAAAAAAAAAAAAAAAAAAAAAA`,
-      `/_matrix/media/v3/download/other.test/${mediaId}`,
+      `/_matrix/media/v3/download/other.test/${mediaId}?allow_remote=false`,
       `/_matrix/media/v3/download/${server.serverName}/..%2F..%2Fetc%2Fpasswd`,
       `/_matrix/media/v3/download/${server.serverName}/${mediaId}%00`,
       `/_matrix/media/v3/download/${server.serverName}/%2Ehidden`,
@@ -113,6 +113,10 @@ describe('upload and download', () => {
       const res = await server.call('GET', path);
       expect([path, res.status, res.json?.errcode]).toEqual([path, 404, 'M_NOT_FOUND']);
     }
+    // Remote media on a server with no federation link: it cannot be fetched, and the answer says so.
+    const remote = await server.call('GET', `/_matrix/media/v3/download/other.test/${mediaId}`);
+    expect([remote.status, remote.json?.errcode]).toEqual([404, 'M_NOT_FOUND']);
+    expect(remote.json.error).toMatch(/not connected/);
   });
 });
 

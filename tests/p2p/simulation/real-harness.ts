@@ -36,8 +36,8 @@ export interface RealSim {
    * What differs between `peers` for the room: current state, and events.
    * Forward extremities are not compared: a soft-failed event is stored but is
    * not a tip, and soft-fail is judged against each receiver's current state. A server that joined (or rejoined) later legitimately
-   * lacks the history before its join (send_join brings state, not history;
-   * backfill is not built yet), so an event may be missing on a server only if
+   * lacks the history before its join (send_join brings state; backfill brings
+   * only the history a client pages back to), so an event may be missing on a server only if
    * it is an ancestor of one of that server's gap boundaries (events it holds
    * whose parents it does not). Every other event any of them holds, all must.
    */

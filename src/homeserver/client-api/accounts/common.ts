@@ -9,7 +9,7 @@ import { isValidUserId } from '../../../core/index.js';
 import { MatrixError, forbidden, invalidParam } from '../../http/errors.js';
 import type { HomeserverServices } from '../../services.js';
 import { InteractiveAuth, type AuthFlow } from '../../accounts/uia.js';
-import { PresenceTracker } from '../../accounts/presence.js';
+import type { PresenceTracker } from '../../accounts/presence.js';
 import type { UserRecord } from '../../../storage/types.js';
 
 export interface AccountsDeps {
@@ -19,7 +19,7 @@ export interface AccountsDeps {
 }
 
 export function createAccountsDeps(services: HomeserverServices): AccountsDeps {
-  return { services, uia: new InteractiveAuth(services.ctx), presence: new PresenceTracker(services.ctx.clock) };
+  return { services, uia: new InteractiveAuth(services.ctx), presence: services.presence };
 }
 
 /** Synapse's limit on device display names. */

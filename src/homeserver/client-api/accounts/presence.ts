@@ -2,7 +2,9 @@
  * Presence (spec "Presence"): set your own, and read that of people you share
  * a room with (access/people.ts; 403 for anyone else, whether or not the user
  * exists, as Synapse answers). The state is kept in memory
- * (accounts/presence.ts).
+ * (accounts/presence.ts); setting it tells the servers sharing a room with
+ * the user (federation/presence-out.ts), and other servers' users' presence
+ * is what their servers said.
  */
 import { badJson, forbidden, invalidParam, missingParam, notFound } from '../../http/errors.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
@@ -22,6 +24,12 @@ export function presenceRoutes({ services, presence }: AccountsDeps): RouteDefin
         if (!(await sharesRoom(txn, requester.userId, userId))) throw forbidden('You are not allowed to see their presence.');
         return isLocalUserId(userId, ctx.serverName) ? txn.users.get(userId) : undefined;
       });
+      if (!isLocalUserId(userId, ctx.serverName)) {
+        // Another server's user: what their server last told us (m.presence EDUs).
+        const remote = presence.getRemote(userId);
+        if (!remote) throw notFound('Presence information not found');
+        return remote;
+      }
       if (!user || user.deactivated) throw notFound('Presence information not found');
       return presence.get(userId);
     }),
@@ -40,6 +48,7 @@ export function presenceRoutes({ services, presence }: AccountsDeps): RouteDefin
         throw invalidParam(`status_msg is longer than ${MAX_STATUS_MSG_LENGTH} characters`);
       }
       presence.set(userId, body.presence as PresenceState, statusMsg);
+      await services.federation.presence.announce(userId, presence.get(userId));
       return {};
     }),
   ];

@@ -5,7 +5,9 @@
  * /_matrix/client/v1/media paths, and the upload size limit. No image library
  * runs here, so a thumbnail of an image is the image itself (the spec lets a
  * server return a larger thumbnail than asked for). Media of other servers is
- * 404 until federation exists.
+ * fetched over federation on first use (federation/media.ts: from the origin
+ * or any server holding a copy) and served from the local cache after that;
+ * `allow_remote=false` on the legacy paths keeps a request local.
  *
  * Uploads and reservations are rate-limited per user (rc_media_create and
  * mediaUpload in limits/rate-limits.ts), and a user holds at most
@@ -19,6 +21,8 @@ import { CORS_HEADERS } from '../../http/response.js';
 import { clientRoute, type AuthedContext, type RouteDefinition } from '../../http/router.js';
 import type { RouteModule } from '../../services.js';
 import type { HomeserverContext } from '../../context.js';
+import { isValidServerName } from '../../../core/index.js';
+import type { RemoteMedia } from '../../federation/media.js';
 import type { MediaRecord, ReadTxn } from '../../../storage/types.js';
 import {
   cleanFilename,
@@ -62,25 +66,33 @@ function contentResponse(ctx: HomeserverContext, record: MediaRecord, headers: R
   });
 }
 
-async function download(ctx: HomeserverContext, req: AuthedContext): Promise<Response> {
-  const { serverName, mediaId, fileName } = req.params;
+/** A stored item, ours or cached; another server's is fetched first unless the client said `allow_remote=false`. */
+async function localOrRemote(ctx: HomeserverContext, remoteMedia: RemoteMedia, req: AuthedContext): Promise<MediaRecord> {
+  const { serverName, mediaId } = req.params;
   const record = await findMedia(ctx, serverName!, mediaId!);
-  if (!record) throw notFound('Not found');
-  return contentResponse(ctx, record, mediaHeaders(record, cleanFilename(fileName)));
+  if (record) return record;
+  const allowRemote = req.query.get('allow_remote');
+  if (allowRemote !== null && allowRemote !== 'true' && allowRemote !== 'false') throw invalidParam('"allow_remote" must be true or false');
+  if (serverName === ctx.serverName || allowRemote === 'false' || !isValidServerName(serverName!)) throw notFound('Not found');
+  return remoteMedia.fetch(serverName!, mediaId!);
 }
 
-async function thumbnail(ctx: HomeserverContext, req: AuthedContext): Promise<Response> {
+async function download(ctx: HomeserverContext, remoteMedia: RemoteMedia, req: AuthedContext): Promise<Response> {
+  const record = await localOrRemote(ctx, remoteMedia, req);
+  return contentResponse(ctx, record, mediaHeaders(record, cleanFilename(req.params.fileName)));
+}
+
+async function thumbnail(ctx: HomeserverContext, remoteMedia: RemoteMedia, req: AuthedContext): Promise<Response> {
   positiveInt(req.query.get('width'), 'width');
   positiveInt(req.query.get('height'), 'height');
   const method = req.query.get('method') ?? 'scale';
   if (method !== 'crop' && method !== 'scale') throw invalidParam('"method" must be "crop" or "scale"');
-  const record = await findMedia(ctx, req.params.serverName!, req.params.mediaId!);
-  if (!record) throw notFound('Not found');
+  const record = await localOrRemote(ctx, remoteMedia, req);
   if (!isThumbnailable(record.contentType)) throw new MatrixError(400, 'M_UNKNOWN', 'Cannot generate a thumbnail of this content');
   return contentResponse(ctx, record, mediaHeaders(record));
 }
 
-export const mediaRoutes: RouteModule = ({ ctx, limits }) => {
+export const mediaRoutes: RouteModule = ({ ctx, limits, federation }) => {
   // Upload bodies are read by storeUpload as they stream in, never through req.bytes(); it enforces the limit.
   const upload = { prefixes: LEGACY, maxBodyBytes: ctx.config.maxUploadBytes };
   const limit = ctx.config.maxUploadBytes;
@@ -170,9 +182,9 @@ export const mediaRoutes: RouteModule = ({ ctx, limits }) => {
   for (const [prefixes, auth] of [[LEGACY, 'none'], [AUTHENTICATED, 'required']] as const) {
     const options = { prefixes: [...prefixes] };
     routes.push(
-      clientRoute('GET', '/download/{serverName}/{mediaId}', auth, (req) => download(ctx, req), options),
-      clientRoute('GET', '/download/{serverName}/{mediaId}/{fileName}', auth, (req) => download(ctx, req), options),
-      clientRoute('GET', '/thumbnail/{serverName}/{mediaId}', auth, (req) => thumbnail(ctx, req), options),
+      clientRoute('GET', '/download/{serverName}/{mediaId}', auth, (req) => download(ctx, federation.media, req), options),
+      clientRoute('GET', '/download/{serverName}/{mediaId}/{fileName}', auth, (req) => download(ctx, federation.media, req), options),
+      clientRoute('GET', '/thumbnail/{serverName}/{mediaId}', auth, (req) => thumbnail(ctx, federation.media, req), options),
       // GET .../config: the upload size limit
       clientRoute('GET', '/config', 'required', config, options),
     );

@@ -29,15 +29,24 @@ export function aliasParam(value: string | undefined): ParsedAlias {
   return parsed;
 }
 
-/** The room a `{roomIdOrAlias}` names; aliases must be known here (remote lookups come with federation). */
+/** The room a `{roomIdOrAlias}` names; see resolveRoomTarget. */
 export async function resolveRoomIdOrAlias(services: HomeserverServices, value: string | undefined): Promise<string> {
+  return (await resolveRoomTarget(services, value)).roomId;
+}
+
+/**
+ * The room a `{roomIdOrAlias}` names, and for another server's alias the servers its server says are in
+ * the room (asked over federation, query/directory: where a join should go).
+ */
+export async function resolveRoomTarget(services: HomeserverServices, value: string | undefined): Promise<{ roomId: string; servers: string[] }> {
   if (typeof value === 'string' && value.startsWith('#')) {
     const parsed = aliasParam(value);
     const record = await services.ctx.storage.read((txn) => txn.aliases.get(parsed.alias));
-    if (!record) throw notFound(`Room alias ${parsed.alias} not found`);
-    return record.roomId;
+    if (record) return { roomId: record.roomId, servers: [] };
+    if (parsed.server === services.ctx.serverName) throw notFound(`Room alias ${parsed.alias} not found`);
+    return services.federation.queries.directory(parsed.alias, parsed.server);
   }
-  return roomIdParam(value);
+  return { roomId: roomIdParam(value), servers: [] };
 }
 
 /** `via`/`server_name` query values are accepted (and ignored until federation); bad names are refused. */

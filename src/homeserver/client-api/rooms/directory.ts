@@ -105,8 +105,13 @@ export function directoryRoutes(services: HomeserverServices): RouteDefinition[]
   return [
     // GET /_matrix/client/v3/directory/room/{roomAlias}
     clientRoute('GET', '/directory/room/{roomAlias}', 'none', async (ctx) => {
-      const { alias } = aliasParam(ctx.params.roomAlias);
+      const { alias, server } = aliasParam(ctx.params.roomAlias);
       const record = await hs.storage.read((txn) => txn.aliases.get(alias));
+      if (!record && server !== hs.serverName) {
+        // Another server's alias: its server answers (query/directory).
+        const remote = await services.federation.queries.directory(alias, server);
+        return { room_id: remote.roomId, servers: remote.servers };
+      }
       if (!record) throw notFound(`Room alias ${alias} not found`);
       return { room_id: record.roomId, servers: await aliasServers(record.roomId) };
     }),

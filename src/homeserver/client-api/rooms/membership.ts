@@ -11,7 +11,7 @@ import { optionalReason, requireUserId } from '../../rooms/validate.js';
 import type { MembershipAction } from '../../rooms/types.js';
 import type { HomeserverServices } from '../../services.js';
 import { requiredString, roomIdParam } from '../../http/params.js';
-import { checkServerNames, resolveRoomIdOrAlias } from './common.js';
+import { checkServerNames, resolveRoomTarget } from './common.js';
 
 export function membershipRoutes(services: HomeserverServices): RouteDefinition[] {
   const { rooms, limits } = services;
@@ -42,15 +42,22 @@ export function membershipRoutes(services: HomeserverServices): RouteDefinition[
     clientRoute('POST', '/join/{roomIdOrAlias}', 'required', async (ctx) => {
       checkServerNames(ctx.query);
       const via = [...ctx.query.getAll('via'), ...ctx.query.getAll('server_name')];
-      return join(ctx, await resolveRoomIdOrAlias(services, ctx.params.roomIdOrAlias), via);
+      const target = await resolveRoomTarget(services, ctx.params.roomIdOrAlias);
+      return join(ctx, target.roomId, [...via, ...target.servers]);
     }),
     // POST /_matrix/client/v3/knock/{roomIdOrAlias}
     clientRoute('POST', '/knock/{roomIdOrAlias}', 'required', async (ctx) => {
       checkServerNames(ctx.query);
-      const roomId = await resolveRoomIdOrAlias(services, ctx.params.roomIdOrAlias);
+      const via = [...ctx.query.getAll('via'), ...ctx.query.getAll('server_name')];
+      const target = await resolveRoomTarget(services, ctx.params.roomIdOrAlias);
       const reason = optionalReason(await ctx.json());
-      await rooms.updateMembership(roomId, ctx.requester.userId, ctx.requester.userId, 'knock', { reason });
-      return { room_id: roomId };
+      // A room this server holds with a local member takes the knock here; any other goes to a server in it.
+      if (await services.federation.membership.isResident(target.roomId)) {
+        await rooms.updateMembership(target.roomId, ctx.requester.userId, ctx.requester.userId, 'knock', { reason });
+      } else {
+        await services.federation.membership.knock(target.roomId, ctx.requester.userId, [...via, ...target.servers], reason);
+      }
+      return { room_id: target.roomId };
     }),
     // POST /_matrix/client/v3/rooms/{roomId}/join
     clientRoute('POST', '/rooms/{roomId}/join', 'required', (ctx) => join(ctx, roomIdParam(ctx.params.roomId))),

@@ -12,6 +12,7 @@ import type { HomeserverServices, RouteModule } from '../../services.js';
 import { storedSyncFilter } from '../../accounts/filters.js';
 import { parseFilter, parseRoomEventFilterParam, SyncFilter } from '../../sync/filters.js';
 import { eventContext, parseLimit, roomMessages } from '../../sync/messages.js';
+import { BACKFILL_PAGE } from '../../federation/backfill.js';
 import { checkThreadId, isReceiptType, setReadMarkers, type MarkerRequest } from '../../sync/receipts.js';
 import { parseSyncToken } from '../../sync/tokens.js';
 
@@ -44,7 +45,7 @@ async function syncFilter(services: HomeserverServices, userId: string, raw: str
 }
 
 export const syncRoutes: RouteModule = (services) => {
-  const { ctx, sync, typing } = services;
+  const { ctx, sync, typing, federation } = services;
 
   const routes: RouteDefinition[] = [
     // GET /_matrix/client/v3/sync (spec "Syncing")
@@ -75,13 +76,21 @@ export const syncRoutes: RouteModule = (services) => {
     clientRoute('GET', '/rooms/{roomId}/messages', 'required', async ({ params, query, requester }) => {
       const dirRaw = query.get('dir') ?? 'f';
       if (dirRaw !== 'b' && dirRaw !== 'f') throw invalidParam("Query parameter 'dir' must be 'b' or 'f'");
-      return roomMessages(sync, ctx.clock.now(), requester.userId, params.roomId, {
+      const messagesParams = {
         dir: dirRaw,
         from: query.get('from') || undefined,
         to: query.get('to') || undefined,
         limit: parseLimit(query.get('limit')),
         filter: parseRoomEventFilterParam(query.get('filter'), { maxDepth: ctx.config.maxJsonDepth }),
-      });
+      } as const;
+      const page = await roomMessages(sync, ctx.clock.now(), requester.userId, params.roomId, messagesParams);
+      // Paging back past the oldest event held: fetch older history from a server in the room (as Synapse),
+      // then answer from it. The page was allowed above, so only readers of the room cause a backfill.
+      const short = Array.isArray(page.chunk) && page.chunk.length < messagesParams.limit;
+      if (dirRaw !== 'b' || page.end !== undefined || !short || messagesParams.to !== undefined) return page;
+      if (!(await federation.history.hasGap(params.roomId))) return page;
+      if ((await federation.history.backfill(params.roomId, Math.max(messagesParams.limit, BACKFILL_PAGE))) === 0) return page;
+      return roomMessages(sync, ctx.clock.now(), requester.userId, params.roomId, messagesParams);
     }),
 
     // GET /_matrix/client/v3/rooms/{roomId}/context/{eventId} (spec "Getting events for a room")
