@@ -123,7 +123,6 @@ class Engine implements RoomEngine {
       keyOf: this.keyOf,
       room: (roomId) => this.room(roomId),
       loadRoom: (roomId) => this.loadRoom(roomId),
-      persist: (room, plan) => persist(ctx, room, plan, this.txns),
     };
   }
 
