@@ -5,7 +5,7 @@
  * on the state before it. Also the DAG walks the read routes share: auth
  * chains, backward walks for backfill and get_missing_events.
  */
-import { serverNameOf, splitStateKey, stateKeyOf, type PDU } from '../../core/index.js';
+import { serverNameOf, splitStateKey, stateKeyOf, type PDU, type StateMap } from '../../core/index.js';
 import type { EventRecord, ReadTxn } from '../../storage/types.js';
 import { isEventVisibleToServer, serverMayRead } from '../access/room-access.js';
 import type { HomeserverContext } from '../context.js';
@@ -30,6 +30,8 @@ export class FederationReads {
   /** The records the server may see, in the order given (Synapse's filter_events_for_server). */
   async visible(reader: RoomReader, server: string, records: readonly EventRecord[]): Promise<EventRecord[]> {
     const out: EventRecord[] = [];
+    // Events of a run share their state before (the cache hands out one map per state group): decided once per map.
+    const decided = new WeakMap<StateMap, boolean>();
     for (const record of records) {
       if (record.rejected) continue;
       const before = await reader.stateBefore(record);
@@ -38,13 +40,20 @@ export class FederationReads {
         out.push(record);
         continue;
       }
+      const known = decided.get(before);
+      if (known !== undefined) {
+        if (known) out.push(record);
+        continue;
+      }
       const historyVisibility = await reader.stateValue(before.get(stateKeyOf('m.room.history_visibility', '')), 'history_visibility');
       const memberships: (string | undefined)[] = [];
       for (const [key, id] of before) {
         const [type, stateKey] = splitStateKey(key);
         if (type === 'm.room.member' && serverNameOf(stateKey) === server) memberships.push(await reader.stateValue(id, 'membership'));
       }
-      if (isEventVisibleToServer({ historyVisibility, memberships })) out.push(record);
+      const visible = isEventVisibleToServer({ historyVisibility, memberships });
+      decided.set(before, visible);
+      if (visible) out.push(record);
     }
     return out;
   }

@@ -105,7 +105,7 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
       continue;
     }
     try {
-      checkJsonValue(raw);
+      if (!formatChecked.has(raw as object)) checkJsonValue(raw);
     } catch (error) {
       drop(i, { roomId, outcome: 'invalid', reason: error instanceof MatrixError ? error.message : String(error) });
       continue;
@@ -115,7 +115,7 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
       drop(i, { roomId, outcome: 'unknownRoom', reason: `room ${roomId} is not known here` });
       continue;
     }
-    const formed1 = checkFormat(raw, room.version);
+    const formed1 = checkFormatOnce(raw as object, room.version);
     if ('failure' in formed1) {
       drop(i, { roomId, outcome: 'invalid', reason: formed1.failure });
       continue;
@@ -184,6 +184,32 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
     });
   }
   return outcomes;
+}
+
+/**
+ * Steps 1–2 already run on a parsed PDU, by its object: catch-up asks for the
+ * IDs of the events it fetched (identifyPdus) before it hands the same
+ * objects to receivePdus, which then does not check and hash them twice.
+ * The objects are the caller's parsed JSON, not changed in between.
+ */
+const formatChecked = new WeakMap<object, { version: string; result: ReturnType<typeof checkFormat> }>();
+
+function checkFormatOnce(raw: object, version: string): ReturnType<typeof checkFormat> {
+  const hit = formatChecked.get(raw);
+  if (hit && hit.version === version) return hit.result;
+  const result = checkFormat(raw, version);
+  formatChecked.set(raw, { version, result });
+  return result;
+}
+
+/** The event ID of each PDU of the room (steps 1–2, nothing stored), undefined where the format check fails. */
+export async function identifyPdus(host: ReceiveHost, roomId: string, pdus: readonly unknown[]): Promise<(string | undefined)[]> {
+  const room = await host.room(roomId);
+  return pdus.map((raw) => {
+    if (!room || roomIdOf(raw) !== roomId) return undefined;
+    const formed = checkFormatOnce(raw as object, room.version);
+    return 'failure' in formed ? undefined : formed.eventId;
+  });
 }
 
 /** The room a PDU is for: its room_id, or for a create event of a room version without one, the ID its hash gives. */
