@@ -133,8 +133,29 @@ function recordPdu(record: EventRecord | undefined, version: string): PDU | unde
   return record && authFormOf(record, version);
 }
 
-/** Writes one staged plan inside `t`; groups it creates go into `created`. */
-export async function writeStaged(t: WriteTxn, roomId: string, staged: Staged, created: CreatedGroups): Promise<Written> {
+/**
+ * Whether a plan's writes touch nothing another plan's do (no state group, current state, membership,
+ * redaction, outbox or counter other than the stream's): such plans of a batch are issued together, so
+ * IndexedDB gets their requests without a round trip between each.
+ */
+export function writesIndependently(staged: Staged): boolean {
+  const { plan } = staged;
+  return (
+    plan.key === undefined &&
+    !plan.resolved &&
+    !plan.inWrite &&
+    !plan.txn &&
+    !plan.destinations?.length &&
+    staged.memberships.length === 0 &&
+    (plan.status === 'rejected' || 'group' in plan.before!)
+  );
+}
+
+/**
+ * Writes one staged plan inside `t`; groups it creates go into `created`. `extremities: false` leaves the
+ * room's forward extremities to a later plan of the same write.
+ */
+export async function writeStaged(t: WriteTxn, roomId: string, staged: Staged, created: CreatedGroups, options: { extremities?: boolean } = {}): Promise<Written> {
   const { plan, delta } = staged;
   const { eventId, key } = plan;
   if (plan.status === 'rejected') {
@@ -145,6 +166,8 @@ export async function writeStaged(t: WriteTxn, roomId: string, staged: Staged, c
   const spec = plan.before!;
   const before =
     'group' in spec ? resolveGroup(spec.group, created) : await t.stateGroups.createFromState(roomId, spec.state, spec.base === undefined ? undefined : resolveGroup(spec.base, created));
+  // Known at once for an event that changes no state: later plans issued alongside this one may build on it.
+  if (key === undefined && !plan.resolved) created.set(eventId, { after: before, current: before });
   const outlier = plan.status === 'softFailed';
   const record = await t.events.add({ eventId, roomId, event: plan.event, depth: plan.depth, ...(outlier ? { outlier, softFailed: true } : {}) });
   const after = key === undefined ? before : await t.stateGroups.create(roomId, new Map([[key, eventId]]), before);
@@ -152,7 +175,7 @@ export async function writeStaged(t: WriteTxn, roomId: string, staged: Staged, c
   created.set(eventId, { after });
   if (outlier) return { record };
 
-  await t.dag.setExtremities(roomId, [...plan.extremities!.keys()]);
+  if (options.extremities !== false) await t.dag.setExtremities(roomId, [...plan.extremities!.keys()]);
   const current = plan.resolved ? await t.stateGroups.createFromState(roomId, plan.resolved.state, after) : after;
   created.set(eventId, { after, current });
   if (delta.size > 0) await t.currentState.apply(roomId, delta);

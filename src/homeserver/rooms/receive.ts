@@ -48,7 +48,7 @@ import type { HomeserverContext } from '../context.js';
 import { checkJsonValue } from '../http/json-ingress.js';
 import { MatrixError } from '../http/errors.js';
 import type { KeyedLock } from './lock.js';
-import { applyStaged, stage, writeStaged, type CreatedGroups, type GroupRef, type Staged, type WritePlan, type Written } from './persist.js';
+import { applyStaged, stage, writesIndependently, writeStaged, type CreatedGroups, type GroupRef, type Staged, type WritePlan, type Written } from './persist.js';
 import { authFormOf, RoomState } from './room-state.js';
 import type { KeyOf } from './server-keys.js';
 import type { ReadCaches } from '../sync/room-reader.js';
@@ -490,10 +490,23 @@ class RoomBatch {
     const staged = this.staged;
     this.staged = [];
     const roomId = this.room.roomId;
+    let lastTimeline = -1;
+    staged.forEach((s, i) => {
+      if (s.plan.status === 'timeline') lastTimeline = i;
+    });
     const written = await this.ctx.storage.write(async (t) => {
-      const out: Written[] = [];
-      for (const s of staged) out.push(await writeStaged(t, roomId, s, this.created));
-      return out;
+      // Runs of plans that write independently go out together (one IndexedDB round trip for the run, not one per
+      // request); a plan that depends on earlier writes waits for them. The extremities are written once, last.
+      const out: Promise<Written>[] = [];
+      for (const [i, s] of staged.entries()) {
+        const options = { extremities: i === lastTimeline };
+        if (!writesIndependently(s)) await Promise.all(out);
+        const writing = writeStaged(t, roomId, s, this.created, options);
+        writing.catch(() => undefined);
+        out.push(writing);
+        if (!writesIndependently(s)) await writing;
+      }
+      return Promise.all(out);
     });
     staged.forEach((s, i) => {
       this.committed.set(s.plan.eventId, written[i]!.record);

@@ -67,6 +67,6 @@ test('unknown parents and auth events are missingPrevs, listed, not stored; /sen
   expect(retry.map((o) => o.outcome)).toEqual(['accepted', 'accepted']);
   // Anti-entropy's view: both servers list the room, each naming the other.
   const rooms = await a.homeserver.replication.rooms();
-  expect(rooms).toEqual([{ roomId, extremities: [eventIdOf(second!, '12')], servers: [b.serverName] }]);
+  expect(rooms).toEqual([{ roomId, extremities: [eventIdOf(second!, '12')], servers: [b.serverName], maxDepth: second!.depth }]);
   await net.close();
 });
