@@ -160,6 +160,10 @@ export function createReplicator(init: ReplicatorInit): Replicator {
     gossipInFlight++;
     replication
       .receivePdus([pdu], from)
+      .then(([result]) => {
+        // A gossiped event whose parents are missing is chased like a pushed one (it may be no peer's tip later).
+        if (result?.outcome === 'missingPrevs') void catchUp.missingPrevs(from, roomId, pdu as object, result.missing ?? [], result.eventId);
+      })
       .catch((error) => log.warn('gossip: receivePdus failed', error))
       .finally(() => gossipInFlight--);
   }
