@@ -19,7 +19,9 @@
  * 7. Soft fail against current state.
  *
  * A batch is sorted topologically (prev_events among the batch first), so a
- * run of fetched events goes in parent-first whatever order it came in. What
+ * run of fetched events goes in parent-first whatever order it came in, and
+ * each room's part of it is checked against a working copy of the room and
+ * written in one storage write (receiveBatch below). What
  * fails steps 1–3 is dropped with a logged reason and nothing stored; what
  * fails 5–6 is stored as a rejected outlier so it is not fetched again.
  */
