@@ -2,25 +2,33 @@
  * Catch-up: fetching the events a server is missing, from whoever has them.
  *
  * Two triggers. (1) A parked event: the homeserver received a PDU whose
- * prev_events it does not hold and reported it through onMissingPrevs; we ask
- * `POST /_matrix/federation/v1/get_missing_events/{roomId}` with
- * earliest_events = our forward extremities and latest_events = the parked
- * event, first of the server that delivered it, then of the room's other
- * servers, and hand what comes back (oldest first) plus the parked event to
- * `receivePdus`, which runs every check: the responder is not trusted, the
- * origin signatures are. When the gap is longer than one answer, the events
- * still missing parents become the next round's latest_events, up to
- * `maxRounds`. Fetches are deduplicated: one parked event is chased once at
- * a time, however many copies arrive by gossip and push.
- * (2) Anti-entropy: when a peer comes online (and every
+ * prev_events it does not hold and reported it through onMissingPrevs; we
+ * fill the gap behind it from the server that delivered it, then from the
+ * room's other servers. (2) Anti-entropy: when a peer comes online (and every
  * `antiEntropyIntervalMs`, jittered), we send it our extremities of every
  * room we share on the unstable endpoint
  * `POST /_matrix/federation/unstable/org.hometab/extremities`; it answers with
  * its own, and for each room where it holds extremities we do not know we
- * fetch from THAT peer, with the same get_missing_events loop. Any copy is
+ * fetch those events and fill the gap behind them from THAT peer. Any copy is
  * trustworthy since events are signed by their origin, so a returning tab
  * catches up from whoever is online, not only from the authors. The peer
  * does the same in the other direction when it sees us come online.
+ *
+ * Filling a gap (`pull`): walk back from the events whose parents we lack
+ * with `POST /_matrix/federation/v1/get_missing_events/{roomId}`
+ * (earliest_events = our forward extremities, latest_events = held events
+ * whose parents are neither held nor stored, `pageLimit` per page; the
+ * responder caps pages at 1,000 events and 3 MiB), holding what comes back in
+ * memory, until every held event's parents are held or stored here; then the
+ * held events go to `receivePdus` parents first, `submitChunk` at a time:
+ * each chunk is checked as a batch and written in one storage write. Nothing
+ * is handed to the homeserver twice. A gap is walked at most
+ * `maxEventsPerPull` events deep per room and peer (the events must be held
+ * until the oldest has its parents); a longer one fails that chase, and the
+ * room's newest events wait for a later one. Pulls in one room run one at a
+ * time: a parked event that arrives during a pull waits for it, and often
+ * finds its parents there. The responder is not trusted: every event goes
+ * through every receive check.
  *
  * A parked event whose chase fails (every server asked was unreachable, or
  * the gap was too long) is kept, bounded, and chased again after the next
@@ -28,17 +36,22 @@
  * soft-failed child can take its place as a tip there), so anti-entropy alone
  * would never bring it; the simulation with real homeservers found this.
  *
- * Progress goes out as `catchup:progress` events (room, peer, fetched
- * count, done or failed) for the app's connection panel.
+ * Progress goes out as `catchup:progress` events (room, peer, events
+ * fetched, stored and estimated, running / done / failed) for the app's
+ * connection panel; `progress()` lists the catch-ups running now.
  */
 import { backoffDelay, type ReceiveResult, type ReplicationPort, type ReplicatorClock, type ReplicatorLog, type RoomSummary } from './replication-port.js';
 import type { FederationTransport } from './transport.js';
 
 export interface CatchUpOptions {
-  /** `limit` asked of get_missing_events per round. @default 100 */
-  batchLimit?: number;
-  /** get_missing_events rounds per server before trying the next one. @default 10 */
-  maxRounds?: number;
+  /** `limit` asked of get_missing_events per page (the responder may answer fewer: ours caps at 1,000). @default 1_000 */
+  pageLimit?: number;
+  /** Most events held while walking one gap back (per room and peer); a longer gap fails the chase. @default 20_000 */
+  maxEventsPerPull?: number;
+  /** Events handed to receivePdus at once: one batch of checks and one storage write each. @default 1_000 */
+  submitChunk?: number;
+  /** Events fetched one by one with GET /event when a peer names extremities we lack. @default 100 */
+  maxHeads?: number;
   /** Servers asked per parked event (the delivering one first). @default 4 */
   maxServers?: number;
   /** Parked events chased at once; more wait for a slot. @default 8 */
@@ -70,6 +83,14 @@ export interface CatchUpProgress {
   peer: string;
   /** Events fetched so far in this catch-up. */
   fetched: number;
+  /** Events of it written to storage so far. */
+  stored: number;
+  /**
+   * Events this catch-up is expected to bring, from the depths of the newest
+   * event fetched and of our own extremities (exact for a linear gap); absent
+   * until the first event is fetched.
+   */
+  estimated?: number;
   state: 'running' | 'done' | 'failed';
 }
 
@@ -92,6 +113,8 @@ export interface CatchUp {
   offered(peer: string, theirs: unknown, ours: unknown): Promise<void>;
   /** Number of chases and exchanges running or waiting. */
   busy(): number;
+  /** The catch-ups running now, latest progress of each. */
+  progress(): CatchUpProgress[];
 }
 
 export const EXTREMITIES_PATH = '/_matrix/federation/unstable/org.hometab/extremities';
@@ -105,6 +128,14 @@ function depthOf(pdu: unknown): number {
   return typeof depth === 'number' && Number.isFinite(depth) ? depth : 0;
 }
 
+function prevEventsOf(pdu: unknown): string[] {
+  const prevs = isObject(pdu) ? pdu.prev_events : undefined;
+  return Array.isArray(prevs) ? prevs.filter((id): id is string => typeof id === 'string') : [];
+}
+
+/** Most latest_events and earliest_events one get_missing_events request names (the responder's bound). */
+const MAX_NAMED_EVENTS = 100;
+
 function contentHashKey(pdu: object): string | undefined {
   const hashes = (pdu as Record<string, unknown>).hashes;
   const sha = isObject(hashes) ? hashes.sha256 : undefined;
@@ -112,8 +143,10 @@ function contentHashKey(pdu: object): string | undefined {
 }
 
 export function createCatchUp(init: CatchUpInit): CatchUp {
-  const batchLimit = init.batchLimit ?? 100;
-  const maxRounds = init.maxRounds ?? 10;
+  const pageLimit = init.pageLimit ?? 1_000;
+  const maxEventsPerPull = init.maxEventsPerPull ?? 20_000;
+  const submitChunk = init.submitChunk ?? 1_000;
+  const maxHeads = init.maxHeads ?? 100;
   const maxServers = init.maxServers ?? 4;
   const maxConcurrent = init.maxConcurrent ?? 8;
   const intervalMs = init.antiEntropyIntervalMs ?? 60_000;
@@ -126,6 +159,9 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
   const maxChases = init.maxChases ?? 10;
   const parked = new Map<string, { origin: string; roomId: string; pdu: object; missing: string[]; eventId?: string; chases: number }>();
   const exchanging = new Map<string, Promise<void>>();
+  /** The pull running in each room: the next one waits for it. */
+  const roomPulls = new Map<string, Promise<unknown>>();
+  const inProgress = new Map<string, CatchUpProgress>();
   const waiting: Array<() => void> = [];
   let running = 0;
   let stopped = true;
@@ -138,6 +174,9 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
   };
 
   function progress(detail: CatchUpProgress): void {
+    const key = `${detail.kind}\u0000${detail.roomId}\u0000${detail.peer}`;
+    if (detail.state === 'running') inProgress.set(key, detail);
+    else inProgress.delete(key);
     init.events.dispatchEvent(new CustomEvent<CatchUpProgress>('catchup:progress', { detail }));
   }
 
@@ -152,50 +191,117 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
     }
   }
 
+  /** Runs `fn` after the pull running in `roomId`, if any: one gap of a room is walked once at a time. */
+  async function oneRoomAtATime<T>(roomId: string, fn: () => Promise<T>): Promise<T> {
+    const before = roomPulls.get(roomId) ?? Promise.resolve();
+    const mine = before.catch(() => undefined).then(fn);
+    const settled = mine.catch(() => undefined);
+    roomPulls.set(roomId, settled);
+    try {
+      return await mine;
+    } finally {
+      if (roomPulls.get(roomId) === settled) roomPulls.delete(roomId);
+    }
+  }
+
   /**
-   * The get_missing_events loop against one server: returns true when none of
-   * `parked` is still missing parents. `parked` are PDUs already rejected for
-   * missing prevs, resubmitted after each round, oldest first.
+   * Fills the gap behind `heads` (PDUs of the room whose parents this server
+   * lacks) from `peer`: walks back with get_missing_events pages, holding the
+   * events, until every held event's parents are held or stored; then hands
+   * them to receivePdus parents first in chunks. Returns true when none of the
+   * heads is still missing parents.
    */
-  async function pull(peer: string, roomId: string, latest: string[], parked: unknown[], kind: CatchUpProgress['kind']): Promise<boolean> {
-    let fetched = 0;
-    let pending = parked;
-    for (let round = 0; round < maxRounds && latest.length > 0 && !stopped; round++) {
-      const rooms = await replication.rooms();
-      const earliest = rooms.find((r) => r.roomId === roomId)?.extremities ?? [];
+  async function pull(peer: string, roomId: string, heads: readonly unknown[], kind: CatchUpProgress['kind']): Promise<boolean> {
+    const summary = (await replication.rooms()).find((r) => r.roomId === roomId);
+    const earliest = (summary?.extremities ?? []).slice(0, MAX_NAMED_EVENTS);
+    const held = new Map<string, unknown>();
+    const headIds = new Set<string>();
+    const headIdList = await replication.eventIds(roomId, heads);
+    heads.forEach((pdu, i) => {
+      const id = headIdList[i];
+      if (id === undefined) return;
+      held.set(id, pdu);
+      headIds.add(id);
+    });
+    if (headIds.size === 0) return true;
+    const newestDepth = Math.max(...[...held.values()].map(depthOf));
+    const status: CatchUpProgress = { kind, roomId, peer, fetched: 0, stored: 0, state: 'running' };
+    if (summary?.maxDepth !== undefined) status.estimated = Math.max(0, newestDepth - summary.maxDepth);
+    progress({ ...status });
+
+    // Parents already classified: stored here, or absent (to fetch).
+    const stored = new Set<string>();
+    const absent = new Set<string>();
+    /** The held events among `candidates` with a parent neither held nor stored. */
+    async function openEnds(candidates: Iterable<string>): Promise<string[]> {
+      const list = [...candidates];
+      const unknown = new Set<string>();
+      for (const id of list) for (const prev of prevEventsOf(held.get(id))) if (!held.has(prev) && !stored.has(prev) && !absent.has(prev)) unknown.add(prev);
+      if (unknown.size > 0) {
+        const found = await replication.storedEvents([...unknown]);
+        for (const id of unknown) (found.has(id) ? stored : absent).add(id);
+      }
+      return list.filter((id) => prevEventsOf(held.get(id)).some((prev) => !held.has(prev) && !stored.has(prev)));
+    }
+
+    let open = await openEnds(headIds);
+    let complete = open.length === 0;
+    while (!complete && !stopped) {
+      if (held.size >= maxEventsPerPull) {
+        log.warn(`catch-up: the gap in ${roomId} is longer than ${maxEventsPerPull} events; ${peer}'s newest events there wait for a later chase`);
+        break;
+      }
+      // Deepest open ends first: with more than the request may name, the walk goes on from the others next page.
+      open.sort((a, b) => depthOf(held.get(b)) - depthOf(held.get(a)));
+      const latest = open.slice(0, MAX_NAMED_EVENTS);
       let response;
       try {
         response = await transport.request(
           peer,
-          { method: 'POST', path: `/_matrix/federation/v1/get_missing_events/${encodeURIComponent(roomId)}`, body: { earliest_events: earliest, latest_events: latest, limit: batchLimit, min_depth: 0 } },
+          {
+            method: 'POST',
+            path: `/_matrix/federation/v1/get_missing_events/${encodeURIComponent(roomId)}`,
+            body: { earliest_events: earliest, latest_events: latest, limit: Math.min(pageLimit, maxEventsPerPull - held.size), min_depth: 0 },
+          },
           timeout,
         );
       } catch (error) {
         log.debug(`catch-up: get_missing_events from ${peer} failed`, error);
-        return false;
+        break;
       }
-      const events = isObject(response.body) && Array.isArray(response.body.events) ? response.body.events : [];
-      if (response.status !== 200) return false;
-      fetched += events.length;
-      progress({ kind, roomId, peer, fetched, state: 'running' });
-      // Oldest first, so each event's parents are stored before it is checked.
-      const batch = [...events].sort((a, b) => depthOf(a) - depthOf(b));
-      const submitted = [...batch, ...pending];
-      const results = submitted.length > 0 ? await replication.receivePdus(submitted, peer) : [];
-      const stillMissing: unknown[] = [];
-      const nextLatest: string[] = [];
-      results.forEach((result: ReceiveResult, i) => {
-        if (result.outcome !== 'missingPrevs') return;
-        stillMissing.push(submitted[i]);
-        if (result.eventId) nextLatest.push(result.eventId);
+      const events = response.status === 200 && isObject(response.body) && Array.isArray(response.body.events) ? response.body.events : [];
+      const ids = events.length > 0 ? await replication.eventIds(roomId, events) : [];
+      const added: string[] = [];
+      events.forEach((pdu, i) => {
+        const id = ids[i];
+        if (id === undefined || held.has(id)) return;
+        held.set(id, pdu);
+        added.push(id);
       });
-      if (stillMissing.length === 0) return true;
-      if (events.length === 0) return false;
-      // Whatever still lacks parents (fetched or parked) is resubmitted next round; its IDs are where the walk back resumes.
-      pending = stillMissing;
-      latest = nextLatest;
+      // Nothing new: the peer has no more of this gap (or will not show it).
+      if (added.length === 0) break;
+      status.fetched += added.length;
+      if (status.estimated !== undefined) status.estimated = Math.max(status.estimated, status.fetched + headIds.size);
+      progress({ ...status });
+      open = await openEnds([...open, ...added]);
+      complete = open.length === 0;
     }
-    return false;
+    if (stopped) return false;
+
+    // Parents first (prev_events among the held events), in chunks: each one batch of checks and one write.
+    const order = parentsFirst(held);
+    const outcomes = new Map<string, ReceiveResult>();
+    for (let i = 0; i < order.length && !stopped; i += submitChunk) {
+      const chunk = order.slice(i, i + submitChunk);
+      const results = await replication.receivePdus(chunk.map((id) => held.get(id)!), peer);
+      results.forEach((result, n) => outcomes.set(chunk[n]!, result));
+      status.stored += results.filter((r) => r.outcome === 'accepted' || r.outcome === 'softFailed').length;
+      progress({ ...status });
+    }
+    return [...headIds].every((id) => {
+      const outcome = outcomes.get(id)?.outcome;
+      return outcome !== undefined && outcome !== 'missingPrevs';
+    });
   }
 
   /** Resolves true when the parked event got its parents (or needs none any more). */
@@ -216,12 +322,15 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
       candidates.sort((a, b) => (a === origin ? -1 : b === origin ? 1 : Number(online.has(b)) - Number(online.has(a))));
       for (const peer of candidates.slice(0, maxServers)) {
         if (stopped) return false;
-        if (await pull(peer, roomId, [eventId], [pdu], 'missingPrevs')) {
-          progress({ kind: 'missingPrevs', roomId, peer, fetched: 0, state: 'done' });
-          return true;
-        }
+        const done = await oneRoomAtATime(roomId, async () => {
+          // A pull that ran meanwhile may have brought the parents.
+          const [now] = await replication.receivePdus([pdu], peer);
+          if (!now || now.outcome !== 'missingPrevs') return true;
+          return pull(peer, roomId, [pdu], 'missingPrevs');
+        });
+        progress({ kind: 'missingPrevs', roomId, peer, fetched: 0, stored: 0, state: done ? 'done' : 'failed' });
+        if (done) return true;
       }
-      progress({ kind: 'missingPrevs', roomId, peer: origin, fetched: 0, state: 'failed' });
       log.debug(`catch-up: a parked event in ${roomId} is still missing parents; will try again after the next exchange`);
       return false;
     });
@@ -273,16 +382,17 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
     const known = new Set(ours);
     const unknown = their.filter((id): id is string => typeof id === 'string' && !known.has(id));
     if (unknown.length === 0 || stopped) return;
-    await slot(async () => {
-      progress({ kind: 'antiEntropy', roomId, peer, fetched: 0, state: 'running' });
-      // latest_events are skipped by the responder, so ask for the events themselves first.
-      const heads = await fetchEvents(peer, unknown);
-      const results = heads.length > 0 ? await replication.receivePdus(heads, peer) : [];
-      const parked = heads.filter((_, i) => results[i]?.outcome === 'missingPrevs');
-      const latest = results.filter((r) => r.outcome === 'missingPrevs' && r.eventId).map((r) => r.eventId!);
-      const ok = parked.length === 0 || (await pull(peer, roomId, latest, parked, 'antiEntropy'));
-      progress({ kind: 'antiEntropy', roomId, peer, fetched: heads.length, state: ok ? 'done' : 'failed' });
-    });
+    await slot(() =>
+      oneRoomAtATime(roomId, async () => {
+        // latest_events are skipped by the responder, so ask for the events themselves first.
+        const heads = await fetchEvents(peer, unknown);
+        const results = heads.length > 0 ? await replication.receivePdus(heads, peer) : [];
+        const parked = heads.filter((_, i) => results[i]?.outcome === 'missingPrevs');
+        const ok = parked.length === 0 || (await pull(peer, roomId, parked, 'antiEntropy'));
+        const stored = results.filter((r) => r.outcome === 'accepted' || r.outcome === 'softFailed').length;
+        progress({ kind: 'antiEntropy', roomId, peer, fetched: heads.length, stored, state: ok ? 'done' : 'failed' });
+      }),
+    );
   }
 
   /**
@@ -311,7 +421,7 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
   /** GET /_matrix/federation/v1/event/{eventId} for each ID; what could not be fetched is left out. */
   async function fetchEvents(peer: string, ids: string[]): Promise<unknown[]> {
     const out: unknown[] = [];
-    for (const id of ids.slice(0, batchLimit)) {
+    for (const id of ids.slice(0, maxHeads)) {
       try {
         const response = await transport.request(peer, { method: 'GET', path: `/_matrix/federation/v1/event/${encodeURIComponent(id)}` }, timeout);
         const pdus = isObject(response.body) && Array.isArray(response.body.pdus) ? response.body.pdus : [];
@@ -382,7 +492,41 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
     busy() {
       return chasing.size + exchanging.size + waiting.length;
     },
+    progress: () => [...inProgress.values()].map((p) => ({ ...p })),
   };
+}
+
+/** Kahn's order over prev_events among the held events (whatever never becomes ready lies on a cycle and goes last). */
+function parentsFirst(held: ReadonlyMap<string, unknown>): string[] {
+  const waiting = new Map<string, number>();
+  const children = new Map<string, string[]>();
+  for (const [id, pdu] of held) {
+    let n = 0;
+    for (const parent of new Set(prevEventsOf(pdu))) {
+      if (!held.has(parent)) continue;
+      n++;
+      const list = children.get(parent);
+      if (list) list.push(id);
+      else children.set(parent, [id]);
+    }
+    waiting.set(id, n);
+  }
+  const ready = [...held.keys()].filter((id) => waiting.get(id) === 0);
+  const order: string[] = [];
+  for (let i = 0; i < ready.length; i++) {
+    const id = ready[i]!;
+    order.push(id);
+    for (const child of children.get(id) ?? []) {
+      const left = waiting.get(child)! - 1;
+      waiting.set(child, left);
+      if (left === 0) ready.push(child);
+    }
+  }
+  if (order.length < held.size) {
+    const done = new Set(order);
+    for (const id of held.keys()) if (!done.has(id)) order.push(id);
+  }
+  return order;
 }
 
 export type { RoomSummary };

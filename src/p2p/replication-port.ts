@@ -35,6 +35,8 @@ export interface RoomSummary {
   extremities: string[];
   /** Servers with a joined member (this one may be listed or not). */
   servers: string[];
+  /** Depth of the deepest forward extremity, when known (catch-up estimates a gap's size from it). */
+  maxDepth?: number;
 }
 
 /** Called with a PDU the homeserver could not store because some prev_events are unknown. */
@@ -47,6 +49,13 @@ export interface ReplicationPort {
   receivePdus(pdus: unknown[], origin: string): Promise<ReceiveResult[]>;
   /** The rooms this server takes part in. */
   rooms(): Promise<RoomSummary[]>;
+  /**
+   * The event ID of each fetched PDU of a room, nothing stored (undefined: malformed, or not of that room);
+   * the same objects given to receivePdus afterwards are not checked twice.
+   */
+  eventIds(roomId: string, pdus: readonly unknown[]): Promise<(string | undefined)[]>;
+  /** Which of these events this server holds. */
+  storedEvents(eventIds: readonly string[]): Promise<Set<string>>;
   /** Subscribes to parked events; returns the unsubscribe function. */
   onMissingPrevs(listener: MissingPrevsListener): () => void;
 }

@@ -25,9 +25,11 @@
  * everywhere.
  *
  * Events on `events`: `outbox:queue` (OutboxQueueState) and
- * `catchup:progress` (CatchUpProgress), for the app's connection panel.
+ * `catchup:progress` (CatchUpProgress: events fetched, stored and estimated
+ * per room and peer), for the app's connection panel; `catchUpProgress()`
+ * lists the catch-ups running now.
  */
-import { createCatchUp, EXTREMITIES_PATH, type CatchUp, type CatchUpOptions } from './catch-up.js';
+import { createCatchUp, EXTREMITIES_PATH, type CatchUp, type CatchUpOptions, type CatchUpProgress } from './catch-up.js';
 import { createOutboxSender, type OutboxOptions, type OutboxQueueState, type OutboxSender } from './outbox.js';
 import { roomTopic, silentLog, systemClock, type ReplicatedHomeserver, type ReplicatorClock, type ReplicatorLog, type RoomSummary } from './replication-port.js';
 import type { FederationRequest, FederationResponse, FederationTransport } from './transport.js';
@@ -68,6 +70,8 @@ export interface Replicator {
   refreshRooms(): Promise<void>;
   /** Outbox state per destination. */
   outboxState(): OutboxQueueState[];
+  /** The catch-ups running now (room, peer, events fetched / stored / estimated). */
+  catchUpProgress(): CatchUpProgress[];
   /** Nothing queued, in flight or being fetched, as far as this replicator knows. */
   idle(): boolean;
 }
@@ -156,6 +160,10 @@ export function createReplicator(init: ReplicatorInit): Replicator {
     gossipInFlight++;
     replication
       .receivePdus([pdu], from)
+      .then(([result]) => {
+        // A gossiped event whose parents are missing is chased like a pushed one (it may be no peer's tip later).
+        if (result?.outcome === 'missingPrevs') void catchUp.missingPrevs(from, roomId, pdu as object, result.missing ?? [], result.eventId);
+      })
       .catch((error) => log.warn('gossip: receivePdus failed', error))
       .finally(() => gossipInFlight--);
   }
@@ -236,6 +244,7 @@ export function createReplicator(init: ReplicatorInit): Replicator {
     exchange: (peer) => catchUp.exchange(peer),
     refreshRooms,
     outboxState: () => outbox.state(),
+    catchUpProgress: () => catchUp.progress(),
     idle: () => !started || (outbox.idle() && catchUp.busy() === 0 && gossipInFlight === 0 && refreshing === undefined),
   };
 }

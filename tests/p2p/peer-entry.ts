@@ -27,9 +27,9 @@ export interface BootOptions {
   channel?: string | false;
   /** Anti-entropy period (ms). */
   antiEntropyIntervalMs?: number;
-  /** get_missing_events limit per round and rounds per server. */
-  batchLimit?: number;
-  maxRounds?: number;
+  /** get_missing_events page size, and the most events one gap walk holds. */
+  pageLimit?: number;
+  maxEventsPerPull?: number;
   verbose?: boolean;
   /** Record every federation request made and answered, with its duration (see `traced`). */
   trace?: boolean;
@@ -47,8 +47,8 @@ export async function boot(options: BootOptions): Promise<string> {
       outbox: { backoffBaseMs: 200, backoffMaxMs: 2_000 },
       catchUp: {
         antiEntropyIntervalMs: options.antiEntropyIntervalMs ?? 2_000,
-        ...(options.batchLimit ? { batchLimit: options.batchLimit } : {}),
-        ...(options.maxRounds ? { maxRounds: options.maxRounds } : {}),
+        ...(options.pageLimit ? { pageLimit: options.pageLimit } : {}),
+        ...(options.maxEventsPerPull ? { maxEventsPerPull: options.maxEventsPerPull } : {}),
       },
     },
     log: options.verbose ? console : quiet,

@@ -78,6 +78,8 @@ export function createFederation(ctx: HomeserverContext, rooms: RoomEngine, typi
     setClient: (client) => remote.setClient(client),
     receivePdus: (pdus, origin) => rooms.receivePdus(pdus, origin),
     rooms: () => rooms.sharedRooms(),
+    eventIds: (roomId, pdus) => rooms.identifyPdus(roomId, pdus),
+    storedEvents: (ids) => rooms.storedEvents(ids),
     onMissingPrevs(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -5,7 +5,7 @@
  * on the state before it. Also the DAG walks the read routes share: auth
  * chains, backward walks for backfill and get_missing_events.
  */
-import { serverNameOf, splitStateKey, stateKeyOf, type PDU } from '../../core/index.js';
+import { serverNameOf, splitStateKey, stateKeyOf, type PDU, type StateMap } from '../../core/index.js';
 import type { EventRecord, ReadTxn } from '../../storage/types.js';
 import { isEventVisibleToServer, serverMayRead } from '../access/room-access.js';
 import type { HomeserverContext } from '../context.js';
@@ -30,12 +30,21 @@ export class FederationReads {
   /** The records the server may see, in the order given (Synapse's filter_events_for_server). */
   async visible(reader: RoomReader, server: string, records: readonly EventRecord[]): Promise<EventRecord[]> {
     const out: EventRecord[] = [];
-    for (const record of records) {
+    // Events of a run share their state before (the cache hands out one map per state group): decided once per map.
+    const decided = new WeakMap<StateMap, boolean>();
+    // The states before are read together (one storage round trip for all, not one per event).
+    const befores = await Promise.all(records.map((record) => (record.rejected ? undefined : reader.stateBefore(record))));
+    for (const [i, record] of records.entries()) {
       if (record.rejected) continue;
-      const before = await reader.stateBefore(record);
+      const before = befores[i];
       if (!before) {
         // Outliers (a join's auth chain) carry no state here; auth events are never secret.
         out.push(record);
+        continue;
+      }
+      const known = decided.get(before);
+      if (known !== undefined) {
+        if (known) out.push(record);
         continue;
       }
       const historyVisibility = await reader.stateValue(before.get(stateKeyOf('m.room.history_visibility', '')), 'history_visibility');
@@ -44,7 +53,9 @@ export class FederationReads {
         const [type, stateKey] = splitStateKey(key);
         if (type === 'm.room.member' && serverNameOf(stateKey) === server) memberships.push(await reader.stateValue(id, 'membership'));
       }
-      if (isEventVisibleToServer({ historyVisibility, memberships })) out.push(record);
+      const visible = isEventVisibleToServer({ historyVisibility, memberships });
+      decided.set(before, visible);
+      if (visible) out.push(record);
     }
     return out;
   }
@@ -77,6 +88,10 @@ export async function authChainOf(txn: ReadTxn, eventIds: Iterable<string>, limi
   return out;
 }
 
+/** Range reads of the timeline one walk makes ahead of itself, and how many events beyond its limit each covers. */
+const MAX_READS_AHEAD = 8;
+const READ_AHEAD_SLACK = 16;
+
 /**
  * Events reached walking prev_events backwards from `from` (included when `includeStart`), breadth first,
  * deepest first, stopping at `stopAt` and after `limit` events.
@@ -91,12 +106,28 @@ export async function walkBack(
   const seen = new Set<string>([...(options.stopAt ?? []), ...from]);
   let frontier = [...from];
   let first = true;
+  // Read ahead: a long walk is mostly a chain, one event per level, and one read per event would cost a storage
+  // round trip each. The room's timeline just below the level reached comes in one range read instead; events it
+  // does not hold (outliers, other branches) are read by ID.
+  const ahead = new Map<string, EventRecord>();
+  let readsAhead = 0;
+  let lowestAhead = Infinity;
   while (frontier.length > 0 && out.length < options.limit) {
-    const records = await txn.events.getMany(frontier);
+    const unread = frontier.filter((id) => !ahead.has(id));
+    const records = unread.length > 0 ? await txn.events.getMany(unread) : new Map<string, EventRecord>();
     const level: EventRecord[] = [];
     for (const id of frontier) {
-      const record = records.get(id);
+      const record = ahead.get(id) ?? records.get(id);
       if (record && record.roomId === roomId) level.push(record);
+    }
+    const deepest = level.reduce((max, r) => Math.max(max, r.depth), -Infinity);
+    if (unread.length > 0 && level.length > 0 && readsAhead < MAX_READS_AHEAD && deepest <= lowestAhead && options.limit - out.length > 1) {
+      readsAhead++;
+      const window = await txn.timeline.topological(roomId, { dir: 'b', from: { depth: deepest, streamOrdering: Number.MAX_SAFE_INTEGER }, limit: options.limit - out.length + READ_AHEAD_SLACK });
+      for (const record of window) {
+        ahead.set(record.eventId, record);
+        lowestAhead = Math.min(lowestAhead, record.depth);
+      }
     }
     level.sort((a, b) => b.depth - a.depth);
     const next: string[] = [];

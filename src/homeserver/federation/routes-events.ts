@@ -16,7 +16,13 @@ import { authChainOf, pduOf, walkBack } from './reads.js';
 import { eventIdList, federationRoute } from './route.js';
 
 const MAX_BACKFILL = 100;
-const MAX_MISSING = 100;
+/**
+ * Most events one get_missing_events answer carries, and the bytes of their JSON: catch-up walks a long gap in
+ * pages this large (the spec leaves the bound to the server; Synapse's is 20), and the byte bound keeps a page of
+ * large events under the federation transport's 4 MiB response limit.
+ */
+const MAX_MISSING = 1000;
+const MAX_MISSING_BYTES = 3 << 20;
 /** Most rooms and extremities one anti-entropy request may name. */
 const MAX_AE_ROOMS = 1000;
 const MAX_AE_TIPS = 100;
@@ -97,7 +103,16 @@ export function eventRoutes({ ctx, reads, rooms }: FederationDeps): RouteDefinit
         // The events between: from the parents of `latest` back to (not including) `earliest`.
         const walked = await walkBack(reader.txn, params.roomId!, latest, { limit, includeStart: false, stopAt: new Set(earliest), minDepth });
         const visible = await reads.visible(reader, origin, walked);
-        return { events: visible.sort((a, b) => a.depth - b.depth).map(pduOf) };
+        // Walked newest first: a page cut by size keeps the events nearest `latest`, and the asker goes on from there.
+        const events: unknown[] = [];
+        let bytes = 0;
+        for (const record of visible) {
+          const pdu = pduOf(record);
+          bytes += JSON.stringify(pdu).length;
+          if (bytes > MAX_MISSING_BYTES && events.length > 0) break;
+          events.push({ pdu, depth: record.depth });
+        }
+        return { events: (events as { pdu: unknown; depth: number }[]).sort((a, b) => a.depth - b.depth).map((e) => e.pdu) };
       });
     }),
 

@@ -37,7 +37,11 @@ export interface ReplicationPort {
    */
   receivePdus(pdus: unknown[], origin: string): Promise<PduOutcome[]>;
   /** Rooms this server takes part in (a local user joined), with forward extremities and the other servers that have joined members. */
-  rooms(): Promise<Array<{ roomId: string; extremities: string[]; servers: string[] }>>;
+  rooms(): Promise<Array<{ roomId: string; extremities: string[]; servers: string[]; maxDepth: number }>>;
+  /** Steps 1–2 of the receive checks on fetched PDUs of a room, nothing stored: each one's event ID (undefined if malformed); receivePdus does not redo them for the same objects. */
+  eventIds(roomId: string, pdus: readonly unknown[]): Promise<(string | undefined)[]>;
+  /** Which of these events are stored here. */
+  storedEvents(eventIds: readonly string[]): Promise<Set<string>>;
   /** Listener for PDUs that arrived (via /send) with missing prev_events: p2p fetches and retries. */
   onMissingPrevs(listener: (origin: string, roomId: string, pdu: object, missing: string[]) => void): () => void;
 }

@@ -49,7 +49,7 @@ import { ClientTxnMemory, type TxnKey } from './client-txns.js';
 import { KeyedLock } from './lock.js';
 import { federationForm, persist, remoteServersOf } from './persist.js';
 import { ReadCaches } from '../sync/room-reader.js';
-import { checkFormat, receivePdus, verifySigned, type PduOutcome, type ReceiveHost } from './receive.js';
+import { checkFormat, identifyPdus, receivePdus, verifySigned, type PduOutcome, type ReceiveHost } from './receive.js';
 import { RoomState, stateEntryOf } from './room-state.js';
 import { serverKeys, type KeyOf, type ServerKeyLookup } from './server-keys.js';
 import { importJoinedRoom, type JoinedRoomImport } from './join-import.js';
@@ -124,7 +124,6 @@ class Engine implements RoomEngine {
       keyOf: this.keyOf,
       room: (roomId) => this.room(roomId),
       loadRoom: (roomId) => this.loadRoom(roomId),
-      persist: (room, plan) => persist(ctx, room, plan, this.txns),
     };
   }
 
@@ -604,13 +603,13 @@ class Engine implements RoomEngine {
   }
 
   /** Rooms a local user is joined to, with their forward extremities and the other servers with joined members. */
-  async sharedRooms(): Promise<Array<{ roomId: string; extremities: string[]; servers: string[] }>> {
+  async sharedRooms(): Promise<Array<{ roomId: string; extremities: string[]; servers: string[]; maxDepth: number }>> {
     const records = await this.ctx.storage.read((t) => t.rooms.list());
-    const out: Array<{ roomId: string; extremities: string[]; servers: string[] }> = [];
+    const out: Array<{ roomId: string; extremities: string[]; servers: string[]; maxDepth: number }> = [];
     for (const { roomId } of records) {
       const room = await this.room(roomId);
       if (!room || !room.members('join').some((id) => this.isLocal(id))) continue;
-      out.push({ roomId, extremities: [...room.extremities.keys()], servers: remoteServersOf(room, this.ctx.serverName) });
+      out.push({ roomId, extremities: [...room.extremities.keys()], servers: remoteServersOf(room, this.ctx.serverName), maxDepth: room.maxDepth });
     }
     return out;
   }
@@ -620,6 +619,15 @@ class Engine implements RoomEngine {
 
   receivePdus(pdus: readonly unknown[], origin: string): Promise<PduOutcome[]> {
     return receivePdus(this.receiveHost, pdus, origin);
+  }
+
+  identifyPdus(roomId: string, pdus: readonly unknown[]): Promise<(string | undefined)[]> {
+    return identifyPdus(this.receiveHost, roomId, pdus);
+  }
+
+  async storedEvents(eventIds: readonly string[]): Promise<Set<string>> {
+    const found = await this.ctx.storage.read((t) => t.events.getMany(eventIds));
+    return new Set(found.keys());
   }
 
   async receiveEvent(input: PDU, origin: string): Promise<ReceiveResult> {

@@ -39,7 +39,7 @@ export interface WritePlan {
    * delta against `base` (a merge point, or a local send on a forked room).
    * Absent for rejected events, which get no state.
    */
-  before?: { group: number } | { state: StateMap; base?: number };
+  before?: { group: GroupRef } | { state: StateMap; base?: GroupRef };
   /** timeline: the room's forward extremities after the event, with depths. */
   extremities?: Map<string, number>;
   /**
@@ -58,23 +58,52 @@ export interface WritePlan {
 
 export type Persisted = { record: EventRecord } | { replayedEventId: string };
 
+/**
+ * A stored state group, or one a write in progress creates: the state after
+ * a batch event (`after`), or the room's current state once that event is
+ * written (`current`: a resolution over several tips). Received batches
+ * (receive.ts) refer to groups of events written earlier in the same write.
+ */
+export type GroupRef = number | { after: string } | { current: string };
+
+/** The state groups a write created, by event ID, for resolving GroupRefs of later events. */
+export type CreatedGroups = Map<string, { after: number; current?: number }>;
+
+/** A plan with what it changes, computed against the room's state just before it. */
+export interface Staged {
+  plan: WritePlan;
+  /** The change to current state (timeline events only). */
+  delta: Map<string, string | null>;
+  /** Member rows to write, and whether each un-forgets the room for a local user. */
+  memberships: { userId: string; membership: Membership; eventId: string; unforget: boolean }[];
+}
+
+/** What one plan's write produced. */
+export interface Written {
+  record: EventRecord;
+  /** The room's current state group after it (timeline events). */
+  current?: number;
+  /** The event a redaction redacted. */
+  redacted?: EventRecord;
+}
+
 /** The event as it travels between servers: no `unsigned` (it is each server's own annotation). */
 export function federationForm(event: PDU): PDU {
   const { unsigned: _unsigned, event_id: _eventId, ...wire } = event;
   return wire as PDU;
 }
 
-export async function persist(ctx: HomeserverContext, room: RoomState, plan: WritePlan, txns: ClientTxnMemory): Promise<Persisted> {
-  const { eventId, key } = plan;
-  const roomId = room.roomId;
-  if (plan.status === 'rejected') {
-    const record = await ctx.storage.write((t) =>
-      t.events.add({ eventId, roomId, event: plan.event, depth: plan.depth, outlier: true, rejected: plan.reason ?? 'rejected' }),
-    );
-    return { record };
-  }
+export function resolveGroup(ref: GroupRef, created: CreatedGroups): number {
+  if (typeof ref === 'number') return ref;
+  const groups = created.get('after' in ref ? ref.after : ref.current);
+  const group = groups && ('after' in ref ? groups.after : groups.current);
+  if (group === undefined) throw new Error(`state group of ${JSON.stringify(ref)} is not written yet`);
+  return group;
+}
 
-  // The change to current state: the resolved state's difference, or this event's own key.
+/** Computes a plan's change to current state (against `room` as it stands before the plan) and the member rows it writes. */
+export function stage(ctx: HomeserverContext, room: RoomState, plan: WritePlan): Staged {
+  const { eventId, key } = plan;
   const delta = new Map<string, string | null>();
   if (plan.status === 'timeline') {
     if (plan.resolved) {
@@ -85,41 +114,108 @@ export async function persist(ctx: HomeserverContext, room: RoomState, plan: Wri
       delta.set(key, eventId);
     }
   }
-  const memberPdu = (id: string): PDU | undefined => {
-    if (id === eventId) return plan.pdu;
-    const record = plan.resolved?.records.get(id);
-    return record && authFormOf(record, room.version);
-  };
+  const memberships: Staged['memberships'] = [];
+  for (const [k, id] of delta) {
+    if (id === null || splitStateKey(k)[0] !== 'm.room.member') continue;
+    const pdu = id === eventId ? plan.pdu : recordPdu(plan.resolved?.records.get(id), room.version);
+    const membership = pdu?.content.membership;
+    if (!pdu || typeof membership !== 'string') continue;
+    const userId = pdu.state_key as string;
+    const before = room.membershipOf(userId);
+    const local = userId.slice(userId.indexOf(':') + 1) === ctx.serverName;
+    const unforget = (before === 'leave' || before === 'ban') && MEMBER_PROFILE_MEMBERSHIPS.has(membership) && local;
+    memberships.push({ userId, membership: membership as Membership, eventId: id, unforget });
+  }
+  return { plan, delta, memberships };
+}
 
+function recordPdu(record: EventRecord | undefined, version: string): PDU | undefined {
+  return record && authFormOf(record, version);
+}
+
+/**
+ * Whether a plan's writes touch nothing another plan's do (no state group, current state, membership,
+ * redaction, outbox or counter other than the stream's): such plans of a batch are issued together, so
+ * IndexedDB gets their requests without a round trip between each.
+ */
+export function writesIndependently(staged: Staged): boolean {
+  const { plan } = staged;
+  return (
+    plan.key === undefined &&
+    !plan.resolved &&
+    !plan.inWrite &&
+    !plan.txn &&
+    !plan.destinations?.length &&
+    staged.memberships.length === 0 &&
+    (plan.status === 'rejected' || 'group' in plan.before!)
+  );
+}
+
+/**
+ * Writes one staged plan inside `t`; groups it creates go into `created`. `extremities: false` leaves the
+ * room's forward extremities to a later plan of the same write.
+ */
+export async function writeStaged(t: WriteTxn, roomId: string, staged: Staged, created: CreatedGroups, options: { extremities?: boolean } = {}): Promise<Written> {
+  const { plan, delta } = staged;
+  const { eventId, key } = plan;
+  if (plan.status === 'rejected') {
+    const record = await t.events.add({ eventId, roomId, event: plan.event, depth: plan.depth, outlier: true, rejected: plan.reason ?? 'rejected' });
+    return { record };
+  }
+  const target = plan.inWrite ? await plan.inWrite(t) : undefined;
+  const spec = plan.before!;
+  const before =
+    'group' in spec ? resolveGroup(spec.group, created) : await t.stateGroups.createFromState(roomId, spec.state, spec.base === undefined ? undefined : resolveGroup(spec.base, created));
+  // Known at once for an event that changes no state: later plans issued alongside this one may build on it.
+  if (key === undefined && !plan.resolved) created.set(eventId, { after: before, current: before });
+  const outlier = plan.status === 'softFailed';
+  const record = await t.events.add({ eventId, roomId, event: plan.event, depth: plan.depth, ...(outlier ? { outlier, softFailed: true } : {}) });
+  const after = key === undefined ? before : await t.stateGroups.create(roomId, new Map([[key, eventId]]), before);
+  await t.eventState.set({ eventId, before, after });
+  created.set(eventId, { after });
+  if (outlier) return { record };
+
+  if (options.extremities !== false) await t.dag.setExtremities(roomId, [...plan.extremities!.keys()]);
+  const current = plan.resolved ? await t.stateGroups.createFromState(roomId, plan.resolved.state, after) : after;
+  created.set(eventId, { after, current });
+  if (delta.size > 0) await t.currentState.apply(roomId, delta);
+  for (const m of staged.memberships) {
+    await t.memberships.set({ roomId, userId: m.userId, membership: m.membership, eventId: m.eventId });
+    if (m.unforget) await t.meta.delete(forgottenRoomKey(m.userId, roomId));
+  }
+  const redacted = target ? await t.events.update(target.eventId, { redactedBy: eventId }) : undefined;
+  for (const destination of plan.destinations ?? []) {
+    await t.outbound.enqueue(destination, { pdu: federationForm(plan.event) } as never);
+  }
+  // Fails the write with EXISTS if the client's transaction ID was used already (no read first).
+  if (plan.txn) await t.transactionIds.add({ ...plan.txn, eventId, response: { event_id: eventId } });
+  return { record, current, redacted };
+}
+
+/**
+ * Brings a room's in-memory state up to date with a staged timeline plan
+ * once written (or, for a batch in progress, once planned). `recordOf` gives
+ * the record of each event the plan puts into current state.
+ */
+export function applyStaged(room: RoomState, staged: Staged, recordOf: (eventId: string) => EventRecord | undefined, redacted?: EventRecord): void {
+  const { plan, delta } = staged;
+  if (plan.status !== 'timeline') return;
+  room.extremities.clear();
+  for (const [id, depth] of plan.extremities!) room.extremities.set(id, depth);
+  for (const [k, id] of delta) {
+    if (id === null) room.state.delete(k);
+    else {
+      const record = recordOf(id) ?? plan.resolved?.records.get(id);
+      if (record) room.state.set(k, stateEntryOf(record, room.version));
+    }
+  }
+  if (redacted) refreshRedacted(room, redacted);
+}
+
+export async function persist(ctx: HomeserverContext, room: RoomState, plan: WritePlan, txns: ClientTxnMemory): Promise<Persisted> {
+  const staged = stage(ctx, room, plan);
   const outcome = await ctx.storage
-    .write(async (t) => {
-      const target = plan.inWrite ? await plan.inWrite(t) : undefined;
-      const spec = plan.before!;
-      const before = 'group' in spec ? spec.group : await t.stateGroups.createFromState(roomId, spec.state, spec.base);
-      const outlier = plan.status === 'softFailed';
-      const record = await t.events.add({ eventId, roomId, event: plan.event, depth: plan.depth, ...(outlier ? { outlier, softFailed: true } : {}) });
-      const after = key === undefined ? before : await t.stateGroups.create(roomId, new Map([[key, eventId]]), before);
-      await t.eventState.set({ eventId, before, after });
-      if (outlier) return { replayed: false as const, record, current: undefined, redacted: undefined };
-
-      await t.dag.setExtremities(roomId, [...plan.extremities!.keys()]);
-      const current = plan.resolved ? await t.stateGroups.createFromState(roomId, plan.resolved.state, after) : after;
-      if (delta.size > 0) {
-        await t.currentState.apply(roomId, delta);
-        for (const [k, id] of delta) {
-          if (id === null || splitStateKey(k)[0] !== 'm.room.member') continue;
-          const member = memberPdu(id);
-          if (member) await recordMembership(ctx, t, room, member);
-        }
-      }
-      const redacted = target ? await t.events.update(target.eventId, { redactedBy: eventId }) : undefined;
-      for (const destination of plan.destinations ?? []) {
-        await t.outbound.enqueue(destination, { pdu: federationForm(plan.event) } as never);
-      }
-      // Fails the write with EXISTS if the client's transaction ID was used already (no read first).
-      if (plan.txn) await t.transactionIds.add({ ...plan.txn, eventId, response: { event_id: eventId } });
-      return { replayed: false as const, record, current, redacted };
-    })
+    .write(async (t) => ({ replayed: false as const, written: await writeStaged(t, room.roomId, staged, new Map()) }))
     .catch(async (error: unknown) => {
       // A replay the in-memory map no longer knows: the earlier event is the answer.
       const txn = plan.txn;
@@ -130,36 +226,14 @@ export async function persist(ctx: HomeserverContext, room: RoomState, plan: Wri
       throw error;
     });
   if (outcome.replayed) return { replayedEventId: outcome.eventId };
-  if (plan.status !== 'timeline') return { record: outcome.record };
+  const { record, current, redacted } = outcome.written;
+  if (plan.status !== 'timeline') return { record };
 
   // Committed: bring the cache up to date.
-  room.stateGroup = outcome.current;
-  room.extremities.clear();
-  for (const [id, depth] of plan.extremities!) room.extremities.set(id, depth);
-  for (const [k, id] of delta) {
-    if (id === null) room.state.delete(k);
-    else if (id === eventId) room.state.set(k, stateEntryOf(outcome.record, room.version));
-    else {
-      const record = plan.resolved?.records.get(id);
-      if (record) room.state.set(k, stateEntryOf(record, room.version));
-    }
-  }
-  if (outcome.redacted) refreshRedacted(room, outcome.redacted);
-  if (plan.txn) txns.remember(eventId, plan.txn);
-  return { record: outcome.record };
-}
-
-/** Records the membership a member event sets; a local user coming back un-forgets the room. */
-async function recordMembership(ctx: HomeserverContext, t: WriteTxn, room: RoomState, pdu: PDU): Promise<void> {
-  const userId = pdu.state_key as string;
-  const membership = pdu.content.membership;
-  if (typeof membership !== 'string') return;
-  const before = room.membershipOf(userId);
-  await t.memberships.set({ roomId: room.roomId, userId, membership: membership as Membership, eventId: pdu.event_id as string });
-  const local = userId.slice(userId.indexOf(':') + 1) === ctx.serverName;
-  if ((before === 'leave' || before === 'ban') && MEMBER_PROFILE_MEMBERSHIPS.has(membership) && local) {
-    await t.meta.delete(forgottenRoomKey(userId, room.roomId));
-  }
+  room.stateGroup = current;
+  applyStaged(room, staged, (id) => (id === plan.eventId ? record : undefined), redacted);
+  if (plan.txn) txns.remember(plan.eventId, plan.txn);
+  return { record };
 }
 
 /** After a redaction committed: a redacted current-state event is seen redacted by the auth rules. */

@@ -19,7 +19,9 @@
  * 7. Soft fail against current state.
  *
  * A batch is sorted topologically (prev_events among the batch first), so a
- * run of fetched events goes in parent-first whatever order it came in. What
+ * run of fetched events goes in parent-first whatever order it came in, and
+ * each room's part of it is checked against a working copy of the room and
+ * written in one storage write (receiveBatch below). What
  * fails steps 1–3 is dropped with a logged reason and nothing stored; what
  * fails 5–6 is stored as a rejected outlier so it is not fetched again.
  */
@@ -48,8 +50,8 @@ import type { HomeserverContext } from '../context.js';
 import { checkJsonValue } from '../http/json-ingress.js';
 import { MatrixError } from '../http/errors.js';
 import type { KeyedLock } from './lock.js';
-import type { WritePlan } from './persist.js';
-import { authFormOf, type RoomState } from './room-state.js';
+import { applyStaged, stage, writesIndependently, writeStaged, type CreatedGroups, type GroupRef, type Staged, type WritePlan, type Written } from './persist.js';
+import { authFormOf, RoomState } from './room-state.js';
 import type { KeyOf } from './server-keys.js';
 import type { ReadCaches } from '../sync/room-reader.js';
 
@@ -73,8 +75,6 @@ export interface ReceiveHost {
   room(roomId: string): Promise<RoomState | undefined>;
   /** The cached room, for callers holding its lock. */
   loadRoom(roomId: string): Promise<RoomState | undefined>;
-  /** Writes a plan (persist.ts) under the room's lock. */
-  persist(room: RoomState, plan: WritePlan): Promise<unknown>;
 }
 
 /** A PDU past steps 1–4. */
@@ -107,7 +107,7 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
       continue;
     }
     try {
-      checkJsonValue(raw);
+      if (!formatChecked.has(raw as object)) checkJsonValue(raw);
     } catch (error) {
       drop(i, { roomId, outcome: 'invalid', reason: error instanceof MatrixError ? error.message : String(error) });
       continue;
@@ -117,7 +117,7 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
       drop(i, { roomId, outcome: 'unknownRoom', reason: `room ${roomId} is not known here` });
       continue;
     }
-    const formed1 = checkFormat(raw, room.version);
+    const formed1 = checkFormatOnce(raw as object, room.version);
     if ('failure' in formed1) {
       drop(i, { roomId, outcome: 'invalid', reason: formed1.failure });
       continue;
@@ -153,23 +153,65 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
     byRoom.set(f.roomId, list);
   });
 
-  // 5–7, room by room, parents first.
+  // 5–7, room by room, parents first, each room's batch in one write.
   for (const [roomId, checked] of byRoom) {
     const { ordered, cyclic } = parentsFirst(checked);
     for (const c of cyclic) drop(c.index, { eventId: c.eventId, roomId, outcome: 'invalid', reason: 'prev_events form a cycle' });
     await host.lock.run(roomId, async () => {
       const room = await host.loadRoom(roomId);
       if (!room) throw new Error(`room ${roomId} vanished`);
+      let results: Map<string, PduOutcome>;
+      try {
+        results = await receiveBatch(host, room, ordered);
+      } catch (error) {
+        // The batch's write failed: nothing of it was stored (but what a redaction's early write kept). Each event
+        // on its own then, so one that cannot be stored does not sink the others.
+        ctx.log.warn(`batch of ${ordered.length} PDUs from ${origin} in ${roomId} failed as a whole; writing them one by one`, error);
+        results = new Map();
+        for (const c of ordered) {
+          try {
+            for (const [id, outcome] of await receiveBatch(host, room, [c])) results.set(id, outcome);
+          } catch (single) {
+            results.set(c.eventId, { eventId: c.eventId, roomId, outcome: 'invalid', reason: `not stored: ${single instanceof Error ? single.message : String(single)}` });
+          }
+        }
+      }
       for (const c of ordered) {
-        const outcome = await receiveOne(host, room, c);
+        const outcome = results.get(c.eventId)!;
         outcomes[c.index] = outcome;
-        if (outcome.outcome === 'rejected' || outcome.outcome === 'softFailed') {
+        if (outcome.outcome === 'rejected' || outcome.outcome === 'softFailed' || outcome.outcome === 'invalid') {
           ctx.log.warn(`pdu ${c.eventId} from ${origin} ${outcome.outcome}: ${outcome.reason}`);
         }
       }
     });
   }
   return outcomes;
+}
+
+/**
+ * Steps 1–2 already run on a parsed PDU, by its object: catch-up asks for the
+ * IDs of the events it fetched (identifyPdus) before it hands the same
+ * objects to receivePdus, which then does not check and hash them twice.
+ * The objects are the caller's parsed JSON, not changed in between.
+ */
+const formatChecked = new WeakMap<object, { version: string; result: ReturnType<typeof checkFormat> }>();
+
+function checkFormatOnce(raw: object, version: string): ReturnType<typeof checkFormat> {
+  const hit = formatChecked.get(raw);
+  if (hit && hit.version === version) return hit.result;
+  const result = checkFormat(raw, version);
+  formatChecked.set(raw, { version, result });
+  return result;
+}
+
+/** The event ID of each PDU of the room (steps 1–2, nothing stored), undefined where the format check fails. */
+export async function identifyPdus(host: ReceiveHost, roomId: string, pdus: readonly unknown[]): Promise<(string | undefined)[]> {
+  const room = await host.room(roomId);
+  return pdus.map((raw) => {
+    if (!room || roomIdOf(raw) !== roomId) return undefined;
+    const formed = checkFormatOnce(raw as object, room.version);
+    return 'failure' in formed ? undefined : formed.eventId;
+  });
 }
 
 /** The room a PDU is for: its room_id, or for a create event of a room version without one, the ID its hash gives. */
@@ -266,44 +308,263 @@ function byDepth(a: Checked, b: Checked): number {
   return (a.event.depth ?? 0) - (b.event.depth ?? 0) || a.event.origin_server_ts - b.event.origin_server_ts || (a.eventId < b.eventId ? -1 : 1);
 }
 
-/** Steps 5–7 for one event, under the room's lock; persists the plan. */
-async function receiveOne(host: ReceiveHost, room: RoomState, c: Checked): Promise<PduOutcome> {
-  const { ctx } = host;
+/** How a batch event looks to the batch's later events: its record (not yet written) and the state after it. */
+interface BatchEntry {
+  record: EventRecord;
+  /** Absent for rejected events, which get no state. */
+  after?: { state: StateMap; ref: GroupRef };
+}
+
+/**
+ * Steps 5–7 for a room's batch, under the room's lock, in one write. The
+ * events are checked in order against a working copy of the room (current
+ * state, extremities) that each accepted event moves on, and against the
+ * states of earlier batch events held in memory; what lies outside the batch
+ * (stored parents, their states, the state events the auth checks read) is
+ * read once up front, and lazily for whatever a merge needs beyond it. The
+ * plans are written in one storage write, after which the cached room takes
+ * the working copy's place: nothing is visible before the commit. A
+ * redaction ends a write (its effect on state must be seen by later checks).
+ */
+async function receiveBatch(host: ReceiveHost, room: RoomState, ordered: readonly Checked[]): Promise<Map<string, PduOutcome>> {
+  const batch = new RoomBatch(host, room);
+  await batch.preload(ordered);
+  const results = new Map<string, PduOutcome>();
+  for (const c of ordered) {
+    if (batch.stored(c.eventId)) {
+      results.set(c.eventId, { eventId: c.eventId, roomId: c.roomId, outcome: 'duplicate' });
+      continue;
+    }
+    const outcome = await checkInBatch(batch, c);
+    results.set(c.eventId, outcome);
+    if (outcome.outcome === 'accepted' && c.event.type === 'm.room.redaction') await batch.flush();
+  }
+  await batch.flush();
+  return results;
+}
+
+class RoomBatch {
+  private readonly ctx: HomeserverContext;
+  /** The room as the batch has moved it on so far; the cached room changes only after the write. */
+  private work: RoomState;
+  /** The state group of `work`'s current state. */
+  private group: GroupRef | undefined;
+  private readonly entries = new Map<string, BatchEntry>();
+  /** Stored events outside the batch, by ID (null: not stored). */
+  private readonly records = new Map<string, EventRecord | null>();
+  /** State after stored events (null: none recorded: an outlier). */
+  private readonly states = new Map<string, { state: StateMap; ref: GroupRef } | null>();
+  private readonly authForms = new Map<string, PDU | undefined>();
+  private staged: Staged[] = [];
+  private readonly created: CreatedGroups = new Map();
+  private readonly committed = new Map<string, EventRecord>();
+
+  constructor(
+    private readonly host: ReceiveHost,
+    private readonly room: RoomState,
+  ) {
+    this.ctx = host.ctx;
+    this.work = workingCopy(room);
+    this.group = room.stateGroup;
+  }
+
+  get current(): RoomState {
+    return this.work;
+  }
+
+  get currentGroup(): GroupRef | undefined {
+    return this.group;
+  }
+
+  /** Stored before this batch (or by a concurrent writer before the lock was taken). */
+  stored(eventId: string): boolean {
+    return !this.entries.has(eventId) && !!this.records.get(eventId);
+  }
+
+  /**
+   * One read: which batch events are stored already, the stored events they
+   * name, the states after their stored parents and the room's tips, and the
+   * state events the auth checks will read from those states.
+   */
+  async preload(events: readonly Checked[]): Promise<void> {
+    const inBatch = new Set(events.map((e) => e.eventId));
+    const outside = new Set<string>();
+    const parents = new Set<string>();
+    const keys = new Map<string, [string, string]>();
+    for (const { event } of events) {
+      for (const id of event.prev_events) {
+        if (inBatch.has(id)) continue;
+        outside.add(id);
+        parents.add(id);
+      }
+      for (const id of event.auth_events) if (!inBatch.has(id)) outside.add(id);
+      const pdu = event as PDU;
+      for (const k of [['m.room.create', ''] as [string, string], ...authEventTypesFor(pdu, this.work.rules)]) keys.set(stateKeyOf(k[0], k[1]), k);
+      if (typeof event.state_key === 'string') keys.set(stateKeyOf(event.type, event.state_key), [event.type, event.state_key]);
+    }
+    for (const id of this.work.extremities.keys()) if (!inBatch.has(id)) parents.add(id);
+    await this.ctx.storage.read(async (t) => {
+      const found = await t.events.getMany([...inBatch, ...outside]);
+      for (const id of [...inBatch, ...outside]) this.records.set(id, found.get(id) ?? null);
+      const wanted = new Set<string>();
+      for (const id of parents) {
+        if (this.states.has(id)) continue;
+        const groups = found.has(id) || this.work.extremities.has(id) ? await t.eventState.get(id) : undefined;
+        const state = groups ? await this.host.caches.stateGroup(t, groups.after) : undefined;
+        this.states.set(id, groups && state ? { state, ref: groups.after } : null);
+        if (state) for (const id2 of stateLookupIds(state, [...keys.values()])) if (!this.records.has(id2)) wanted.add(id2);
+      }
+      if (wanted.size > 0) {
+        const lookups = await t.events.getMany([...wanted]);
+        for (const id of wanted) this.records.set(id, lookups.get(id) ?? null);
+      }
+    });
+  }
+
+  /** Records of the named events among the batch's and the stored ones (one read for those not seen yet). */
+  async recordsOf(ids: readonly string[]): Promise<Map<string, EventRecord>> {
+    const unseen = ids.filter((id) => !this.entries.has(id) && !this.records.has(id));
+    if (unseen.length > 0) {
+      const found = await this.ctx.storage.read((t) => t.events.getMany(unseen));
+      for (const id of unseen) this.records.set(id, found.get(id) ?? null);
+    }
+    const out = new Map<string, EventRecord>();
+    for (const id of ids) {
+      const record = this.entries.get(id)?.record ?? this.records.get(id);
+      if (record) out.set(id, record);
+    }
+    return out;
+  }
+
+  /** The states after the named events, where recorded (batch events in memory; stored ones in one read). */
+  async statesAfter(ids: readonly string[]): Promise<{ id: string; state: StateMap; ref: GroupRef }[]> {
+    const unseen = ids.filter((id) => !this.entries.has(id) && !this.states.has(id));
+    if (unseen.length > 0) {
+      await this.ctx.storage.read(async (t) => {
+        for (const id of unseen) {
+          const groups = await t.eventState.get(id);
+          const state = groups ? await this.host.caches.stateGroup(t, groups.after) : undefined;
+          this.states.set(id, groups && state ? { state, ref: groups.after } : null);
+        }
+      });
+    }
+    const out: { id: string; state: StateMap; ref: GroupRef }[] = [];
+    for (const id of ids) {
+      const after = this.entries.has(id) ? this.entries.get(id)!.after : this.states.get(id);
+      if (after) out.push({ id, ...after });
+    }
+    return out;
+  }
+
+  /** An event in its auth form, for state resolution and the auth checks (rejected ones read as absent). */
+  readonly getEvent = async (eventId: string): Promise<PDU | undefined> => {
+    if (this.authForms.has(eventId)) return this.authForms.get(eventId);
+    const record = (await this.recordsOf([eventId])).get(eventId);
+    const pdu = record && !record.rejected ? authFormOf(record, this.work.version) : undefined;
+    this.authForms.set(eventId, pdu);
+    return pdu;
+  };
+
+  /** Adds a checked event's plan to the write; later events of the batch see it (and `work` moves on). */
+  add(plan: WritePlan, stateAfter?: StateMap): void {
+    const staged = stage(this.ctx, this.work, plan);
+    this.staged.push(staged);
+    const { eventId } = plan;
+    const record: EventRecord = {
+      eventId,
+      roomId: this.work.roomId,
+      event: plan.event,
+      depth: plan.depth,
+      outlier: plan.status !== 'timeline',
+      ...(plan.status === 'rejected' ? { rejected: plan.reason ?? 'rejected' } : {}),
+      ...(plan.status === 'softFailed' ? { softFailed: true } : {}),
+    };
+    this.entries.set(eventId, { record, ...(stateAfter && plan.status !== 'rejected' ? { after: { state: stateAfter, ref: { after: eventId } } } : {}) });
+    this.authForms.delete(eventId);
+    if (plan.status !== 'timeline') return;
+    applyStaged(this.work, staged, (id) => this.entries.get(id)?.record ?? this.records.get(id) ?? undefined);
+    this.group = plan.resolved ? { current: eventId } : { after: eventId };
+  }
+
+  /** Writes what the batch planned in one storage write; then the cached room takes the changes. */
+  async flush(): Promise<void> {
+    if (this.staged.length === 0) return;
+    const staged = this.staged;
+    this.staged = [];
+    const roomId = this.room.roomId;
+    let lastTimeline = -1;
+    staged.forEach((s, i) => {
+      if (s.plan.status === 'timeline') lastTimeline = i;
+    });
+    const written = await this.ctx.storage.write(async (t) => {
+      // Runs of plans that write independently go out together (one IndexedDB round trip for the run, not one per
+      // request); a plan that depends on earlier writes waits for them. The extremities are written once, last.
+      const out: Promise<Written>[] = [];
+      for (const [i, s] of staged.entries()) {
+        const options = { extremities: i === lastTimeline };
+        if (!writesIndependently(s)) await Promise.all(out);
+        const writing = writeStaged(t, roomId, s, this.created, options);
+        writing.catch(() => undefined);
+        out.push(writing);
+        if (!writesIndependently(s)) await writing;
+      }
+      return Promise.all(out);
+    });
+    staged.forEach((s, i) => {
+      this.committed.set(s.plan.eventId, written[i]!.record);
+      const entry = this.entries.get(s.plan.eventId);
+      if (entry) entry.record = written[i]!.record;
+    });
+    for (const { redacted } of written) {
+      if (!redacted) continue;
+      const entry = this.entries.get(redacted.eventId);
+      if (entry) entry.record = redacted;
+      else this.records.set(redacted.eventId, redacted);
+      if (this.committed.has(redacted.eventId)) this.committed.set(redacted.eventId, redacted);
+    }
+    const recordOf = (id: string) => this.committed.get(id) ?? this.records.get(id) ?? undefined;
+    staged.forEach((s, i) => {
+      if (s.plan.status !== 'timeline') return;
+      this.room.stateGroup = written[i]!.current;
+      applyStaged(this.room, s, recordOf, written[i]!.redacted);
+    });
+    this.work = workingCopy(this.room);
+    this.group = this.room.stateGroup;
+    this.authForms.clear();
+  }
+}
+
+function workingCopy(room: RoomState): RoomState {
+  const copy = new RoomState(room.roomId, room.version, room.creator);
+  for (const [k, entry] of room.state) copy.state.set(k, entry);
+  for (const [id, depth] of room.extremities) copy.extremities.set(id, depth);
+  copy.stateGroup = room.stateGroup;
+  return copy;
+}
+
+/** Steps 5–7 for one event of a batch: adds its plan to the batch's write. */
+async function checkInBatch(batch: RoomBatch, c: Checked): Promise<PduOutcome> {
+  const room = batch.current;
   const { eventId, roomId, event } = c;
   const version = room.version;
   const pdu: PDU = { ...event, event_id: eventId };
   const depth = event.depth ?? 0;
-
   const lookupKeys: [string, string][] = [['m.room.create', ''], ...authEventTypesFor(pdu, room.rules)];
-  const ownKey: [string, string] | undefined = typeof event.state_key === 'string' ? [event.type, event.state_key] : undefined;
-  const loaded = await ctx.storage.read(async (t) => {
-    if (await t.events.has(eventId)) return undefined;
-    const auth = await t.events.getMany(event.auth_events);
-    const prevRecords = await t.events.getMany(event.prev_events);
-    const prevs: { id: string; group: number; state: StateMap }[] = [];
-    for (const prevId of event.prev_events) {
-      const groups = prevRecords.has(prevId) ? await t.eventState.get(prevId) : undefined;
-      if (groups) prevs.push({ id: prevId, group: groups.after, state: await host.caches.stateGroup(t, groups.after) });
-    }
-    // With one parent the state before is that parent's: the events step 6 reads from it (and the state
-    // event this one replaces) come in this same transaction instead of one read each.
-    const wanted = prevs.length === 1 ? stateLookupIds(prevs[0]!.state, [...lookupKeys, ...(ownKey ? [ownKey] : [])]) : [];
-    const stateEvents = wanted.length > 0 ? await t.events.getMany(wanted) : undefined;
-    return { auth, prevRecords, prevs, wanted, stateEvents };
-  });
-  if (!loaded) return { eventId, roomId, outcome: 'duplicate' };
-  const missing = [...event.prev_events.filter((id) => !loaded.prevRecords.has(id)), ...event.auth_events.filter((id) => !loaded.auth.has(id))];
+
+  const prevRecords = await batch.recordsOf(event.prev_events);
+  const auth = await batch.recordsOf(event.auth_events);
+  const missing = [...event.prev_events.filter((id) => !prevRecords.has(id)), ...event.auth_events.filter((id) => !auth.has(id))];
   if (missing.length > 0) return { eventId, roomId, outcome: 'missingPrevs', missing: [...new Set(missing)] };
 
-  const rejected = async (reason: string): Promise<PduOutcome> => {
-    await host.persist(room, { eventId, event, pdu, depth, status: 'rejected', reason });
+  const rejected = (reason: string): PduOutcome => {
+    batch.add({ eventId, event, pdu, depth, status: 'rejected', reason });
     return { eventId, roomId, outcome: 'rejected', reason };
   };
 
   // 5. Auth against the event's own auth events.
   const authEvents: PDU[] = [];
   for (const id of event.auth_events) {
-    const record = loaded.auth.get(id)!;
+    const record = auth.get(id)!;
     if (record.rejected) return rejected(`auth event ${id} was rejected`);
     if (record.roomId !== roomId) return rejected(`auth event ${id} is in another room`);
     authEvents.push(authFormOf(record, version));
@@ -315,8 +576,9 @@ async function receiveOne(host: ReceiveHost, room: RoomState, c: Checked): Promi
   // 6. Auth against the state before the event (a resolution when it merges branches). Prev events known
   // only as outliers (from a join's auth chain) have no state here: the others' states stand in, or current
   // state when none has one.
-  const getEvent = eventLoader(host, version, pdu, loaded.stateEvents && { ids: loaded.wanted, records: loaded.stateEvents });
-  const states = loaded.prevs.length > 0 ? loaded.prevs.map((p) => p.state) : [room.stateIds()];
+  const getEvent = (id: string) => (id === eventId ? Promise.resolve(pdu) : batch.getEvent(id));
+  const prevs = await batch.statesAfter(event.prev_events.filter((id) => prevRecords.has(id)));
+  const states = prevs.length > 0 ? prevs.map((p) => p.state) : [room.stateIds()];
   const stateBefore = states.length === 1 ? states[0]! : await resolveState(version, states, getEvent);
   const beforeLookup = await stateLookup(stateBefore, lookupKeys, getEvent);
   const beforeAuth = checkEventAuth(pdu, pickAuthEvents(pdu, beforeLookup, room.rules), version);
@@ -330,13 +592,15 @@ async function receiveOne(host: ReceiveHost, room: RoomState, c: Checked): Promi
     if (replaced) unsigned = { prev_content: replaced.content, prev_sender: replaced.sender, replaces_state: replacedId };
   }
   const stored: PDU = unsigned ? { ...event, unsigned } : event;
-  const prevGroup = loaded.prevs[0]?.group;
-  const before = loaded.prevs.length === 1 ? { group: prevGroup! } : { state: stateBefore, base: prevGroup ?? room.stateGroup };
+  const prevGroup = prevs[0]?.ref;
+  const before: WritePlan['before'] = prevs.length === 1 ? { group: prevGroup! } : { state: stateBefore, base: prevGroup ?? batch.currentGroup };
+  // The state after, shared with the state before when the event changes no state.
+  const stateAfter: StateMap = key === undefined ? stateBefore : new Map(stateBefore).set(key, eventId);
 
   // 7. Soft fail against current state: kept (others may build on it) but not shown or built on.
   const currentAuth = checkEventAuth(pdu, pickAuthEvents(pdu, room.lookup, room.rules), version);
   if (!currentAuth.allowed) {
-    await host.persist(room, { eventId, event: stored, pdu, depth, key, status: 'softFailed', before });
+    batch.add({ eventId, event: stored, pdu, depth, key, status: 'softFailed', before }, stateAfter);
     return { eventId, roomId, outcome: 'softFailed', reason: currentAuth.reason };
   }
 
@@ -347,20 +611,11 @@ async function receiveOne(host: ReceiveHost, room: RoomState, c: Checked): Promi
   extremities.set(eventId, depth);
   let resolved: WritePlan['resolved'];
   if (otherTips.length > 0) {
-    const stateAfter: StateMap = new Map(stateBefore);
-    if (key !== undefined) stateAfter.set(key, eventId);
-    const tipStates = await ctx.storage.read(async (t) => {
-      const out: StateMap[] = [];
-      for (const id of otherTips) {
-        const groups = await t.eventState.get(id);
-        if (groups) out.push(await host.caches.stateGroup(t, groups.after));
-      }
-      return out;
-    });
+    const tipStates = (await batch.statesAfter(otherTips)).map((s) => s.state);
     const state = await resolveState(version, [stateAfter, ...tipStates], getEvent);
     const currentIds = room.stateIds();
     const brought = [...state].filter(([k, id]) => id !== eventId && currentIds.get(k) !== id).map(([, id]) => id);
-    resolved = { state, records: await ctx.storage.read((t) => t.events.getMany(brought)) };
+    resolved = { state, records: await batch.recordsOf(brought) };
   }
 
   // A received redaction is carried out if the target is here and the rules allow it.
@@ -375,30 +630,8 @@ async function receiveOne(host: ReceiveHost, room: RoomState, c: Checked): Promi
           return redactionPermitted(event, target.event, levels, room.createEvent, version) ? target : undefined;
         };
 
-  await host.persist(room, { eventId, event: stored, pdu, depth, key, status: 'timeline', before, extremities, resolved, inWrite });
+  batch.add({ eventId, event: stored, pdu, depth, key, status: 'timeline', before, extremities, resolved, inWrite }, stateAfter);
   return { eventId, roomId, outcome: 'accepted' };
-}
-
-/** A cached loader of stored events in their auth form, for state resolution. */
-function eventLoader(
-  host: ReceiveHost,
-  version: string,
-  pending?: PDU,
-  preloaded?: { ids: readonly string[]; records: ReadonlyMap<string, EventRecord> },
-): (eventId: string) => Promise<PDU | undefined> {
-  const cache = new Map<string, PDU | undefined>();
-  for (const id of preloaded?.ids ?? []) {
-    const record = preloaded!.records.get(id);
-    cache.set(id, record && !record.rejected ? authFormOf(record, version) : undefined);
-  }
-  if (pending) cache.set(pending.event_id as string, pending);
-  return async (eventId) => {
-    if (cache.has(eventId)) return cache.get(eventId);
-    const record = await host.ctx.storage.read((t) => t.events.get(eventId));
-    const pdu = record && !record.rejected ? authFormOf(record, version) : undefined;
-    cache.set(eventId, pdu);
-    return pdu;
-  };
 }
 
 /** The event IDs `keys` name in `state` (what stateLookup will load). */

@@ -142,8 +142,12 @@ export interface RoomEngine {
   importJoin(input: JoinedRoomImport): Promise<string>;
   /** A remote member event about a local user (invite, its rejection): through the receive checks if the room is known, else kept as an outlier with its membership. */
   storeOutlierMembership(roomId: string, roomVersion: string, eventId: string, event: PDU, origin: string): Promise<void>;
-  /** Rooms a local user is joined to: forward extremities and the other servers with joined members. */
-  sharedRooms(): Promise<Array<{ roomId: string; extremities: string[]; servers: string[] }>>;
+  /** Rooms a local user is joined to: forward extremities (and the deepest one's depth) and the other servers with joined members. */
+  sharedRooms(): Promise<Array<{ roomId: string; extremities: string[]; servers: string[]; maxDepth: number }>>;
+  /** Steps 1–2 of the receive checks on PDUs of a room, nothing stored: each one's event ID, undefined if malformed or of an unknown room. */
+  identifyPdus(roomId: string, pdus: readonly unknown[]): Promise<(string | undefined)[]>;
+  /** Which of these events are stored here (rejected and outliers included). */
+  storedEvents(eventIds: readonly string[]): Promise<Set<string>>;
 
   /** The room's version, or undefined if this server does not know the room. */
   roomVersion(roomId: string): Promise<string | undefined>;

@@ -25,6 +25,7 @@ export class TxnContext {
   written: Written | undefined;
   /** The stream position as of this transaction, once read. */
   private position: number | undefined;
+  private positionLoad: Promise<number> | undefined;
 
   constructor(readonly t: EngineTxn) {}
 
@@ -64,16 +65,20 @@ export class TxnContext {
 
   /** The latest stream position handed out. */
   async streamPosition(): Promise<number> {
-    if (this.position === undefined) this.position = await this.counterValue(STREAM);
+    const loaded = await (this.positionLoad ??= this.counterValue(STREAM));
+    if (this.position === undefined) this.position = loaded;
     return this.position;
   }
 
-  /** Hands out the next stream position. */
+  /**
+   * Hands out the next stream position. Positions are taken before the counter's write is awaited, so
+   * writes issued together in one transaction (a received batch) get distinct positions in call order.
+   */
   async nextStreamPosition(): Promise<number> {
     this.assertWritable();
-    const next = (await this.streamPosition()) + 1;
+    await this.streamPosition();
+    const next = ++this.position!;
     await this.t.put(T.counters, { name: STREAM, value: next });
-    this.position = next;
     return next;
   }
 

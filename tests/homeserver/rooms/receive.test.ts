@@ -1,6 +1,7 @@
 // The receive path's order and outcomes, directly on the engine: known events are dropped before any
-// signature work, a batch goes in parents first whatever its order, unknown parents and auth events
-// come back as missingPrevs (nothing fetched, nothing stored), and /send announces them to p2p.
+// signature work, a batch goes in parents first whatever its order and in one storage write, unknown parents
+// and auth events come back as missingPrevs (nothing fetched, nothing stored), /send announces them to p2p
+// and answers per PDU, and a batch whose write fails is written event by event.
 import { expect, test } from 'vitest';
 import { eventIdOf, signEvent, stateKeyOf, type PDU } from '../../../src/core/index.js';
 import type { TestServer } from '../harness.js';
@@ -67,6 +68,62 @@ test('unknown parents and auth events are missingPrevs, listed, not stored; /sen
   expect(retry.map((o) => o.outcome)).toEqual(['accepted', 'accepted']);
   // Anti-entropy's view: both servers list the room, each naming the other.
   const rooms = await a.homeserver.replication.rooms();
-  expect(rooms).toEqual([{ roomId, extremities: [eventIdOf(second!, '12')], servers: [b.serverName] }]);
+  expect(rooms).toEqual([{ roomId, extremities: [eventIdOf(second!, '12')], servers: [b.serverName], maxDepth: second!.depth }]);
+  await net.close();
+});
+
+test('a batch is checked as one and written in ONE storage write; a forged event is refused alone, its descendants wait', async () => {
+  const { net, a, b, chain } = await setupPair();
+  const events = await chain(6);
+  const ids = events.map((e) => eventIdOf(e, '12'));
+  // The third event loses its signatures: invalid, and the three built on it lack a parent.
+  const batch: unknown[] = events.map((e, i) => (i === 2 ? { ...e, signatures: {} } : e));
+  let writes = 0;
+  const write = a.storage.write.bind(a.storage);
+  a.storage.write = ((fn: never) => {
+    writes++;
+    return write(fn);
+  }) as typeof a.storage.write;
+  const response = await a.homeserver.handleFederation(
+    new Request(`http://${a.serverName}/_matrix/federation/v1/send/batch1`, { method: 'PUT', body: JSON.stringify({ origin: b.serverName, origin_server_ts: 1, pdus: batch, edus: [] }) }),
+    b.serverName,
+  );
+  expect(response.status).toBe(200);
+  const { pdus } = (await response.json()) as { pdus: Record<string, { error?: string }> };
+  // Per-PDU results, as the spec asks: the honest ones went in, the forged one and its descendants did not.
+  expect(pdus[ids[0]!]).toEqual({});
+  expect(pdus[ids[1]!]).toEqual({});
+  expect(pdus[ids[2]!]!.error).toMatch(/^invalid: no valid signature/);
+  for (const id of ids.slice(3)) expect(pdus[id]!.error).toMatch(/^missingPrevs/);
+  expect(writes).toBe(1);
+  const stored = await a.storage.read((t) => t.events.getMany(ids));
+  expect([...stored.keys()].sort()).toEqual([ids[0]!, ids[1]!].sort());
+  // The batch's events took consecutive stream positions in DAG order, and the room's tip moved to the last one.
+  expect(stored.get(ids[1]!)!.streamOrdering).toBe(stored.get(ids[0]!)!.streamOrdering! + 1);
+  expect(await a.storage.read((t) => t.dag.extremities(events[0]!.room_id as string))).toEqual([ids[1]!]);
+  await net.close();
+});
+
+test('a batch whose write fails is written event by event, so one event that cannot be stored sinks no other', async () => {
+  const { net, a, roomId, chain } = await setupPair();
+  const events = await chain(4);
+  const write = a.storage.write.bind(a.storage);
+  let writes = 0;
+  a.storage.write = ((fn: never) => {
+    writes++;
+    // The batch's write (the first) fails, as a full disk or an aborted IndexedDB transaction would.
+    return writes === 1 ? Promise.reject(new Error('simulated write failure')) : write(fn);
+  }) as typeof a.storage.write;
+  const outcomes = await a.homeserver.replication.receivePdus(events, 'anyone');
+  expect(outcomes.map((o) => o.outcome)).toEqual(['accepted', 'accepted', 'accepted', 'accepted']);
+  expect(writes).toBe(1 + events.length);
+  // The cached room followed the writes that committed: a local send builds on the last event.
+  const [alice] = await withUsers(a, 'alice2');
+  const joined = await alice!.call('POST', `/join/${enc(roomId)}`, {});
+  expect(joined.status).toBe(200);
+  const last = eventIdOf(events[3]!, '12');
+  const tips = await a.storage.read((t) => t.dag.extremities(roomId));
+  expect(tips).toHaveLength(1);
+  expect(await a.storage.read((t) => t.dag.prevEvents(tips[0]!))).toEqual([last]);
   await net.close();
 });

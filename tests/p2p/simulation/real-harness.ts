@@ -119,7 +119,10 @@ export async function createRealSim(init: { seed: number; servers: number; netwo
       for (const p of group) {
         for (const id of await eventIds(p, roomId)) {
           union.add(id);
-          if (!prevs.has(id)) prevs.set(id, (await p.server.storage.read((t) => t.dag.prevEvents(id))) ?? []);
+          // Parents as recorded by a server that holds the event: the walk also names parents a server lacks
+          // (history before its join), and such a server knows no parents of them.
+          if (prevs.has(id) || !(await p.server.storage.read((t) => t.events.has(id)))) continue;
+          prevs.set(id, (await p.server.storage.read((t) => t.dag.prevEvents(id))) ?? []);
         }
       }
       const [first, ...rest] = group;

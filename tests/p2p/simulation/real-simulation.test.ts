@@ -3,6 +3,7 @@
 // changes, bans and topic edits while partitioned with seeded delays, drops and reordering; after healing and
 // quiescence every server with a joined user has the same resolved state and the same events (soft-failed ones
 // included; history from before a server's own join excepted: send_join brings state, not history). 20 seeds by default
+// and the regression seeds below
 // (each costs real crypto); REAL_SIM_SEED=<n> replays one, REAL_SIM_SEEDS=<count> runs more.
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../src/p2p/memory-transport.js';
@@ -10,7 +11,15 @@ import { enc, withUsers, type Client } from '../../homeserver/rooms/helpers.js';
 import { createRealSim } from './real-harness.js';
 
 const one = process.env.REAL_SIM_SEED;
-const seeds = one !== undefined ? [Number(one)] : Array.from({ length: Number(process.env.REAL_SIM_SEEDS ?? 20) }, (_, i) => i + 1);
+/**
+ * Seeds 43 and 45 once failed here: a server lacked events from before its own rejoin, which the comparison
+ * then took for missing ones (it read their parents from a server that did not hold them). Kept as regressions.
+ */
+const REGRESSION_SEEDS = [43, 45];
+const seeds =
+  one !== undefined
+    ? [Number(one)]
+    : [...new Set([...Array.from({ length: Number(process.env.REAL_SIM_SEEDS ?? 20) }, (_, i) => i + 1), ...REGRESSION_SEEDS])];
 
 /** Servers left out of a comparison because the others saw them banned or gone while they did not know (see run()). */
 let unaware = 0;

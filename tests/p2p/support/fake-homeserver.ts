@@ -300,6 +300,15 @@ export function createFakeHomeserver(init: { serverName: string; storage: Storag
         listeners.add(listener);
         return () => listeners.delete(listener);
       },
+      async eventIds(roomId, pdus) {
+        return pdus.map((pdu) => {
+          const event = parse(pdu);
+          return event && event.room_id === roomId ? event.event_id : undefined;
+        });
+      },
+      async storedEvents(ids) {
+        return new Set(ids.filter((id) => byId.has(id)));
+      },
     },
     async createRoom() {
       const create = build('', 'm.room.create', { creator: userId, nonce: Math.floor(now()) + serverName }, '', [], 1);
