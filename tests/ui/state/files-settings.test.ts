@@ -200,9 +200,9 @@ describe('RoomSettingsState', () => {
 
 /** A file whose stream hands out 256 KiB chunks and calls `onPull` before each. */
 class ObservedFile extends File {
-  readonly #bytes: Uint8Array;
+  readonly #bytes: Uint8Array<ArrayBuffer>;
   readonly #onPull: () => void;
-  constructor(bytes: Uint8Array, name: string, onPull: () => void) {
+  constructor(bytes: Uint8Array<ArrayBuffer>, name: string, onPull: () => void) {
     super([bytes], name, { type: 'application/octet-stream' });
     this.#bytes = bytes;
     this.#onPull = onPull;
