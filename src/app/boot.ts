@@ -108,7 +108,9 @@ export function createAppHost(options: AppHostOptions): SessionHost {
   }
 
   function fetchFnOf(booted: BootedPeer): typeof fetch {
-    return ((input: RequestInfo | URL, init?: RequestInit) => booted.homeserver.handleClient(new Request(input, init))) as typeof fetch;
+    // A streamed body (an upload whose progress counts the bytes the server reads) must be half duplex.
+    return ((input: RequestInfo | URL, init?: RequestInit) =>
+      booted.homeserver.handleClient(new Request(input, init?.body instanceof ReadableStream ? { ...init, duplex: 'half' } as RequestInit : init))) as typeof fetch;
   }
 
   async function startClient(booted: BootedPeer, session: StoredSession): Promise<MatrixClient> {

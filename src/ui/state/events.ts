@@ -2,7 +2,7 @@
  * matrix-js-sdk event names as the SDK's own enum types, written as strings so the UI imports the SDK's
  * types only (the SDK itself is loaded by src/app, lazily). A renamed event fails the typecheck here.
  */
-import type { ClientEvent, RoomEvent, RoomMemberEvent } from 'matrix-js-sdk';
+import type { ClientEvent, RoomEvent, RoomMemberEvent, RoomStateEvent } from 'matrix-js-sdk';
 
 export const SYNC = 'sync' as ClientEvent.Sync;
 export const ROOM_ADDED = 'Room' as ClientEvent.Room;
@@ -14,3 +14,5 @@ export const ROOM_RECEIPT = 'Room.receipt' as RoomEvent.Receipt;
 export const ROOM_LOCAL_ECHO = 'Room.localEchoUpdated' as RoomEvent.LocalEchoUpdated;
 export const ROOM_TIMELINE_RESET = 'Room.timelineReset' as RoomEvent.TimelineReset;
 export const MEMBER_NAME = 'RoomMember.name' as RoomMemberEvent.Name;
+/** After a batch of state events has been applied (members' power levels included). */
+export const ROOM_STATE_UPDATE = 'RoomState.update' as RoomStateEvent.Update;

@@ -5,6 +5,7 @@
  */
 import type { MatrixClient, MatrixEvent, Room } from 'matrix-js-sdk';
 import { ROOM_LOCAL_ECHO, ROOM_TIMELINE, ROOM_TIMELINE_RESET } from './events.js';
+import { mediaOf, type MediaContent } from './media.svelte.js';
 
 export interface TimelineMessage {
   id: string;
@@ -14,6 +15,8 @@ export interface TimelineMessage {
   ts: number;
   /** Sent by this client and not yet acknowledged by the server. */
   pending: boolean;
+  /** The image or file of an m.image / m.file message. */
+  media?: MediaContent;
 }
 
 function messageOf(room: Room, event: MatrixEvent): TimelineMessage | undefined {
@@ -28,6 +31,7 @@ function messageOf(room: Room, event: MatrixEvent): TimelineMessage | undefined 
     body: content.body,
     ts: event.getTs(),
     pending: event.status !== null,
+    media: mediaOf(content),
   };
 }
 

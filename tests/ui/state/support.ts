@@ -9,7 +9,9 @@ import type { TestServer } from '../../homeserver/harness.js';
 (logger as unknown as LogLevelLogger).setLevel('warn');
 
 export function fetchFnOf(server: TestServer): typeof fetch {
-  return ((input: RequestInfo | URL, init?: RequestInit) => server.homeserver.handleClient(new Request(input, init))) as typeof fetch;
+  // A streamed body (an upload whose progress counts the bytes the server reads) must be half duplex.
+  return ((input: RequestInfo | URL, init?: RequestInit) =>
+    server.homeserver.handleClient(new Request(input, init?.body instanceof ReadableStream ? { ...init, duplex: 'half' } as RequestInit : init))) as typeof fetch;
 }
 
 /** A started client of `localpart` (registered here), with its first sync done. */
