@@ -11,6 +11,7 @@ import { runP2pBench } from './p2p-bench.js';
 import { runReplicationBench } from './replication-bench.js';
 import { runJoinBench } from './join-bench.js';
 import { runSimBench } from './sim-bench.js';
+import { runAppBench } from './app-bench.js';
 import { formatTable, type BenchRow } from './report.js';
 import { bundleForBrowser, chromiumAvailable, launchChromium, openScriptPage } from '../support/chromium.js';
 
@@ -67,6 +68,13 @@ if (wants('replication')) {
 if (wants('sim')) {
   console.log('simulation (node, memory network, virtual time; 50 and 200 servers, direct vs gossip)…');
   rows.push(...(await runSimBench()));
+}
+
+if (wants('app')) {
+  console.log('app (chromium, the built app as npm start serves it: cold start, first-load JS, scrolling a 100,000-event room)…');
+  // APP_BENCH_EVENTS=cold,scroll shrinks the seeded rooms for a quick look; the figures are for 10,000 and 100,000.
+  const [coldEvents, scrollEvents] = (process.env.APP_BENCH_EVENTS ?? '').split(',').map((n) => (n ? Number(n) : undefined));
+  rows.push(...(await runAppBench({ coldEvents, scrollEvents, screenshot: process.env.APP_BENCH_SCREENSHOT })));
 }
 
 console.log(formatTable(rows));
