@@ -138,6 +138,11 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
   const scrollEvents = options.scrollEvents ?? 100_000;
   const scrollBack = options.scrollBack ?? 3_000;
   const rows: BenchRow[] = [];
+  // Each figure is printed as soon as it is measured too: the whole run takes a while.
+  const record = (row: BenchRow) => {
+    rows.push(row);
+    log(`  ${row.figure}: ${row.value.toFixed(1)} ${row.unit}${row.limit ? ` (${row.limit.label}: ${row.limit.value.toFixed(1)} ${row.limit.unit})` : ''}`);
+  };
 
   const stale = distStaleness(DIST);
   if (stale) {
@@ -150,7 +155,7 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
   const firstLoad = await firstLoadFiles(DIST);
   const firstJsKb = await sumGzipKb(DIST, firstLoad.js);
   const firstCssKb = await sumGzipKb(DIST, firstLoad.css);
-  rows.push({
+  record({
     where: 'dist/',
     figure: `first-load JS, gzipped (index.html's static module graph: ${firstLoad.js.length} files; lazy chunks and crypto WASM excluded)`,
     value: firstJsKb,
@@ -207,7 +212,7 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
       await page.close();
     }
     const coldMs = median(interactive);
-    rows.push({
+    record({
       where: WHERE,
       figure: `cold start → room list interactive, ${coldEvents.toLocaleString('en-US')}-event room in IndexedDB, HTTP cache off (median of ${COLD_RUNS}; runs ${interactive.map((v) => Math.round(v)).join(', ')} ms)`,
       value: coldMs,
@@ -215,8 +220,8 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
       limit: { label: 'empty page from the same server, load end', value: median(blank), unit: 'ms' },
       note: `goal ≤ ${COLD_START_GOAL_MS} ms: ${coldMs <= COLD_START_GOAL_MS ? 'met' : 'NOT met'}; list painted at ${Math.round(median(listed))} ms`,
     });
-    rows.push({ where: WHERE, figure: 'raw IndexedDB read, one cursor pass over 10,000 records of 500 B', value: rawReads, unit: 'records/s' });
-    rows.push({ where: WHERE, figure: 'click on the room → its newest messages shown', value: median(opened), unit: 'ms' });
+    record({ where: WHERE, figure: 'raw IndexedDB read, one cursor pass over 10,000 records of 500 B', value: rawReads, unit: 'records/s' });
+    record({ where: WHERE, figure: 'click on the room → its newest messages shown', value: median(opened), unit: 'ms' });
 
     const origin = new URL(server.url).origin;
     const loadedFiles = loadedJs.filter((n) => n.startsWith(origin)).map((n) => new URL(n).pathname.slice(1)).filter((p) => p.endsWith('.js') || p.endsWith('.wasm'));
@@ -225,7 +230,7 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
     const wasm = lazy.filter((f) => f.endsWith('.wasm'));
     const lazyKb = await sumGzipKb(served, lazyJs);
     const firstFetched = loadedFiles.filter((f) => firstLoad.js.includes(f));
-    rows.push({
+    record({
       where: WHERE,
       figure: `JS the page fetched until the room list was interactive, gzipped: first-load (${firstFetched.length} files) + lazy (${lazyJs.length} chunks)`,
       value: (await sumGzipKb(served, firstFetched)) + lazyKb,
@@ -234,7 +239,8 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
       note: `lazy ${lazyKb.toFixed(0)} KB: ${lazyJs.join(' ')}; WASM fetched: ${wasm.length === 0 ? 'none' : wasm.join(' ')}`,
     });
 
-    // Scrolling a 100,000-event room.
+    // Scrolling a 100,000-event room (scrollEvents 0: cold start and JS only).
+    if (scrollEvents === 0) return rows;
     log(`  seeding a ${scrollEvents.toLocaleString('en-US')}-event room …`);
     const big = await seed(context, server.url, 'scroll', SCROLL_ROOM, scrollEvents);
     log(`  seeded in ${big.seconds.toFixed(1)} s (${Math.round(big.events / big.seconds)} sends/s)`);
@@ -263,8 +269,8 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
     const early = stats(scrolled.early);
     const late = stats(scrolled.late);
     const idleLimit = { label: 'idle frame interval of the same page, p50', value: percentile(sortedIdle, 50), unit: 'ms' };
-    rows.push({ where: WHERE, figure: `scroll, ${scrollEvents.toLocaleString('en-US')}-event room: frame time p50 / p99, first 200 frames`, value: early.p50, unit: 'ms', limit: idleLimit, note: `p99 ${early.p99.toFixed(1)} ms` });
-    rows.push({
+    record({ where: WHERE, figure: `scroll, ${scrollEvents.toLocaleString('en-US')}-event room: frame time p50 / p99, first 200 frames`, value: early.p50, unit: 'ms', limit: idleLimit, note: `p99 ${early.p99.toFixed(1)} ms` });
+    record({
       where: WHERE,
       figure: `… last 200 frames, ${scrolled.back.toLocaleString('en-US')} messages back (${scrolled.seconds.toFixed(0)} s of scrolling)`,
       value: late.p50,
@@ -272,7 +278,7 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
       limit: idleLimit,
       note: `p99 ${late.p99.toFixed(1)} ms`,
     });
-    rows.push({
+    record({
       where: WHERE,
       figure: `JS heap after GC, after scrolling ${scrolled.back.toLocaleString('en-US')} messages back`,
       value: heapEnd,

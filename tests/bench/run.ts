@@ -72,7 +72,7 @@ if (wants('sim')) {
 
 if (wants('app')) {
   console.log('app (chromium, the built app as npm start serves it: cold start, first-load JS, scrolling a 100,000-event room)…');
-  // APP_BENCH_EVENTS=cold,scroll shrinks the seeded rooms for a quick look; the figures are for 10,000 and 100,000.
+  // APP_BENCH_EVENTS=cold,scroll shrinks the seeded rooms for a quick look (scroll 0 skips scrolling); the figures are for 10,000 and 100,000.
   const [coldEvents, scrollEvents] = (process.env.APP_BENCH_EVENTS ?? '').split(',').map((n) => (n ? Number(n) : undefined));
   rows.push(...(await runAppBench({ coldEvents, scrollEvents, screenshot: process.env.APP_BENCH_SCREENSHOT })));
 }
