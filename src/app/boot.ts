@@ -139,6 +139,8 @@ export function createAppHost(options: AppHostOptions): SessionHost {
         if (Date.now() > graceEnd) return { kind: 'locked' };
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
+      // Fetched and parsed while the peer boots: every outcome but 'locked' needs the SDK next (cold start).
+      void Promise.all([import('matrix-js-sdk'), import('matrix-js-sdk/lib/logger.js')]).catch(() => {});
       const [{ bootPeer }, relays] = await Promise.all([import('./boot-peer.js'), fetchRelays(origin)]);
       try {
         peer = await bootPeer({ profile, relays, log: quietDebug() });

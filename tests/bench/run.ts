@@ -13,6 +13,7 @@ import { runJoinBench } from './join-bench.js';
 import { runSimBench } from './sim-bench.js';
 import { runE2eeBench } from './e2ee-bench.js';
 import { runMediaBench } from './media-bench.js';
+import { runAppBench } from './app-bench.js';
 import { formatTable, type BenchRow } from './report.js';
 import { bundleForBrowser, chromiumAvailable, launchChromium, openScriptPage } from '../support/chromium.js';
 
@@ -79,6 +80,13 @@ if (wants('sim')) {
 if (wants('e2ee')) {
   console.log('e2ee (node, matrix-js-sdk Rust crypto clients on homeservers over libp2p: encrypted vs unencrypted delivery, room key shared with 50 devices)…');
   rows.push(...(await runE2eeBench()));
+}
+
+if (wants('app')) {
+  console.log('app (chromium, the built app as npm start serves it: cold start, first-load JS, scrolling a 100,000-event room)…');
+  // APP_BENCH_EVENTS=cold,scroll shrinks the seeded rooms for a quick look (scroll 0 skips scrolling); the figures are for 10,000 and 100,000.
+  const [coldEvents, scrollEvents] = (process.env.APP_BENCH_EVENTS ?? '').split(',').map((n) => (n ? Number(n) : undefined));
+  rows.push(...(await runAppBench({ coldEvents, scrollEvents, screenshot: process.env.APP_BENCH_SCREENSHOT })));
 }
 
 console.log(formatTable(rows));

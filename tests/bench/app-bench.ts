@@ -1,0 +1,349 @@
+/**
+ * The chat app's figures (`npm run bench -- app`), measured on the built app as `npm start` serves it, in
+ * real Chromium:
+ *
+ * - cold start: a profile whose IndexedDB already holds a 10,000-event room (written in the page by a
+ *   test-only entry through the homeserver, not the UI) is opened with the HTTP cache off; navigation
+ *   start until the room list shows the room and the main thread is free again. Beside it, in the same
+ *   run: an empty page from the same server, and the raw IndexedDB read rate of that browser.
+ * - first-load JavaScript, gzipped: the module graph index.html loads statically (lazy chunks and the
+ *   crypto WASM excluded), from dist/; and what the page actually fetched until its room list was
+ *   interactive, split into first-load and lazy.
+ * - scrolling a 100,000-event room: requestAnimationFrame deltas while a script scrolls the timeline
+ *   back (early and late in the scroll) beside the idle frame interval of the same page, and the JS heap
+ *   (after a forced GC) and DOM size when the room opens and after scrolling far back.
+ *
+ * The dist/ copy the bench serves gains three test-only files: bench-blank.html, bench-seed.html and
+ * bench-seed.js (tests/bench/browser/app-seed-entry.ts bundled).
+ */
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import type { BrowserContext, CDPSession, Page } from 'playwright-core';
+import { distStaleness, start } from '../../src/node/start.js';
+import { bundleForBrowser, launchPersistentChromium } from '../support/chromium.js';
+import type { SeedResult } from './browser/app-seed-entry.js';
+import { percentile, type BenchRow } from './report.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const DIST = join(ROOT, 'dist');
+const WHERE = 'chromium, app';
+const COLD_ROOM = 'Ten thousand';
+const SCROLL_ROOM = 'Hundred thousand';
+const COLD_RUNS = 3;
+const FIRST_LOAD_GOAL_KB = 350;
+const COLD_START_GOAL_MS = 1000;
+
+export interface AppBenchOptions {
+  coldEvents?: number;
+  scrollEvents?: number;
+  /** How many messages back the scroll goes before the second heap reading. */
+  scrollBack?: number;
+  /** Where the 1280 px screenshot of the opened room goes (README's picture), if anywhere. */
+  screenshot?: string;
+  log?: (line: string) => void;
+}
+
+const gzipKb = (bytes: Buffer) => gzipSync(bytes, { level: 9 }).length / 1024;
+
+/** Relative module specifiers a built chunk imports statically (`import … from"./x.js"`, `import"./x.js"`), not `import("./x.js")`. */
+export function staticImportsOf(code: string): string[] {
+  const found = new Set<string>();
+  for (const match of code.matchAll(/(?:\bfrom\s*|\bimport\s*)["'](\.{1,2}\/[^"']+\.js)["']/g)) found.add(match[1]!);
+  return [...found];
+}
+
+/** The files (relative to dist/) index.html loads before any dynamic import: entry scripts, modulepreloads, their static imports, stylesheets. */
+export async function firstLoadFiles(dist: string): Promise<{ js: string[]; css: string[] }> {
+  const html = await readFile(join(dist, 'index.html'), 'utf8');
+  const pending = [...html.matchAll(/<script[^>]*type="module"[^>]*src="\/?([^"]+)"/g), ...html.matchAll(/<link[^>]*rel="modulepreload"[^>]*href="\/?([^"]+)"/g)].map((m) => m[1]!);
+  const css = [...html.matchAll(/<link[^>]*rel="stylesheet"[^>]*href="\/?([^"]+)"/g)].map((m) => m[1]!);
+  const js = new Set<string>();
+  while (pending.length > 0) {
+    const file = pending.pop()!;
+    if (js.has(file)) continue;
+    js.add(file);
+    const code = await readFile(join(dist, file), 'utf8');
+    const dir = file.includes('/') ? file.slice(0, file.lastIndexOf('/') + 1) : '';
+    for (const spec of staticImportsOf(code)) pending.push(new URL(spec, `http://x/${dir}`).pathname.slice(1));
+  }
+  return { js: [...js], css };
+}
+
+async function sumGzipKb(dist: string, files: string[]): Promise<number> {
+  let total = 0;
+  for (const file of files) total += gzipKb(await readFile(join(dist, file)));
+  return total;
+}
+
+async function coldPage(context: BrowserContext): Promise<{ page: Page; cdp: CDPSession }> {
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+  page.on('pageerror', (e) => console.error('page error:', e));
+  return { page, cdp };
+}
+
+/** Records when the Rooms list first shows a button for `roomName`, and when the main thread next runs a task. */
+function roomListProbe(roomName: string): string {
+  return `(() => {
+    const w = window;
+    const check = () => {
+      if (w.__roomListAt) return;
+      const list = document.querySelector('ul[aria-label="Rooms"]');
+      const button = list && Array.from(list.querySelectorAll('button')).find((b) => (b.textContent || '').includes(${JSON.stringify(roomName)}) && !b.disabled);
+      if (!button) return;
+      w.__roomListAt = performance.now();
+      setTimeout(() => { w.__interactiveAt = performance.now(); }, 0);
+    };
+    new MutationObserver(check).observe(document, { subtree: true, childList: true, characterData: true });
+  })();`;
+}
+
+async function until<T>(what: string, probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 120_000, everyMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (ok(value)) return value;
+    if (Date.now() > end) throw new Error(`app bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
+
+async function usedHeapMb(cdp: CDPSession): Promise<number> {
+  await cdp.send('HeapProfiler.collectGarbage');
+  const { usedSize } = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number };
+  return usedSize / (1024 * 1024);
+}
+
+async function seed(context: BrowserContext, url: string, profile: string, room: string, count: number): Promise<SeedResult & { rawReads?: number }> {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('seed page error:', e));
+  await page.goto(new URL('/bench-seed.html', url).toString(), { waitUntil: 'load' });
+  await page.waitForFunction('typeof window.benchSeed === "function"');
+  const result = (await page.evaluate(([p, r, n]) => (window as any).benchSeed(p, 'Bench', r, n), [profile, room, count] as const)) as SeedResult;
+  await page.close();
+  return result;
+}
+
+export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchRow[]> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const coldEvents = options.coldEvents ?? 10_000;
+  const scrollEvents = options.scrollEvents ?? 100_000;
+  const scrollBack = options.scrollBack ?? 3_000;
+  const rows: BenchRow[] = [];
+  // Each figure is printed as soon as it is measured too: the whole run takes a while.
+  const record = (row: BenchRow) => {
+    rows.push(row);
+    log(`  ${row.figure}: ${row.value.toFixed(1)} ${row.unit}${row.limit ? ` (${row.limit.label}: ${row.limit.value.toFixed(1)} ${row.limit.unit})` : ''}`);
+  };
+
+  const stale = distStaleness(DIST);
+  if (stale) {
+    log(`  building the app (${stale}) …`);
+    const { build } = await import('vite');
+    await build({ root: ROOT, logLevel: 'warn', build: { outDir: DIST, emptyOutDir: true } });
+  }
+
+  // First-load JavaScript, from the build itself.
+  const firstLoad = await firstLoadFiles(DIST);
+  const firstJsKb = await sumGzipKb(DIST, firstLoad.js);
+  const firstCssKb = await sumGzipKb(DIST, firstLoad.css);
+  record({
+    where: 'dist/',
+    figure: `first-load JS, gzipped (index.html's static module graph: ${firstLoad.js.length} files; lazy chunks and crypto WASM excluded)`,
+    value: firstJsKb,
+    unit: 'KB',
+    limit: { label: 'goal', value: FIRST_LOAD_GOAL_KB, unit: 'KB' },
+    note: `${firstJsKb <= FIRST_LOAD_GOAL_KB ? 'met' : 'NOT met'}; CSS ${firstCssKb.toFixed(1)} KB gz`,
+  });
+
+  const served = await mkdtemp(join(tmpdir(), 'hometab-appbench-dist-'));
+  const profileDir = await mkdtemp(join(tmpdir(), 'hometab-appbench-profile-'));
+  await cp(DIST, served, { recursive: true });
+  await writeFile(join(served, 'bench-blank.html'), '<!doctype html><meta charset="utf-8"><title>blank</title>');
+  await writeFile(join(served, 'bench-seed.html'), '<!doctype html><meta charset="utf-8"><title>seed</title><script type="module" src="/bench-seed.js"></script>');
+  await writeFile(join(served, 'bench-seed.js'), await bundleForBrowser(fileURLToPath(new URL('./browser/app-seed-entry.ts', import.meta.url))));
+  const server = await start({ port: 0, distDir: served, log: () => {} });
+  const context = await launchPersistentChromium(profileDir);
+  context.setDefaultTimeout(120_000);
+  try {
+    // Cold start.
+    const seedPage = await context.newPage();
+    await seedPage.goto(new URL('/bench-seed.html', server.url).toString(), { waitUntil: 'load' });
+    await seedPage.waitForFunction('typeof window.benchRawReads === "function"');
+    const rawReads = (await seedPage.evaluate(() => (window as any).benchRawReads(10_000))) as number;
+    await seedPage.close();
+    log(`  seeding a ${coldEvents.toLocaleString('en-US')}-event room …`);
+    const cold = await seed(context, server.url, 'cold', COLD_ROOM, coldEvents);
+    log(`  seeded in ${cold.seconds.toFixed(1)} s (${Math.round(cold.events / cold.seconds)} sends/s)`);
+
+    const blank: number[] = [];
+    for (let i = 0; i < COLD_RUNS; i++) {
+      const { page } = await coldPage(context);
+      await page.goto(new URL('/bench-blank.html', server.url).toString(), { waitUntil: 'load' });
+      blank.push((await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).loadEventEnd)) as number);
+      await page.close();
+    }
+
+    const listed: number[] = [];
+    const interactive: number[] = [];
+    const opened: number[] = [];
+    let loadedJs: string[] = [];
+    for (let i = 0; i < COLD_RUNS; i++) {
+      const { page } = await coldPage(context);
+      await page.addInitScript(roomListProbe(COLD_ROOM));
+      await page.goto(new URL('/?profile=cold', server.url).toString());
+      const at = await until('the room list', () => page.evaluate(() => [(window as any).__roomListAt, (window as any).__interactiveAt] as [number?, number?]), ([, b]) => b !== undefined);
+      listed.push(at[0]!);
+      interactive.push(at[1]!);
+      loadedJs = (await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name))) as string[];
+      // Then a click opens the room and its newest messages show.
+      const clickAt = (await page.evaluate(() => performance.now())) as number;
+      await page.getByRole('list', { name: 'Rooms' }).getByRole('button', { name: new RegExp(`^${COLD_ROOM}`) }).click();
+      await page.getByRole('log', { name: 'Timeline' }).getByRole('article').first().waitFor();
+      opened.push(((await page.evaluate(() => performance.now())) as number) - clickAt);
+      await page.close();
+    }
+    const coldMs = median(interactive);
+    record({
+      where: WHERE,
+      figure: `cold start → room list interactive, ${coldEvents.toLocaleString('en-US')}-event room in IndexedDB, HTTP cache off (median of ${COLD_RUNS}; runs ${interactive.map((v) => Math.round(v)).join(', ')} ms)`,
+      value: coldMs,
+      unit: 'ms',
+      limit: { label: 'empty page from the same server, load end', value: median(blank), unit: 'ms' },
+      note: `goal ≤ ${COLD_START_GOAL_MS} ms: ${coldMs <= COLD_START_GOAL_MS ? 'met' : 'NOT met'}; list painted at ${Math.round(median(listed))} ms`,
+    });
+    record({ where: WHERE, figure: 'raw IndexedDB read, one cursor pass over 10,000 records of 500 B', value: rawReads, unit: 'records/s' });
+    record({ where: WHERE, figure: 'click on the room → its newest messages shown', value: median(opened), unit: 'ms' });
+
+    const origin = new URL(server.url).origin;
+    const loadedFiles = loadedJs.filter((n) => n.startsWith(origin)).map((n) => new URL(n).pathname.slice(1)).filter((p) => p.endsWith('.js') || p.endsWith('.wasm'));
+    const lazy = loadedFiles.filter((f) => !firstLoad.js.includes(f));
+    const lazyJs = lazy.filter((f) => f.endsWith('.js'));
+    const wasm = lazy.filter((f) => f.endsWith('.wasm'));
+    const lazyKb = await sumGzipKb(served, lazyJs);
+    const firstFetched = loadedFiles.filter((f) => firstLoad.js.includes(f));
+    record({
+      where: WHERE,
+      figure: `JS the page fetched until the room list was interactive, gzipped: first-load (${firstFetched.length} files) + lazy (${lazyJs.length} chunks)`,
+      value: (await sumGzipKb(served, firstFetched)) + lazyKb,
+      unit: 'KB',
+      limit: { label: 'goal for first-load JS', value: FIRST_LOAD_GOAL_KB, unit: 'KB' },
+      note: `lazy ${lazyKb.toFixed(0)} KB: ${lazyJs.join(' ')}; WASM fetched: ${wasm.length === 0 ? 'none' : wasm.join(' ')}`,
+    });
+
+    // Scrolling a 100,000-event room (scrollEvents 0: cold start and JS only).
+    if (scrollEvents === 0) return rows;
+    log(`  seeding a ${scrollEvents.toLocaleString('en-US')}-event room …`);
+    const big = await seed(context, server.url, 'scroll', SCROLL_ROOM, scrollEvents);
+    log(`  seeded in ${big.seconds.toFixed(1)} s (${Math.round(big.events / big.seconds)} sends/s)`);
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    page.on('pageerror', (e) => console.error('page error:', e));
+    const cdp = await context.newCDPSession(page);
+    await page.goto(new URL('/?profile=scroll', server.url).toString());
+    await page.getByRole('list', { name: 'Rooms' }).getByRole('button', { name: new RegExp(`^${SCROLL_ROOM}`) }).click();
+    const timeline = page.getByRole('log', { name: 'Timeline' });
+    await timeline.getByRole('article').first().waitFor();
+    await page.waitForTimeout(1000);
+    if (options.screenshot) await page.screenshot({ path: options.screenshot });
+    const heapStart = await usedHeapMb(cdp);
+    const domStart = (await page.evaluate(() => document.getElementsByTagName('*').length)) as number;
+    const idle = (await page.evaluate(inPage(IDLE_FRAME_DELTAS, 120))) as number[];
+    log(`  scrolling back ${scrollBack.toLocaleString('en-US')} messages …`);
+    const scrolled = (await page.evaluate(inPage(SCROLL_BACK, { back: scrollBack, newest: scrollEvents - 1 }))) as { early: number[]; late: number[]; articles: number; back: number; seconds: number };
+    const heapEnd = await usedHeapMb(cdp);
+    const domEnd = (await page.evaluate(() => document.getElementsByTagName('*').length)) as number;
+    const sortedIdle = [...idle].sort((a, b) => a - b);
+    const stats = (d: number[]) => {
+      const s = [...d].sort((a, b) => a - b);
+      return { p50: percentile(s, 50), p99: percentile(s, 99) };
+    };
+    const early = stats(scrolled.early);
+    const late = stats(scrolled.late);
+    const idleLimit = { label: 'idle frame interval of the same page, p50', value: percentile(sortedIdle, 50), unit: 'ms' };
+    record({ where: WHERE, figure: `scroll, ${scrollEvents.toLocaleString('en-US')}-event room: frame time p50 / p99, first 200 frames`, value: early.p50, unit: 'ms', limit: idleLimit, note: `p99 ${early.p99.toFixed(1)} ms` });
+    record({
+      where: WHERE,
+      figure: `… last 200 frames, ${scrolled.back.toLocaleString('en-US')} messages back (${scrolled.seconds.toFixed(0)} s of scrolling)`,
+      value: late.p50,
+      unit: 'ms',
+      limit: idleLimit,
+      note: `p99 ${late.p99.toFixed(1)} ms`,
+    });
+    record({
+      where: WHERE,
+      figure: `JS heap after GC, after scrolling ${scrolled.back.toLocaleString('en-US')} messages back`,
+      value: heapEnd,
+      unit: 'MB',
+      limit: { label: 'when the room opened', value: heapStart, unit: 'MB' },
+      note: `${scrolled.articles.toLocaleString('en-US')} articles in the DOM; DOM elements ${domStart.toLocaleString('en-US')} → ${domEnd.toLocaleString('en-US')}; ${heapEnd <= heapStart * 1.25 ? 'flat' : 'grows'}`,
+    });
+    await page.close();
+  } finally {
+    await context.close();
+    await server.stop();
+    await rm(served, { recursive: true, force: true });
+    await rm(profileDir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+// In-page scripts are plain JavaScript source: functions compiled by tsx carry helpers the page lacks.
+
+/** In the page: `count` requestAnimationFrame deltas with nothing else going on. */
+const IDLE_FRAME_DELTAS = `async (count) => {
+  const deltas = [];
+  let last = await new Promise((resolve) => requestAnimationFrame(resolve));
+  while (deltas.length < count) {
+    const now = await new Promise((resolve) => requestAnimationFrame(resolve));
+    deltas.push(now - last);
+    last = now;
+  }
+  return deltas;
+}`;
+
+/**
+ * In the page: scrolls the Timeline log upwards 400 px per frame (the app fetches older messages as the
+ * top comes into view) until the oldest message in the DOM is `back` messages before the newest (seeded
+ * bodies start with "#<index>", which holds whether or not the timeline is virtualised) or two minutes
+ * pass (or the room's beginning shows), recording requestAnimationFrame deltas; returns the first and
+ * last 200.
+ */
+const SCROLL_BACK = `async ({ back, newest }) => {
+  const log = document.querySelector('[role="log"][aria-label="Timeline"]');
+  const oldestShown = () => {
+    const match = /#(\\d+)/.exec(log.querySelector('article')?.textContent ?? '');
+    return match ? Number(match[1]) : newest;
+  };
+  const deltas = [];
+  const started = performance.now();
+  let last = started;
+  await new Promise((resolve) => {
+    const step = (now) => {
+      deltas.push(now - last);
+      last = now;
+      log.scrollTop = Math.max(0, log.scrollTop - 400);
+      const reachedStart = (log.textContent ?? '').includes('This is the beginning of the room.');
+      if (newest - oldestShown() >= back || reachedStart || now - started > 120000) resolve();
+      else requestAnimationFrame(step);
+    };
+    requestAnimationFrame(step);
+  });
+  return {
+    early: deltas.slice(1, 201),
+    late: deltas.slice(-200),
+    articles: log.getElementsByTagName('article').length,
+    back: newest - oldestShown(),
+    seconds: (performance.now() - started) / 1000,
+  };
+}`;
+
+const inPage = (source: string, arg: unknown) => `(${source})(${JSON.stringify(arg)})`;

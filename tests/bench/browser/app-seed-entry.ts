@@ -1,0 +1,106 @@
+/**
+ * Test-only page entry of the app benchmark, served from the same origin as the built app so that it
+ * writes into the very IndexedDB database a profile of the app opens: it boots the profile's peer (no
+ * network: a BroadcastChannel nobody else listens on), registers the local user and stores its session where src/app/boot.ts looks for it (so the
+ * app starts as that user, with no onboarding), creates a room and sends `count` messages through the
+ * homeserver's client-server API, in process. It also measures the raw IndexedDB read rate the cold-start
+ * figure stands beside. Nothing here goes through the UI.
+ */
+import { bootPeer } from '../../../src/app/boot-peer.js';
+import { SESSION_KEY } from '../../../src/app/boot.js';
+import { NO_RATE_LIMITS } from '../../../src/homeserver/index.js';
+
+export interface SeedResult {
+  userId: string;
+  roomId: string;
+  events: number;
+  seconds: number;
+}
+
+/** A message body of varying length, so rows of the timeline differ in height as they do in real rooms. */
+function bodyOf(i: number): string {
+  const words = ['tomatoes', 'the', 'relay', 'garden', 'peer', 'tonight', 'and', 'merge', 'seeds', 'water'];
+  const length = 3 + ((i * 7919) % 40);
+  const parts: string[] = [`#${i}`];
+  for (let w = 0; w < length; w++) parts.push(words[(i + w * 3) % words.length]!);
+  return parts.join(' ');
+}
+
+export async function seedProfile(profile: string, displayName: string, roomName: string, count: number): Promise<SeedResult> {
+  const peer = await bootPeer({ profile, relays: [], broadcastChannel: `hometab-bench-seed/${Math.random()}`, homeserver: { rateLimits: NO_RATE_LIMITS }, log: { debug() {}, warn: console.warn, error: console.error } });
+  try {
+    const base = `https://${peer.serverName}`;
+    const call = async (method: string, path: string, body: unknown, token?: string): Promise<any> => {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (token) headers.authorization = `Bearer ${token}`;
+      const response = await peer.homeserver.handleClient(new Request(base + path, { method, headers, body: JSON.stringify(body) }));
+      const json = await response.json();
+      if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+      return json;
+    };
+    const registered = await call('POST', '/_matrix/client/v3/register', { username: 'bench', auth: { type: 'm.login.dummy' }, initial_device_display_name: 'Hometab' });
+    const session = { userId: registered.user_id as string, accessToken: registered.access_token as string, deviceId: registered.device_id as string };
+    await peer.storage.write((txn) => txn.meta.put(SESSION_KEY, { ...session }));
+    const token = session.accessToken;
+    await call('PUT', `/_matrix/client/v3/profile/${encodeURIComponent(session.userId)}/displayname`, { displayname: displayName }, token);
+    const { room_id: roomId } = await call('POST', '/_matrix/client/v3/createRoom', { name: roomName, preset: 'private_chat' }, token);
+    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/`;
+    const started = performance.now();
+    // A few sends in flight: the room engine orders them; the page's signing overlaps the previous write.
+    const inFlight = 8;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (next < count) {
+          const i = next++;
+          await call('PUT', `${path}seed${i}`, { msgtype: 'm.text', body: bodyOf(i) }, token);
+        }
+      }),
+    );
+    return { userId: session.userId, roomId, events: count, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    await peer.close();
+  }
+}
+
+/** Raw IndexedDB reads of `total` ~500-byte records, written first in batches of 500, read back in one cursor pass: records/s. */
+export async function rawIdbReads(total: number): Promise<number> {
+  const name = `raw-read-${Math.random()}`;
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const open = indexedDB.open(name, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('records', { keyPath: 'id' });
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+  });
+  const payload = 'x'.repeat(500);
+  for (let i = 0; i < total; i += 500) {
+    await new Promise<void>((resolve, reject) => {
+      const t = db.transaction('records', 'readwrite');
+      for (let k = i; k < Math.min(total, i + 500); k++) t.objectStore('records').put({ id: k, payload });
+      t.oncomplete = () => resolve();
+      t.onerror = () => reject(t.error);
+    });
+  }
+  const start = performance.now();
+  let read = 0;
+  await new Promise<void>((resolve, reject) => {
+    const t = db.transaction('records', 'readonly');
+    const cursor = t.objectStore('records').openCursor();
+    cursor.onsuccess = () => {
+      if (cursor.result) {
+        read++;
+        cursor.result.continue();
+      }
+    };
+    t.oncomplete = () => resolve();
+    t.onerror = () => reject(t.error);
+  });
+  const rate = (read * 1000) / (performance.now() - start);
+  db.close();
+  indexedDB.deleteDatabase(name);
+  return rate;
+}
+
+const w = window as unknown as { benchSeed: typeof seedProfile; benchRawReads: typeof rawIdbReads };
+w.benchSeed = seedProfile;
+w.benchRawReads = rawIdbReads;
