@@ -54,7 +54,8 @@ const ALLOWED: Record<string, string[]> = {
 };
 
 /** Packages the UI may import at run time; matrix-js-sdk only as types (src/app loads the SDK, lazily). */
-const UI_RUNTIME_PACKAGES = [/^svelte(\/|$)/];
+// marked (markdown in the composer) and DOMPurify (sanitising received HTML) run in the UI.
+const UI_RUNTIME_PACKAGES = [/^svelte(\/|$)/, /^marked$/, /^dompurify$/];
 const UI_TYPE_ONLY_PACKAGES = ['matrix-js-sdk'];
 const TYPE_IMPORT_RE = /(?:^|\n)\s*(?:import|export)\s+type\s[^'"]*?from\s*['"]([^'"]+)['"]/g;
 

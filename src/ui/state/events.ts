@@ -14,3 +14,5 @@ export const ROOM_RECEIPT = 'Room.receipt' as RoomEvent.Receipt;
 export const ROOM_LOCAL_ECHO = 'Room.localEchoUpdated' as RoomEvent.LocalEchoUpdated;
 export const ROOM_TIMELINE_RESET = 'Room.timelineReset' as RoomEvent.TimelineReset;
 export const MEMBER_NAME = 'RoomMember.name' as RoomMemberEvent.Name;
+export const ROOM_REDACTION = 'Room.redaction' as RoomEvent.Redaction;
+export const MEMBER_TYPING = 'RoomMember.typing' as RoomMemberEvent.Typing;
