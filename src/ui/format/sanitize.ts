@@ -44,7 +44,8 @@ function configured(): ReturnType<typeof DOMPurify> {
 
 /** Sanitised nodes for `html`; images are replaced by their alt text. */
 export function sanitizedFragment(html: string): DocumentFragment {
-  const fragment = configured().sanitize(html, {
+  // DOMPurify answers null when the parse has no <body> (e.g. a <frameset> document): nothing to show.
+  const fragment = (configured().sanitize(html, {
     ALLOWED_TAGS,
     ALLOWED_ATTR,
     ALLOWED_URI_REGEXP: ALLOWED_URI,
@@ -52,7 +53,7 @@ export function sanitizedFragment(html: string): DocumentFragment {
     ALLOW_ARIA_ATTR: false,
     ALLOW_UNKNOWN_PROTOCOLS: false,
     RETURN_DOM_FRAGMENT: true,
-  });
+  }) as DocumentFragment | null) ?? document.createDocumentFragment();
   for (const image of fragment.querySelectorAll('img')) {
     const alt = image.getAttribute('alt')?.trim();
     const placeholder = document.createElement('span');
@@ -63,12 +64,15 @@ export function sanitizedFragment(html: string): DocumentFragment {
   return fragment;
 }
 
-/** Svelte action: shows `html` sanitised inside the element. */
+/** Svelte action: shows `html` sanitised inside the element; if sanitising fails it shows nothing, and the timeline goes on. */
 export function richText(node: HTMLElement, html: string): { update(next: string): void } {
-  node.replaceChildren(sanitizedFragment(html));
-  return {
-    update(next: string) {
-      node.replaceChildren(sanitizedFragment(next));
-    },
+  const show = (value: string) => {
+    try {
+      node.replaceChildren(sanitizedFragment(value));
+    } catch {
+      node.replaceChildren();
+    }
   };
+  show(html);
+  return { update: show };
 }
