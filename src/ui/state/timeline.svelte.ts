@@ -54,6 +54,10 @@ export class TimelineState {
   readonly #onRoomEvent = (_event: unknown, room: Room | undefined) => {
     if (room?.roomId === this.roomId) this.#queueRefresh();
   };
+  // Room.timelineReset passes the room first (a limited sync or a gap replaced the live timeline).
+  readonly #onReset = (room: Room | undefined) => {
+    if (room?.roomId === this.roomId) this.#queueRefresh();
+  };
   readonly #onMember = (_event: unknown, member: RoomMember) => {
     if (member.roomId === this.roomId) this.#queueRefresh();
   };
@@ -63,7 +67,7 @@ export class TimelineState {
     this.roomId = roomId;
     client.on(ROOM_TIMELINE, this.#onRoomEvent);
     client.on(ROOM_LOCAL_ECHO, this.#onRoomEvent);
-    client.on(ROOM_TIMELINE_RESET, this.#onRoomEvent as never);
+    client.on(ROOM_TIMELINE_RESET, this.#onReset as never);
     client.on(ROOM_REDACTION, this.#onRoomEvent as never);
     client.on(ROOM_RECEIPT, this.#onRoomEvent as never);
     client.on(MEMBER_TYPING, this.#onMember);
@@ -250,7 +254,7 @@ export class TimelineState {
     void this.setTyping(false);
     this.#client.off(ROOM_TIMELINE, this.#onRoomEvent);
     this.#client.off(ROOM_LOCAL_ECHO, this.#onRoomEvent);
-    this.#client.off(ROOM_TIMELINE_RESET, this.#onRoomEvent as never);
+    this.#client.off(ROOM_TIMELINE_RESET, this.#onReset as never);
     this.#client.off(ROOM_REDACTION, this.#onRoomEvent as never);
     this.#client.off(ROOM_RECEIPT, this.#onRoomEvent as never);
     this.#client.off(MEMBER_TYPING, this.#onMember);
