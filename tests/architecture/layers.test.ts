@@ -55,9 +55,10 @@ const ALLOWED: Record<string, string[]> = {
 
 /**
  * Packages the UI may import at run time: svelte, and presentation libraries that know nothing of Matrix
- * (qrcode draws the invite link); matrix-js-sdk only as types (src/app loads the SDK, lazily).
+ * (qrcode draws the invite link, marked turns the composer's markdown into HTML, DOMPurify sanitises received
+ * HTML); matrix-js-sdk only as types (src/app loads the SDK, lazily).
  */
-const UI_RUNTIME_PACKAGES = [/^svelte(\/|$)/, /^qrcode$/];
+const UI_RUNTIME_PACKAGES = [/^svelte(\/|$)/, /^qrcode$/, /^marked$/, /^dompurify$/];
 const UI_TYPE_ONLY_PACKAGES = ['matrix-js-sdk'];
 const TYPE_IMPORT_RE = /(?:^|\n)\s*(?:import|export)\s+type\s[^'"]*?from\s*['"]([^'"]+)['"]/g;
 

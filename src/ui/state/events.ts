@@ -16,3 +16,5 @@ export const ROOM_TIMELINE_RESET = 'Room.timelineReset' as RoomEvent.TimelineRes
 export const MEMBER_NAME = 'RoomMember.name' as RoomMemberEvent.Name;
 /** After a batch of state events has been applied (members' power levels included). */
 export const ROOM_STATE_UPDATE = 'RoomState.update' as RoomStateEvent.Update;
+export const ROOM_REDACTION = 'Room.redaction' as RoomEvent.Redaction;
+export const MEMBER_TYPING = 'RoomMember.typing' as RoomMemberEvent.Typing;

@@ -1,58 +1,77 @@
 /**
- * One room's timeline as the "Timeline" log shows it: messages (sender, display name, body, time, whether
- * still being sent), back-pagination through the client's scrollback, sending, and the read receipt for
- * the newest message. Built per opened room; `dispose` when the room closes.
+ * One room's timeline as the "Timeline" log shows it: messages with edits, reactions, replies, deletions
+ * and read receipts folded in (aggregate.ts), day separators, who is typing, back-pagination through the
+ * client's scrollback, and the actions on messages: send (markdown), reply, edit, react / unreact, delete,
+ * typing notifications and read receipts. Built per opened room; `dispose` when the room closes.
  */
-import type { MatrixClient, MatrixEvent, Room } from 'matrix-js-sdk';
-import { ROOM_LOCAL_ECHO, ROOM_TIMELINE, ROOM_TIMELINE_RESET } from './events.js';
-import { mediaOf, type MediaContent } from './media.svelte.js';
+import type { MatrixClient, MatrixEvent, Room, RoomMember } from 'matrix-js-sdk';
+import { MEMBER_NAME, MEMBER_TYPING, ROOM_LOCAL_ECHO, ROOM_RECEIPT, ROOM_REDACTION, ROOM_TIMELINE, ROOM_TIMELINE_RESET } from './events.js';
+import { aggregate, withDaySeparators, type SourceEvent, type TimelineItem, type TimelineMessage } from './aggregate.js';
+import { asEdit, asReply, contentOf } from './compose.js';
 
-export interface TimelineMessage {
-  id: string;
-  sender: string;
-  senderName: string;
-  body: string;
-  ts: number;
-  /** Sent by this client and not yet acknowledged by the server. */
-  pending: boolean;
-  /** The image or file of an m.image / m.file message. */
-  media?: MediaContent;
-}
+export type { TimelineMessage, TimelineItem, ReactionSummary, ReplyPreview } from './aggregate.js';
 
-function messageOf(room: Room, event: MatrixEvent): TimelineMessage | undefined {
-  if (event.getType() !== 'm.room.message' || event.isRedacted()) return undefined;
-  const content = event.getContent();
-  if (typeof content.body !== 'string') return undefined;
-  const sender = event.getSender() ?? '';
+/** How long a typing notification lasts unless renewed; renewed at most every TYPING_RENEW_MS while typing. */
+const TYPING_TIMEOUT_MS = 6_000;
+const TYPING_RENEW_MS = 4_000;
+
+function sourceOf(event: MatrixEvent): SourceEvent {
+  const redacts = event.event.redacts ?? (event.getContent() as { redacts?: unknown }).redacts;
   return {
     id: event.getId() ?? event.getTxnId() ?? '',
-    sender,
-    senderName: room.getMember(sender)?.name ?? sender,
-    body: content.body,
+    type: event.getType(),
+    sender: event.getSender() ?? '',
+    content: event.isRedacted() ? {} : (event.getOriginalContent() as Record<string, unknown>),
     ts: event.getTs(),
+    redacted: event.isRedacted(),
+    redacts: typeof redacts === 'string' ? redacts : undefined,
     pending: event.status !== null,
-    media: mediaOf(content),
   };
 }
 
 export class TimelineState {
   messages = $state<TimelineMessage[]>([]);
+  /** Messages with a separator before each day's first. */
+  readonly items: TimelineItem[] = $derived(withDaySeparators(this.messages));
+  /** Display names of the other members typing now. */
+  typing = $state<string[]>([]);
   /** False once the room's creation has been reached. */
   canLoadOlder = $state(true);
   loadingOlder = $state(false);
+  /** The message the composer replies to, or edits. */
+  replyingTo = $state<TimelineMessage | undefined>();
+  editing = $state<TimelineMessage | undefined>();
+  /** The composer's text (kept here so starting an edit can fill it). */
+  draft = $state('');
   readonly roomId: string;
 
   readonly #client: MatrixClient;
-  readonly #onTimeline = (_event: MatrixEvent, room: Room | undefined) => {
-    if (room?.roomId === this.roomId) this.refresh();
+  readonly #fetched = new Map<string, SourceEvent>();
+  readonly #fetching = new Set<string>();
+  #typingSentAt = 0;
+  #receiptSentFor = '';
+  #refreshQueued = false;
+  readonly #onRoomEvent = (_event: unknown, room: Room | undefined) => {
+    if (room?.roomId === this.roomId) this.#queueRefresh();
+  };
+  // Room.timelineReset passes the room first (a limited sync or a gap replaced the live timeline).
+  readonly #onReset = (room: Room | undefined) => {
+    if (room?.roomId === this.roomId) this.#queueRefresh();
+  };
+  readonly #onMember = (_event: unknown, member: RoomMember) => {
+    if (member.roomId === this.roomId) this.#queueRefresh();
   };
 
   constructor(client: MatrixClient, roomId: string) {
     this.#client = client;
     this.roomId = roomId;
-    client.on(ROOM_TIMELINE, this.#onTimeline);
-    client.on(ROOM_LOCAL_ECHO, this.#onTimeline);
-    client.on(ROOM_TIMELINE_RESET, this.#onTimeline as never);
+    client.on(ROOM_TIMELINE, this.#onRoomEvent);
+    client.on(ROOM_LOCAL_ECHO, this.#onRoomEvent);
+    client.on(ROOM_TIMELINE_RESET, this.#onReset as never);
+    client.on(ROOM_REDACTION, this.#onRoomEvent as never);
+    client.on(ROOM_RECEIPT, this.#onRoomEvent as never);
+    client.on(MEMBER_TYPING, this.#onMember);
+    client.on(MEMBER_NAME, this.#onMember);
     this.refresh();
   }
 
@@ -60,21 +79,74 @@ export class TimelineState {
     return this.#client.getRoom(this.roomId) ?? undefined;
   }
 
+  get userId(): string {
+    return this.#client.getUserId() ?? '';
+  }
+
+  /** Display name of a user in this room (the ID when unknown). */
+  nameOf(userId: string): string {
+    return this.room?.getMember(userId)?.name ?? userId;
+  }
+
+  // SDK events come in bursts (a sync batch, a send's echo and remote echo): fold once per burst.
+  #queueRefresh(): void {
+    if (this.#refreshQueued) return;
+    this.#refreshQueued = true;
+    queueMicrotask(() => {
+      this.#refreshQueued = false;
+      this.refresh();
+    });
+  }
+
   refresh(): void {
     const room = this.room;
     if (!room) return;
-    const list: TimelineMessage[] = [];
-    for (const event of room.getLiveTimeline().getEvents()) {
-      const message = messageOf(room, event);
-      if (message) list.push(message);
-    }
+    const live = room.getLiveTimeline().getEvents();
+    const events = live.map(sourceOf);
+    const seen = new Set(events.map((e) => e.id));
     for (const event of room.getPendingEvents?.() ?? []) {
-      const message = messageOf(room, event);
-      if (message && !list.some((m) => m.id === message.id)) list.push(message);
+      const source = sourceOf(event);
+      if (!seen.has(source.id)) events.push(source);
     }
-    this.messages = list;
-    const first = room.getLiveTimeline().getEvents()[0];
-    if (first?.getType() === 'm.room.create') this.canLoadOlder = false;
+    const receipts = new Map<string, string>();
+    for (const member of room.getJoinedMembers()) {
+      const upTo = room.getEventReadUpTo(member.userId, true);
+      if (upTo) receipts.set(member.userId, upTo);
+    }
+    const messages = aggregate({ events, userId: this.userId, receipts, extra: this.#fetched, nameOf: (id) => this.nameOf(id) });
+    for (const message of messages) if (message.replyTo && !message.replyTo.known) this.#fetchReplyTarget(message.replyTo.id);
+    this.messages = messages;
+    this.typing = room
+      .getJoinedMembers()
+      .filter((m) => m.typing && m.userId !== this.userId)
+      .map((m) => m.name);
+    if (live[0]?.getType() === 'm.room.create') this.canLoadOlder = false;
+    // The message being edited or replied to follows its latest state (and goes when deleted).
+    if (this.editing) this.editing = messages.find((m) => m.id === this.editing!.id && !m.deleted);
+    if (this.replyingTo) this.replyingTo = messages.find((m) => m.id === this.replyingTo!.id && !m.deleted);
+  }
+
+  #fetchReplyTarget(eventId: string): void {
+    if (this.#fetched.has(eventId) || this.#fetching.has(eventId)) return;
+    this.#fetching.add(eventId);
+    this.#client
+      .fetchRoomEvent(this.roomId, eventId)
+      .then((raw) => {
+        const content = raw.content && typeof raw.content === 'object' ? (raw.content as Record<string, unknown>) : {};
+        const redacted = raw.unsigned !== undefined && typeof raw.unsigned === 'object' && raw.unsigned !== null && 'redacted_because' in raw.unsigned;
+        this.#fetched.set(eventId, {
+          id: eventId,
+          type: typeof raw.type === 'string' ? raw.type : '',
+          sender: typeof raw.sender === 'string' ? raw.sender : '',
+          content,
+          ts: typeof raw.origin_server_ts === 'number' ? raw.origin_server_ts : 0,
+          redacted,
+          pending: false,
+        });
+        this.#queueRefresh();
+      })
+      .catch(() => {})
+      .finally(() => this.#fetching.delete(eventId));
   }
 
   /** Fetches older events (GET /messages backwards); resolves with how many messages were added. */
@@ -94,22 +166,98 @@ export class TimelineState {
     return this.messages.length - before;
   }
 
-  async send(body: string): Promise<void> {
-    const text = body.replace(/\s+$/, '');
-    if (!text.trim()) return;
-    await this.#client.sendTextMessage(this.roomId, text);
+  /** Sends the composer's text: an edit while editing, a reply while replying, else a new message. */
+  async send(text: string): Promise<void> {
+    const content = contentOf(text);
+    if (!content) return;
+    const editing = this.editing;
+    const replyingTo = this.replyingTo;
+    this.editing = undefined;
+    this.replyingTo = undefined;
+    void this.setTyping(false);
+    if (editing) await this.#client.sendMessage(this.roomId, asEdit(content, editing.id) as never);
+    else if (replyingTo) await this.#client.sendMessage(this.roomId, asReply(content, replyingTo.id) as never);
+    else await this.#client.sendMessage(this.roomId, content as never);
   }
 
-  /** Sends a read receipt for the newest message, which clears the room's unread count. */
-  async markRead(): Promise<void> {
-    const events = this.room?.getLiveTimeline().getEvents() ?? [];
-    const last = events[events.length - 1];
-    if (last && last.getId()?.startsWith('$')) await this.#client.sendReadReceipt(last).catch(() => {});
+  startReply(message: TimelineMessage): void {
+    this.editing = undefined;
+    this.replyingTo = message;
+  }
+
+  /** Starts editing `message` (own, not deleted), putting its text in the composer. */
+  startEdit(message: TimelineMessage): boolean {
+    if (message.sender !== this.userId || message.deleted) return false;
+    this.replyingTo = undefined;
+    this.editing = message;
+    this.draft = message.body;
+    return true;
+  }
+
+  /** The newest message this user sent that can still be edited (what Up in an empty composer edits). */
+  lastOwnMessage(): TimelineMessage | undefined {
+    return this.messages.findLast((m) => m.sender === this.userId && !m.deleted && !m.pending);
+  }
+
+  /** Leaves editing (emptying the composer) or replying. */
+  cancel(): void {
+    if (this.editing) this.draft = '';
+    this.editing = undefined;
+    this.replyingTo = undefined;
+  }
+
+  /** Adds this user's `key` reaction to the message, or takes it back (redacts it) when already given. */
+  async toggleReaction(messageId: string, key: string): Promise<void> {
+    const message = this.messages.find((m) => m.id === messageId);
+    if (!message || message.deleted) return;
+    const mine = message.reactions.find((r) => r.key === key)?.mine;
+    if (mine) {
+      if (mine.startsWith('$')) await this.#client.redactEvent(this.roomId, mine);
+      return;
+    }
+    await this.#client.sendEvent(this.roomId, 'm.reaction' as never, { 'm.relates_to': { rel_type: 'm.annotation', event_id: messageId, key } } as never);
+  }
+
+  /** Deletes (redacts) a message. */
+  async remove(messageId: string): Promise<void> {
+    if (!messageId.startsWith('$')) return;
+    await this.#client.redactEvent(this.roomId, messageId);
+  }
+
+  /** Says whether this user is typing; renewals are throttled, a stop is sent at once. */
+  async setTyping(typing: boolean): Promise<void> {
+    const now = Date.now();
+    if (typing && now - this.#typingSentAt < TYPING_RENEW_MS) return;
+    if (!typing && this.#typingSentAt === 0) return;
+    this.#typingSentAt = typing ? now : 0;
+    await this.#client.sendTyping(this.roomId, typing, TYPING_TIMEOUT_MS).catch(() => {});
+  }
+
+  /** Sends a read receipt up to `eventId` (default: the newest event) unless one is already there or later. */
+  async markRead(eventId?: string): Promise<void> {
+    const room = this.room;
+    if (!room) return;
+    const events = room.getLiveTimeline().getEvents();
+    const index = eventId === undefined ? events.length - 1 : events.findIndex((e) => e.getId() === eventId);
+    const target = events[index];
+    if (!target || !target.getId()?.startsWith('$') || target.getId() === this.#receiptSentFor) return;
+    const current = room.getEventReadUpTo(this.userId, true);
+    if (current) {
+      const currentIndex = events.findIndex((e) => e.getId() === current);
+      if (currentIndex >= index) return;
+    }
+    this.#receiptSentFor = target.getId()!;
+    await this.#client.sendReadReceipt(target).catch(() => {});
   }
 
   dispose(): void {
-    this.#client.off(ROOM_TIMELINE, this.#onTimeline);
-    this.#client.off(ROOM_LOCAL_ECHO, this.#onTimeline);
-    this.#client.off(ROOM_TIMELINE_RESET, this.#onTimeline as never);
+    void this.setTyping(false);
+    this.#client.off(ROOM_TIMELINE, this.#onRoomEvent);
+    this.#client.off(ROOM_LOCAL_ECHO, this.#onRoomEvent);
+    this.#client.off(ROOM_TIMELINE_RESET, this.#onReset as never);
+    this.#client.off(ROOM_REDACTION, this.#onRoomEvent as never);
+    this.#client.off(ROOM_RECEIPT, this.#onRoomEvent as never);
+    this.#client.off(MEMBER_TYPING, this.#onMember);
+    this.#client.off(MEMBER_NAME, this.#onMember);
   }
 }
