@@ -11,7 +11,7 @@
  * `homeserver.handleClient` through matrix-js-sdk's fetchFn).
  */
 import { createSigner, decodeBase64, ed25519PublicKey, encodeBase64, type Signer } from '../core/index.js';
-import { createHomeserver, type Homeserver, type HomeserverSettings } from '../homeserver/index.js';
+import { createHomeserver, NO_RATE_LIMITS, type Homeserver, type HomeserverSettings } from '../homeserver/index.js';
 import { createBroadcastTransport } from '../p2p/broadcast-transport.js';
 import { combineTransports } from '../p2p/combine.js';
 import { createBrowserTransport } from '../p2p/node-browser.js';
@@ -41,7 +41,12 @@ export interface BootPeerOptions {
   allowLocalAddresses?: boolean;
   /** Timeout of one federation request over libp2p. @default the protocol's */
   requestTimeoutMs?: number;
-  /** Homeserver settings (rate limits, registration…). */
+  /**
+   * Homeserver settings (rate limits, registration…). The in-tab server's only client is the tab's own user,
+   * so its client rate limits are off unless given here: throttling the owner protects nobody, and peers guard
+   * themselves with their own per-peer federation limits.
+   * @default { rateLimits: NO_RATE_LIMITS }
+   */
   homeserver?: HomeserverSettings;
   /** Replicator settings (fan-out, outbox, catch-up). */
   replicator?: ReplicatorOptions;
@@ -137,7 +142,7 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
     cleanups.push(() => storage.close());
     const seed = await loadOrCreateSeed(storage);
     const signer = await signerForSeed(seed);
-    const homeserver = createHomeserver({ storage, signer, config: options.homeserver, log });
+    const homeserver = createHomeserver({ storage, signer, config: { rateLimits: NO_RATE_LIMITS, ...options.homeserver }, log });
     cleanups.push(() => homeserver.close());
 
     const transports: FederationTransport[] = [];
