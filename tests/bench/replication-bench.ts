@@ -10,7 +10,14 @@
  * - catch-up: the receiving page closes, the other sends 10,000 messages, the
  *   page reopens on the same profile and pulls them all; events/s from boot to
  *   the last event stored, beside the raw IndexedDB batched-write rate (500
- *   records of ~500 B per transaction) measured in that page in the same run.
+ *   records of ~500 B per transaction) measured in that page in the same run;
+ * - the raw data channel's bulk rate (1 MiB in 16 KiB messages, echoed), the
+ *   wire's floor under a catch-up page.
+ *
+ * BENCH_PROFILE=1 adds where the time goes: delivery split into the sender's
+ * own send, the wire, the receiving handler and the /sync wake-up; the
+ * returning tab's federation requests on a timeline; CPU profiles of both
+ * pages over the catch-up.
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -108,7 +115,7 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
     const p1 = await server.open(c1);
     let p2 = await server.open(c2);
     const tag = randomBytes(4).toString('hex');
-    const s1 = await call(p1, 'boot', { profile: `bench-a-${tag}`, relays });
+    const s1 = await call(p1, 'boot', { profile: `bench-a-${tag}`, relays, trace: !!process.env.BENCH_PROFILE });
     const s2 = await call(p2, 'boot', { profile: `bench-b-${tag}`, relays, trace: !!process.env.BENCH_PROFILE });
     for (const p of [p1, p2]) await until('relay reservation', () => call(p, 'reachable'), (v) => v);
     const alice = await call(p1, 'user', 'alice');
@@ -147,6 +154,34 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
       const sends = (await call(p2, 'traced')).filter((t) => t.dir === 'in' && t.path.startsWith('/_matrix/federation/v1/send/')).map((t) => t.ms).sort((x, y) => x - y);
       console.log(`--- delivery: inbound PUT /send handled by the receiving homeserver in p50 ${percentile(sends, 50).toFixed(1)} ms, p99 ${percentile(sends, 99).toFixed(1)} ms (${sends.length} transactions)`);
     }
+    if (process.env.BENCH_PROFILE) {
+      // Where a delivery's time goes: the sender's own send until its outbox puts the transaction on the wire, the
+      // wire until the receiving homeserver's handler starts, the handler, and its end until the /sync long-poll
+      // returns (epoch clocks of both pages; each message matched with the first transaction sent after it).
+      const ins = (await call(p2, 'tracedEpoch')).filter((t) => t.dir === 'in' && t.path.startsWith('/_matrix/federation/v1/send/'));
+      const outs = (await call(p1, 'tracedEpoch')).filter((t) => t.dir === 'out' && t.path.startsWith('/_matrix/federation/v1/send/'));
+      const arrivals = await call(p2, 'arrivalTimes');
+      const stages = { 'send → outbox request': [] as number[], 'outbox request → handler start': [] as number[], 'receiving handler': [] as number[], 'handler end → /sync returned': [] as number[] };
+      for (const [body, at] of Object.entries(await call(p1, 'sendTimes'))) {
+        const out = outs.find((o) => o.epoch >= at);
+        const handled = ins.find((o) => o.epoch >= at);
+        const arrived = arrivals[body];
+        if (!body.startsWith('d') || !out || !handled || arrived === undefined) continue;
+        stages['send → outbox request'].push(out.epoch - at);
+        stages['outbox request → handler start'].push(handled.epoch - out.epoch);
+        stages['receiving handler'].push(handled.ms);
+        stages['handler end → /sync returned'].push(arrived - (handled.epoch + handled.ms));
+      }
+      for (const [stage, v] of Object.entries(stages)) {
+        v.sort((x, y) => x - y);
+        console.log(`--- delivery stage ${stage}: p50 ${percentile(v, 50).toFixed(2)} ms, p90 ${percentile(v, 90).toFixed(2)} ms (${v.length} msgs)`);
+      }
+    }
+    // The wire's floor for a large answer (a catch-up page is about 0.7 MB): 1 MiB in 16 KiB messages, echoed.
+    const bulk: number[] = [];
+    for (let i = 0; i < 3; i++) bulk.push(await call(p1, 'rawRtcBulkMs', 1 << 20));
+    bulk.sort((x, y) => x - y);
+    const rawBulkMiBs = 1000 / bulk[1]!;
     raw.sort((a, b) => a - b);
     latencies.sort((a, b) => a - b);
     rows.push(
@@ -167,6 +202,13 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
     const t0 = Date.now();
     await call(p2, 'boot', { profile: bobProfile, relays, trace: !!process.env.BENCH_PROFILE });
     const booted = Date.now() - t0;
+    if (process.env.BENCH_PROFILE) {
+      // Until the direct link is back, federation crosses the relayed connection.
+      void until('direct WebRTC link back', () => call(p2, 'libp2pPeers').catch(() => []), isDirect(s1), 60_000).then(
+        () => console.log(`--- direct WebRTC link back ${Date.now() - t0} ms after boot began`),
+        () => undefined,
+      );
+    }
     await until('catch-up', () => call(p2, 'hasLastExpected'), (v) => v, 600_000, 100);
     const seconds = (Date.now() - t0) / 1000;
     const stored = await call(p2, 'storedCount');
@@ -183,6 +225,7 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
         e.pdus += t.pdus ?? 0;
         byPath.set(k, e);
       }
+      for (const t of await call(p2, 'tracedEpoch')) if (t.dir === 'out') console.log(`--- out ${t.path.slice(0, 60)} at +${(t.epoch - t0).toFixed(0)} ms after boot began, took ${t.ms.toFixed(0)} ms`);
       console.log('--- federation requests of the returning tab (count, total ms, max ms, PDUs)');
       for (const [k, e] of byPath) console.log(`${k}: ${e.n}, ${e.ms.toFixed(0)} ms, max ${e.max.toFixed(0)} ms, ${e.pdus} PDUs`);
       console.log(JSON.stringify(await call(p2, 'catchUpLog')).slice(0, 3000));
@@ -198,6 +241,7 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
         limit: { label: 'goal 5,000 events/s; raw IndexedDB 500 records/txn', value: rawIdb, unit: 'records/s' },
         note: `${seconds.toFixed(1)} s total; boot ${booted} ms; ${rounds} catch-up rounds done`,
       },
+      { where, figure: 'replication: raw RTCDataChannel bulk, 1 MiB in 16 KiB messages echoed (the wire under a catch-up page)', value: rawBulkMiBs, unit: 'MiB/s', note: `median of 3: ${bulk[1]!.toFixed(0)} ms per MiB and back` },
     );
     await call(p1, 'close');
     await call(p2, 'close');

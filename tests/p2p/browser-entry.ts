@@ -159,6 +159,34 @@ export async function rawRtcTimes(count: number): Promise<number[]> {
 }
 
 /**
+ * Time in ms to send `bytes` in 16 KiB messages (libp2p's WebRTC message size)
+ * on the raw data channel and have all of them echoed back by the other page:
+ * the wire's floor for a large answer such as a catch-up page.
+ */
+export async function rawRtcBulkMs(bytes: number, messageBytes = 16 * 1024): Promise<number> {
+  const channel = rawChannel!;
+  const piece = 'x'.repeat(messageBytes);
+  const count = Math.ceil(bytes / piece.length);
+  const t0 = performance.now();
+  await new Promise<void>((ok) => {
+    let echoed = 0;
+    const onMessage = (): void => {
+      if (++echoed < count) return;
+      channel.removeEventListener('message', onMessage);
+      ok();
+    };
+    channel.addEventListener('message', onMessage);
+    void (async () => {
+      for (let i = 0; i < count; i++) {
+        while (channel.bufferedAmount > 1 << 20) await new Promise((drained) => setTimeout(drained, 1));
+        channel.send(piece);
+      }
+    })();
+  });
+  return performance.now() - t0;
+}
+
+/**
  * Round trips of a ~100-byte message echoed on ONE long-lived libp2p stream
  * over the direct link, in ms: the floor of any protocol on libp2p's WebRTC
  * streams, without a stream per request.

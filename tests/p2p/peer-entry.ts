@@ -12,7 +12,7 @@ import type { CatchUpProgress } from '../../src/p2p/catch-up.js';
 import type { PeerInfo } from '../../src/p2p/transport.js';
 export { rawIdbWrites } from '../bench/browser/raw-idb.js';
 
-export { rawRtcOffer, rawRtcAnswer, rawRtcFinish, rawRtcTimes } from './browser-entry.js';
+export { rawRtcOffer, rawRtcAnswer, rawRtcFinish, rawRtcTimes, rawRtcBulkMs } from './browser-entry.js';
 
 let peer: BootedPeer | undefined;
 const tokens = new Map<string, string>();
@@ -67,6 +67,10 @@ interface Traced {
 }
 const traces: Traced[] = [];
 
+/** Like `traced`, each with its start on the epoch clock (comparable across pages). */
+export function tracedEpoch(): (Traced & { epoch: number })[] {
+  return traces.map((t) => ({ ...t, epoch: performance.timeOrigin + t.at }));
+}
 function trace(booted: BootedPeer): void {
   const request = booted.transport.request.bind(booted.transport);
   (booted.transport as { request: typeof request }).request = async (server, req, options) => {
@@ -257,12 +261,19 @@ export function arrived(): number {
   return arrivals.size;
 }
 
+const allSent: Record<string, number> = {};
+/** Every message `sendSeries` sent so far, with its send time (epoch ms). */
+export function sendTimes(): Record<string, number> {
+  return allSent;
+}
+
 /** Sends `count` messages `${prefix}${i}` spaced by `gapMs`; returns each body's send time (epoch ms, sub-ms). */
 export async function sendSeries(userId: string, roomId: string, prefix: string, count: number, gapMs: number): Promise<Record<string, number>> {
   const sent: Record<string, number> = {};
   for (let i = 0; i < count; i++) {
     const body = `${prefix}${i}`;
     sent[body] = performance.timeOrigin + performance.now();
+    allSent[body] = sent[body];
     await send(userId, roomId, body);
     if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
   }
