@@ -6,6 +6,11 @@
  * the public key, and the libp2p PeerId survive a reload), builds the
  * homeserver, the browser libp2p transport (when relays are given) and the
  * BroadcastChannel transport combined into one, and starts the replicator.
+ * With `deferLibp2p` the peer is returned as soon as storage, homeserver,
+ * BroadcastChannel and replicator run; libp2p (its own lazily imported chunk,
+ * the largest of the app) joins the combined transport when `startLibp2p()`
+ * is called, which the app does once the room list is on screen (local first:
+ * what is in IndexedDB never waits for the network).
  * It returns the handles. The Chromium tests and benchmarks boot their pages
  * through it, and the app issue's UI is meant to reuse it as is (it talks to
  * `homeserver.handleClient` through matrix-js-sdk's fetchFn).
@@ -14,7 +19,6 @@ import { createSigner, decodeBase64, ed25519PublicKey, encodeBase64, type Signer
 import { createHomeserver, type Homeserver, type HomeserverSettings } from '../homeserver/index.js';
 import { createBroadcastTransport } from '../p2p/broadcast-transport.js';
 import { combineTransports } from '../p2p/combine.js';
-import { createBrowserTransport } from '../p2p/node-browser.js';
 import type { Libp2pFederationTransport } from '../p2p/node-node.js';
 import type { KeyValueStore } from '../p2p/peer-book.js';
 import { createReplicator, type Replicator, type ReplicatorOptions } from '../p2p/replicator.js';
@@ -47,6 +51,13 @@ export interface BootPeerOptions {
   replicator?: ReplicatorOptions;
   /** Take the profile's Web Lock; fails when another tab runs the profile. @default true */
   lock?: boolean;
+  /**
+   * Return before the libp2p node exists; `startLibp2p()` adds it later (needs the BroadcastChannel, so that
+   * the combined transport exists from the start). @default false
+   */
+  deferLibp2p?: boolean;
+  /** Called with a performance mark name as each boot step ends (the app's cold-start breakdown). */
+  mark?: (name: string) => void;
   /** @default console */
   log?: { debug(message: string, detail?: unknown): void; warn(message: string, detail?: unknown): void; error(message: string, detail?: unknown): void };
 }
@@ -58,8 +69,14 @@ export interface BootedPeer {
   readonly homeserver: Homeserver;
   /** libp2p and BroadcastChannel combined: what the replicator uses. */
   readonly transport: FederationTransport;
+  /** The libp2p transport once it runs (at once, or after `startLibp2p()` with `deferLibp2p`). */
   readonly libp2p?: Libp2pFederationTransport;
   readonly broadcast?: FederationTransport;
+  /**
+   * Starts libp2p and adds it to `transport` (once; later calls return the same promise). Resolves to
+   * undefined when no relays are configured. Without `deferLibp2p` it has already run.
+   */
+  startLibp2p(): Promise<Libp2pFederationTransport | undefined>;
   readonly replicator: Replicator;
   /** Stops the replicator, the transports and the homeserver, closes the storage and releases the lock. */
   close(): Promise<void>;
@@ -135,16 +152,19 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
   try {
     const storage = await openIdbStorage(profileDatabase(profile), { exclusive: true });
     cleanups.push(() => storage.close());
+    options.mark?.('hometab:storage-open');
     const seed = await loadOrCreateSeed(storage);
     const signer = await signerForSeed(seed);
     const homeserver = createHomeserver({ storage, signer, config: options.homeserver, log });
     cleanups.push(() => homeserver.close());
 
-    const transports: FederationTransport[] = [];
+    options.mark?.('hometab:homeserver-ready');
+
     const relays = options.relays ?? [];
     let libp2p: Libp2pFederationTransport | undefined;
-    if (relays.length > 0) {
-      libp2p = await createBrowserTransport({
+    const createLibp2p = async (): Promise<Libp2pFederationTransport> => {
+      const { createBrowserTransport } = await import('../p2p/node-browser.js');
+      return createBrowserTransport({
         seed,
         relays,
         iceServers: options.iceServers ?? [],
@@ -153,8 +173,7 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
         log,
         ...(options.requestTimeoutMs ? { protocol: { requestTimeoutMs: options.requestTimeoutMs } } : {}),
       });
-      transports.push(libp2p);
-    }
+    };
     let broadcast: FederationTransport | undefined;
     if (options.broadcastChannel !== false) {
       broadcast = await createBroadcastTransport({
@@ -163,10 +182,16 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
         ...(options.broadcastHeartbeatMs ? { heartbeatMs: options.broadcastHeartbeatMs } : {}),
         ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
       });
-      transports.push(broadcast);
     }
-    if (transports.length === 0) throw new Error('bootPeer needs relays or a BroadcastChannel');
-    const transport = transports.length === 1 ? transports[0]! : combineTransports(transports);
+    const defer = options.deferLibp2p === true && broadcast !== undefined && relays.length > 0;
+    if (relays.length > 0 && !defer) {
+      libp2p = await createLibp2p();
+    }
+    const initial = [libp2p, broadcast].filter((t): t is FederationTransport => t !== undefined);
+    if (initial.length === 0) throw new Error('bootPeer needs relays or a BroadcastChannel');
+    // A deferred libp2p joins a combined transport later; otherwise one transport is used as it is.
+    const combined = defer || initial.length > 1 ? combineTransports(initial) : undefined;
+    const transport: FederationTransport = combined ?? initial[0]!;
     cleanups.push(() => transport.close());
     if (transport.localServer !== signer.serverName) throw new Error('the transport identity differs from the signing key');
 
@@ -175,14 +200,30 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
     cleanups.push(() => replicator.stop());
 
     let closing: Promise<void> | undefined;
+    let starting: Promise<Libp2pFederationTransport | undefined> | undefined = defer ? undefined : Promise.resolve(libp2p);
+    const startLibp2p = () =>
+      (starting ??= (async () => {
+        const created = await createLibp2p();
+        if (closing) {
+          await created.close();
+          return undefined;
+        }
+        libp2p = created;
+        combined!.add(created);
+        options.mark?.('hometab:libp2p-started');
+        return created;
+      })());
     return {
       profile,
       serverName: signer.serverName,
       storage,
       homeserver,
       transport,
-      libp2p,
+      get libp2p() {
+        return libp2p;
+      },
       broadcast,
+      startLibp2p,
       replicator,
       close: () => (closing ??= unwind()),
     };
