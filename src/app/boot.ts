@@ -158,6 +158,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
     profile,
 
     async start(): Promise<StartOutcome> {
+      performance.mark('hometab:host-start');
       const graceEnd = Date.now() + RELOAD_GRACE_MS;
       while (await profileLockHeld(profile)) {
         if (Date.now() > graceEnd) return { kind: 'locked' };
@@ -165,7 +166,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
       }
       // Fetched and parsed while the peer boots: every outcome but 'locked' needs the SDK next (cold start).
       void Promise.all([import('matrix-js-sdk'), import('matrix-js-sdk/lib/logger.js')]).catch(() => {});
-      const [{ bootPeer }, relays] = await Promise.all([import('./boot-peer.js'), fetchRelays(origin)]);
+      const [{ bootPeer }, relays] = await Promise.all([import('./boot-peer.js').finally(() => performance.mark('hometab:peer-chunk-loaded')), fetchRelays(origin)]);
       try {
         peer = await bootPeer({ profile, relays, deferLibp2p: true, mark: (name) => performance.mark(name), log: quietDebug() });
       } catch (error) {
@@ -173,6 +174,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
         throw error;
       }
       const booted = peer;
+      performance.mark('hometab:peer-booted');
       const stored = await booted.storage.read((txn) => txn.meta.get<unknown>(SESSION_KEY));
       connection = await connectionOf(booted);
       if (!isStoredSession(stored)) {
