@@ -6,11 +6,12 @@
  * the public key, and the libp2p PeerId survive a reload), builds the
  * homeserver, the browser libp2p transport (when relays are given) and the
  * BroadcastChannel transport combined into one, and starts the replicator.
- * With `deferLibp2p` the peer is returned as soon as storage, homeserver,
- * BroadcastChannel and replicator run; libp2p (its own lazily imported chunk,
- * the largest of the app) joins the combined transport when `startLibp2p()`
- * is called, which the app does once the room list is on screen (local first:
- * what is in IndexedDB never waits for the network).
+ * With `deferNetwork` the peer is returned as soon as storage, homeserver and
+ * BroadcastChannel exist; the replicator (its first storage scans) and libp2p
+ * (its own lazily imported chunk, the largest of the app, which joins the
+ * combined transport) start when `startNetwork()` is called, which the app
+ * does once the room list is on screen (local first: what is in IndexedDB
+ * never waits for the network).
  * It returns the handles. The Chromium tests and benchmarks boot their pages
  * through it, and the app issue's UI is meant to reuse it as is (it talks to
  * `homeserver.handleClient` through matrix-js-sdk's fetchFn).
@@ -52,10 +53,10 @@ export interface BootPeerOptions {
   /** Take the profile's Web Lock; fails when another tab runs the profile. @default true */
   lock?: boolean;
   /**
-   * Return before the libp2p node exists; `startLibp2p()` adds it later (needs the BroadcastChannel, so that
-   * the combined transport exists from the start). @default false
+   * Return before the replicator and the libp2p node run; `startNetwork()` starts them later (needs the
+   * BroadcastChannel, so that the combined transport exists from the start). @default false
    */
-  deferLibp2p?: boolean;
+  deferNetwork?: boolean;
   /** Called with a performance mark name as each boot step ends (the app's cold-start breakdown). */
   mark?: (name: string) => void;
   /** @default console */
@@ -69,14 +70,15 @@ export interface BootedPeer {
   readonly homeserver: Homeserver;
   /** libp2p and BroadcastChannel combined: what the replicator uses. */
   readonly transport: FederationTransport;
-  /** The libp2p transport once it runs (at once, or after `startLibp2p()` with `deferLibp2p`). */
+  /** The libp2p transport once it runs (at once, or after `startNetwork()` with `deferNetwork`). */
   readonly libp2p?: Libp2pFederationTransport;
   readonly broadcast?: FederationTransport;
   /**
-   * Starts libp2p and adds it to `transport` (once; later calls return the same promise). Resolves to
-   * undefined when no relays are configured. Without `deferLibp2p` it has already run.
+   * Starts the replicator, then libp2p, adding it to `transport` (once; later calls return the same promise).
+   * Resolves to the libp2p transport, or undefined when no relays are configured. Without `deferNetwork` it
+   * has already run.
    */
-  startLibp2p(): Promise<Libp2pFederationTransport | undefined>;
+  startNetwork(): Promise<Libp2pFederationTransport | undefined>;
   readonly replicator: Replicator;
   /** Stops the replicator, the transports and the homeserver, closes the storage and releases the lock. */
   close(): Promise<void>;
@@ -183,7 +185,7 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
         ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
       });
     }
-    const defer = options.deferLibp2p === true && broadcast !== undefined && relays.length > 0;
+    const defer = options.deferNetwork === true && broadcast !== undefined;
     if (relays.length > 0 && !defer) {
       libp2p = await createLibp2p();
     }
@@ -196,13 +198,17 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
     if (transport.localServer !== signer.serverName) throw new Error('the transport identity differs from the signing key');
 
     const replicator = createReplicator({ storage, transport, homeserver, log, ...options.replicator });
-    await replicator.start();
     cleanups.push(() => replicator.stop());
+    if (!defer) await replicator.start();
 
     let closing: Promise<void> | undefined;
     let starting: Promise<Libp2pFederationTransport | undefined> | undefined = defer ? undefined : Promise.resolve(libp2p);
-    const startLibp2p = () =>
+    const startNetwork = () =>
       (starting ??= (async () => {
+        if (closing) return undefined;
+        await replicator.start();
+        options.mark?.('hometab:replicator-started');
+        if (relays.length === 0) return undefined;
         const created = await createLibp2p();
         if (closing) {
           await created.close();
@@ -223,7 +229,7 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
         return libp2p;
       },
       broadcast,
-      startLibp2p,
+      startNetwork,
       replicator,
       close: () => (closing ??= unwind()),
     };

@@ -7,8 +7,8 @@
  *
  * A second tab of a profile finds the profile's Web Lock held and says so; "Take over" asks the running tab
  * over a BroadcastChannel to stop its server, which releases the lock, and then starts here. The SDK and
- * the peer are imported lazily so that the first paint needs neither, and the peer's libp2p node (its own
- * chunk) starts only once the client's first sync is applied and painted: the room list and timeline come
+ * the peer are imported lazily so that the first paint needs neither, and the peer's replicator and libp2p
+ * node (its own chunk) start only once the client's first sync is applied and painted: the room list and timeline come
  * from IndexedDB before any network. Each cold-start step leaves a `hometab:*` performance mark (README,
  * "App" figures).
  */
@@ -116,7 +116,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
       booted.homeserver.handleClient(new Request(input, init?.body instanceof ReadableStream ? { ...init, duplex: 'half' } as RequestInit : init))) as typeof fetch;
   }
 
-  /** libp2p joins once the first sync's rooms are painted (a frame, then a task), never before. */
+  /** The replicator and libp2p start once the first sync's rooms are painted (a frame, then a task), never before. */
   function startNetworkAfterPaint(booted: BootedPeer): void {
     requestAnimationFrame(() => setTimeout(() => startNetwork(booted), 0));
   }
@@ -124,11 +124,11 @@ export function createAppHost(options: AppHostOptions): SessionHost {
   function startNetwork(booted: BootedPeer): void {
     if (peer !== booted) return;
     void booted
-      .startLibp2p()
+      .startNetwork()
       .then((libp2p) => {
         if (libp2p && peer === booted) connection?.attachLibp2p(libp2p as ConnectionParts['libp2p'] & object);
       })
-      .catch((error: unknown) => console.error('libp2p did not start', error));
+      .catch((error: unknown) => console.error('the network did not start', error));
   }
 
   async function startClient(booted: BootedPeer, session: StoredSession): Promise<MatrixClient> {
@@ -168,7 +168,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
       void Promise.all([import('matrix-js-sdk'), import('matrix-js-sdk/lib/logger.js')]).catch(() => {});
       const [{ bootPeer }, relays] = await Promise.all([import('./boot-peer.js').finally(() => performance.mark('hometab:peer-chunk-loaded')), fetchRelays(origin)]);
       try {
-        peer = await bootPeer({ profile, relays, deferLibp2p: true, mark: (name) => performance.mark(name), log: quietDebug() });
+        peer = await bootPeer({ profile, relays, deferNetwork: true, mark: (name) => performance.mark(name), log: quietDebug() });
       } catch (error) {
         if (await profileLockHeld(profile)) return { kind: 'locked' };
         throw error;
