@@ -110,10 +110,20 @@ export function createAppHost(options: AppHostOptions): SessionHost {
     await running?.close();
   }
 
+  /** Until the first sync is done, each SDK request leaves a `hometab:request …` measure (the cold-start breakdown); none after, so the timeline buffer stays small. */
+  let measuringRequests = true;
+
   function fetchFnOf(booted: BootedPeer): typeof fetch {
     // A streamed body (an upload whose progress counts the bytes the server reads) must be half duplex.
-    return ((input: RequestInfo | URL, init?: RequestInit) =>
-      booted.homeserver.handleClient(new Request(input, init?.body instanceof ReadableStream ? { ...init, duplex: 'half' } as RequestInit : init))) as typeof fetch;
+    return ((input: RequestInfo | URL, init?: RequestInit) => {
+      const answer = booted.homeserver.handleClient(new Request(input, init?.body instanceof ReadableStream ? { ...init, duplex: 'half' } as RequestInit : init));
+      if (measuringRequests) {
+        const start = performance.now();
+        const url = new URL(input instanceof Request ? input.url : String(input));
+        void answer.finally(() => performance.measure(`hometab:request ${init?.method ?? 'GET'} ${url.pathname.replace(/^\/_matrix\/client\//, '')}`, { start, end: performance.now() })).catch(() => {});
+      }
+      return answer;
+    }) as typeof fetch;
   }
 
   /** The replicator and libp2p start once the first sync's rooms are painted (a frame, then a task), never before. */
@@ -146,6 +156,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
     });
     started.once('sync' as never, (() => {
       performance.mark('hometab:first-sync-done');
+      measuringRequests = false;
       startNetworkAfterPaint(booted);
     }) as never);
     await started.startClient({ initialSyncLimit: 30, lazyLoadMembers: true, pendingEventOrdering: 'detached' as never });
