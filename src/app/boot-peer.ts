@@ -6,6 +6,12 @@
  * the public key, and the libp2p PeerId survive a reload), builds the
  * homeserver, the browser libp2p transport (when relays are given) and the
  * BroadcastChannel transport combined into one, and starts the replicator.
+ * With `deferNetwork` the peer is returned as soon as storage, homeserver and
+ * BroadcastChannel exist; the replicator (its first storage scans) and libp2p
+ * (its own lazily imported chunk, the largest of the app, which joins the
+ * combined transport) start when `startNetwork()` is called, which the app
+ * does once the room list is on screen (local first: what is in IndexedDB
+ * never waits for the network).
  * It returns the handles. The Chromium tests and benchmarks boot their pages
  * through it, and the app issue's UI is meant to reuse it as is (it talks to
  * `homeserver.handleClient` through matrix-js-sdk's fetchFn).
@@ -14,7 +20,6 @@ import { createSigner, decodeBase64, ed25519PublicKey, encodeBase64, type Signer
 import { createHomeserver, NO_RATE_LIMITS, type Homeserver, type HomeserverSettings } from '../homeserver/index.js';
 import { createBroadcastTransport } from '../p2p/broadcast-transport.js';
 import { combineTransports } from '../p2p/combine.js';
-import { createBrowserTransport } from '../p2p/node-browser.js';
 import type { Libp2pFederationTransport } from '../p2p/node-node.js';
 import type { KeyValueStore } from '../p2p/peer-book.js';
 import { createReplicator, type Replicator, type ReplicatorOptions } from '../p2p/replicator.js';
@@ -52,6 +57,13 @@ export interface BootPeerOptions {
   replicator?: ReplicatorOptions;
   /** Take the profile's Web Lock; fails when another tab runs the profile. @default true */
   lock?: boolean;
+  /**
+   * Return before the replicator and the libp2p node run; `startNetwork()` starts them later (needs the
+   * BroadcastChannel, so that the combined transport exists from the start). @default false
+   */
+  deferNetwork?: boolean;
+  /** Called with a performance mark name as each boot step ends (the app's cold-start breakdown). */
+  mark?: (name: string) => void;
   /** @default console */
   log?: { debug(message: string, detail?: unknown): void; warn(message: string, detail?: unknown): void; error(message: string, detail?: unknown): void };
 }
@@ -63,8 +75,15 @@ export interface BootedPeer {
   readonly homeserver: Homeserver;
   /** libp2p and BroadcastChannel combined: what the replicator uses. */
   readonly transport: FederationTransport;
+  /** The libp2p transport once it runs (at once, or after `startNetwork()` with `deferNetwork`). */
   readonly libp2p?: Libp2pFederationTransport;
   readonly broadcast?: FederationTransport;
+  /**
+   * Starts the replicator, then libp2p, adding it to `transport` (once; later calls return the same promise).
+   * Resolves to the libp2p transport, or undefined when no relays are configured. Without `deferNetwork` it
+   * has already run.
+   */
+  startNetwork(): Promise<Libp2pFederationTransport | undefined>;
   readonly replicator: Replicator;
   /** Stops the replicator, the transports and the homeserver, closes the storage and releases the lock. */
   close(): Promise<void>;
@@ -140,16 +159,19 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
   try {
     const storage = await openIdbStorage(profileDatabase(profile), { exclusive: true });
     cleanups.push(() => storage.close());
+    options.mark?.('hometab:storage-open');
     const seed = await loadOrCreateSeed(storage);
     const signer = await signerForSeed(seed);
     const homeserver = createHomeserver({ storage, signer, config: { rateLimits: NO_RATE_LIMITS, ...options.homeserver }, log });
     cleanups.push(() => homeserver.close());
 
-    const transports: FederationTransport[] = [];
+    options.mark?.('hometab:homeserver-ready');
+
     const relays = options.relays ?? [];
     let libp2p: Libp2pFederationTransport | undefined;
-    if (relays.length > 0) {
-      libp2p = await createBrowserTransport({
+    const createLibp2p = async (): Promise<Libp2pFederationTransport> => {
+      const { createBrowserTransport } = await import('../p2p/node-browser.js');
+      return createBrowserTransport({
         seed,
         relays,
         iceServers: options.iceServers ?? [],
@@ -158,8 +180,7 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
         log,
         ...(options.requestTimeoutMs ? { protocol: { requestTimeoutMs: options.requestTimeoutMs } } : {}),
       });
-      transports.push(libp2p);
-    }
+    };
     let broadcast: FederationTransport | undefined;
     if (options.broadcastChannel !== false) {
       broadcast = await createBroadcastTransport({
@@ -168,26 +189,52 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
         ...(options.broadcastHeartbeatMs ? { heartbeatMs: options.broadcastHeartbeatMs } : {}),
         ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
       });
-      transports.push(broadcast);
     }
-    if (transports.length === 0) throw new Error('bootPeer needs relays or a BroadcastChannel');
-    const transport = transports.length === 1 ? transports[0]! : combineTransports(transports);
+    const defer = options.deferNetwork === true && broadcast !== undefined;
+    if (relays.length > 0 && !defer) {
+      libp2p = await createLibp2p();
+    }
+    const initial = [libp2p, broadcast].filter((t): t is FederationTransport => t !== undefined);
+    if (initial.length === 0) throw new Error('bootPeer needs relays or a BroadcastChannel');
+    // A deferred libp2p joins a combined transport later; otherwise one transport is used as it is.
+    const combined = defer || initial.length > 1 ? combineTransports(initial) : undefined;
+    const transport: FederationTransport = combined ?? initial[0]!;
     cleanups.push(() => transport.close());
     if (transport.localServer !== signer.serverName) throw new Error('the transport identity differs from the signing key');
 
     const replicator = createReplicator({ storage, transport, homeserver, log, ...options.replicator });
-    await replicator.start();
     cleanups.push(() => replicator.stop());
+    if (!defer) await replicator.start();
 
     let closing: Promise<void> | undefined;
+    let starting: Promise<Libp2pFederationTransport | undefined> | undefined = defer ? undefined : Promise.resolve(libp2p);
+    const startNetwork = () =>
+      (starting ??= (async () => {
+        if (closing) return undefined;
+        await replicator.start();
+        options.mark?.('hometab:replicator-started');
+        if (relays.length === 0) return undefined;
+        const created = await createLibp2p();
+        if (closing) {
+          await created.close();
+          return undefined;
+        }
+        libp2p = created;
+        combined!.add(created);
+        options.mark?.('hometab:libp2p-started');
+        return created;
+      })());
     return {
       profile,
       serverName: signer.serverName,
       storage,
       homeserver,
       transport,
-      libp2p,
+      get libp2p() {
+        return libp2p;
+      },
       broadcast,
+      startNetwork,
       replicator,
       close: () => (closing ??= unwind()),
     };

@@ -33,6 +33,8 @@ export interface ConnectionParts {
 export interface LiveConnectionSource extends ConnectionSource {
   details(): ConnectionDetails;
   pendingDestinations(eventId: string): readonly string[];
+  /** The libp2p node started after this source was made (the app starts it once the room list is up). */
+  attachLibp2p(libp2p: NonNullable<ConnectionParts['libp2p']>): void;
   /** Resolves after the outbox scan that was due (tests). */
   settled(): Promise<void>;
   close(): void;
@@ -46,7 +48,8 @@ function linkOf(infos: PeerInfo[]): PeerDetails['link'] {
 }
 
 export function createConnectionSource(parts: ConnectionParts): LiveConnectionSource {
-  const { storage, transport, replicator, libp2p } = parts;
+  const { storage, transport, replicator } = parts;
+  let libp2p = parts.libp2p;
   const events = new EventTarget();
   const queues = new Map<string, OutboxQueueState>();
   const catchUp = new Map<string, CatchUpDetails>();
@@ -170,6 +173,12 @@ export function createConnectionSource(parts: ConnectionParts): LiveConnectionSo
       return { relay, peers, catchUp: [...catchUp.values()].reverse() };
     },
     pendingDestinations: (eventId) => pending.get(eventId) ?? [],
+    attachLibp2p(node) {
+      if (closed || libp2p) return;
+      libp2p = node;
+      libp2p.node.addEventListener('self:peer:update', changed);
+      changed();
+    },
     async settled() {
       while (scanTimer !== undefined) await new Promise((resolve) => setTimeout(resolve, SCAN_DELAY_MS));
       await scanning;

@@ -6,5 +6,7 @@ import { mount } from 'svelte';
 import App from '../ui/App.svelte';
 import { createAppHost, profileFromLocation } from './boot.js';
 
+performance.mark('hometab:app-chunk-loaded');
+
 const host = createAppHost({ profile: profileFromLocation(location.search), origin: location.origin });
 mount(App, { target: document.getElementById('app')!, props: { host } });

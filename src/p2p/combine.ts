@@ -10,10 +10,16 @@
  * sees it, `peer:offline` when the last loses it, `peer:link` when the best
  * link changes. A topic message may arrive over both transports; copies are
  * dropped by a short memory of (topic, message hash) pairs.
+ *
+ * A transport may join after creation (`add`): the app builds the
+ * BroadcastChannel at once and adds libp2p once the room list is on screen,
+ * so its chunk and node start never delay the first paint. The late transport
+ * gets the installed handler and every live subscription, its connected
+ * servers are announced as peer events, and requests route to it from then on.
  */
 import { encodeBase64, sha256 } from '../core/index.js';
 import { isRetryable, P2PError } from './errors.js';
-import { emitPeerEvent, type FederationTransport, type PeerInfo } from './transport.js';
+import { emitPeerEvent, type FederationHandler, type FederationTransport, type PeerInfo } from './transport.js';
 
 export interface CombineOptions {
   /** How many recent topic messages are remembered to drop duplicates. @default 4096 */
@@ -28,13 +34,22 @@ function rank(info: PeerInfo): number {
   return 3;
 }
 
-export function combineTransports(transports: FederationTransport[], options: CombineOptions = {}): FederationTransport {
-  if (transports.length === 0) throw new Error('combineTransports needs at least one transport');
-  const localServer = transports[0]!.localServer;
-  for (const t of transports) if (t.localServer !== localServer) throw new Error('combined transports must share one server identity');
+export interface CombinedTransport extends FederationTransport {
+  /** Adds a transport after creation (same server identity): it serves the handler and live subscriptions, and its peers join the merged view. */
+  add(transport: FederationTransport): void;
+}
+
+export function combineTransports(initial: FederationTransport[], options: CombineOptions = {}): CombinedTransport {
+  if (initial.length === 0) throw new Error('combineTransports needs at least one transport');
+  const localServer = initial[0]!.localServer;
+  const transports: FederationTransport[] = [];
   const events = new EventTarget();
   const window = options.dedupeWindow ?? 4096;
   const merged = new Map<string, PeerInfo>();
+  let handler: FederationHandler | undefined;
+  /** Live subscriptions: each late transport subscribes to them too. */
+  const subscriptions = new Set<{ topic: string; deliver: (data: Uint8Array, from: string) => void; unsubscribes: Array<() => void> }>();
+  let closed = false;
 
   function best(server: string): { transport: FederationTransport; info: PeerInfo } | undefined {
     let found: { transport: FederationTransport; info: PeerInfo } | undefined;
@@ -60,15 +75,24 @@ export function combineTransports(transports: FederationTransport[], options: Co
     else if (before.via !== now.via || before.direct !== now.direct) emitPeerEvent(events, 'peer:link', now);
   }
 
-  for (const transport of transports) {
+  function add(transport: FederationTransport): void {
+    if (transport.localServer !== localServer) throw new Error('combined transports must share one server identity');
+    if (closed) throw new Error('the combined transport is closed');
+    if (transports.includes(transport)) return;
+    transports.push(transport);
     for (const name of ['peer:online', 'peer:offline', 'peer:link'] as const) {
       transport.events.addEventListener(name, (event) => recompute((event as CustomEvent<PeerInfo>).detail.server));
     }
+    if (handler) transport.handle(handler);
+    for (const subscription of subscriptions) subscription.unsubscribes.push(transport.subscribe(subscription.topic, subscription.deliver));
+    for (const p of transport.peers()) recompute(p.server);
   }
-  for (const t of transports) for (const p of t.peers()) recompute(p.server);
+
+  for (const t of initial) add(t);
 
   return {
     localServer,
+    add,
     events,
     async request(server, request, call) {
       const chosen = best(server);
@@ -85,8 +109,9 @@ export function combineTransports(transports: FederationTransport[], options: Co
       }
       throw last;
     },
-    handle(handler) {
-      for (const t of transports) t.handle(handler);
+    handle(next) {
+      handler = next;
+      for (const t of transports) t.handle(next);
     },
     peers() {
       const out = new Map<string, PeerInfo>();
@@ -108,10 +133,15 @@ export function combineTransports(transports: FederationTransport[], options: Co
         if (order.length > window) seen.delete(order.shift()!);
         onMessage(data, from);
       };
-      const unsubscribes = transports.map((t) => t.subscribe(topic, deliver));
-      return () => unsubscribes.forEach((u) => u());
+      const subscription = { topic, deliver, unsubscribes: transports.map((t) => t.subscribe(topic, deliver)) };
+      subscriptions.add(subscription);
+      return () => {
+        subscriptions.delete(subscription);
+        subscription.unsubscribes.forEach((u) => u());
+      };
     },
     async close() {
+      closed = true;
       await Promise.allSettled(transports.map((t) => t.close()));
     },
   };

@@ -15,7 +15,7 @@ export { FEDERATION_PROTOCOL, type FederationProtocolOptions } from './federatio
 export type { RateLimitOptions } from './rate-limit.js';
 export { memoryKeyValueStore, type KeyValueStore, type PeerRecord, type PeerBook, type PeerBookInit } from './peer-book.js';
 export { createBroadcastTransport, type BroadcastTransportInit, type BroadcastChannelLike } from './broadcast-transport.js';
-export { combineTransports, type CombineOptions } from './combine.js';
+export { combineTransports, type CombinedTransport, type CombineOptions } from './combine.js';
 export { MemoryNetwork, mulberry32, type MemoryNetworkInit, type LinkOptions, type MemoryNetworkStats } from './memory-transport.js';
 export { parseGuardedJson, jsonDepth, type JsonGuardOptions } from './json-guard.js';
 export { createReplicator, toFetchRequest, fromFetchResponse, type Replicator, type ReplicatorInit, type ReplicatorOptions } from './replicator.js';
