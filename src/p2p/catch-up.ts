@@ -31,8 +31,9 @@
  * through every receive check.
  *
  * A parked event whose chase fails (every server asked was unreachable, or
- * the gap was too long) is kept, bounded, and chased again after the next
- * exchange with any peer: it may be reachable from no peer's extremities (a
+ * the gap was too long), and likewise a head an anti-entropy walk could not
+ * finish (a page lost or timed out), is kept, bounded, and chased again after
+ * the next exchange with any peer, either direction: it may be reachable from no peer's extremities (a
  * soft-failed child can take its place as a tip there), so anti-entropy alone
  * would never bring it; the simulation with real homeservers found this.
  *
@@ -336,10 +337,20 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
     });
   }
 
+  function parkedKey(roomId: string, pdu: object, explicit: string | undefined): string {
+    return `${roomId}\u0000${explicit ?? contentHashKey(pdu) ?? JSON.stringify(pdu)}`;
+  }
+
+  /** Keeps an event whose parents could not be had, to chase again after the next exchange (bounded: oldest out first). */
+  function keep(key: string, entry: { origin: string; roomId: string; pdu: object; missing: string[]; eventId?: string; chases: number }): void {
+    if (parked.size >= maxParked) parked.delete(parked.keys().next().value!);
+    parked.set(key, entry);
+  }
+
   function missingPrevs(origin: string, roomId: string, pdu: object, _missing: string[], eventId?: string): Promise<void> {
     if (stopped) return Promise.resolve();
     const explicit = eventId ?? ((pdu as Record<string, unknown>).event_id as string | undefined);
-    const key = `${roomId}\u0000${explicit ?? contentHashKey(pdu) ?? JSON.stringify(pdu)}`;
+    const key = parkedKey(roomId, pdu, explicit);
     const existing = chasing.get(key);
     if (existing) return existing;
     const chases = (parked.get(key)?.chases ?? 0) + 1;
@@ -347,8 +358,7 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
     const promise = chase(origin, roomId, pdu, explicit)
       .then((done) => {
         if (done || stopped || chases >= maxChases) return;
-        if (parked.size >= maxParked) parked.delete(parked.keys().next().value!);
-        parked.set(key, { origin, roomId, pdu, missing: _missing, ...(explicit !== undefined ? { eventId: explicit } : {}), chases });
+        keep(key, { origin, roomId, pdu, missing: _missing, ...(explicit !== undefined ? { eventId: explicit } : {}), chases });
       })
       .catch((error) => log.warn('catch-up: chase failed', error))
       .finally(() => chasing.delete(key));
@@ -387,8 +397,17 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
         // latest_events are skipped by the responder, so ask for the events themselves first.
         const heads = await fetchEvents(peer, unknown);
         const results = heads.length > 0 ? await replication.receivePdus(heads, peer) : [];
-        const parked = heads.filter((_, i) => results[i]?.outcome === 'missingPrevs');
-        const ok = parked.length === 0 || (await pull(peer, roomId, parked, 'antiEntropy'));
+        const orphans = heads.flatMap((pdu, i) => (results[i]?.outcome === 'missingPrevs' ? [{ pdu: pdu as object, result: results[i]! }] : []));
+        const ok = orphans.length === 0 || (await pull(peer, roomId, orphans.map((o) => o.pdu), 'antiEntropy'));
+        // A walk cut short (a page lost or timed out) must not forget its heads: they may be soft-failed tips that no
+        // other server names as an extremity, so no later exchange would bring them. Kept like a failed chase, they are
+        // chased again once this exchange ends (retryParked), from this peer first.
+        if (!ok && !stopped) {
+          for (const { pdu, result } of orphans) {
+            const key = parkedKey(roomId, pdu, result.eventId);
+            if (!chasing.has(key) && !parked.has(key)) keep(key, { origin: peer, roomId, pdu, missing: result.missing ?? [], ...(result.eventId !== undefined ? { eventId: result.eventId } : {}), chases: 0 });
+          }
+        }
         const stored = results.filter((r) => r.outcome === 'accepted' || r.outcome === 'softFailed').length;
         progress({ kind: 'antiEntropy', roomId, peer, fetched: heads.length, stored, state: ok ? 'done' : 'failed' });
       }),
@@ -413,7 +432,11 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
       }
     })()
       .catch((error) => log.warn(`anti-entropy offered by ${peer} failed`, error))
-      .finally(() => exchanging.delete(key));
+      .finally(() => {
+        exchanging.delete(key);
+        // As after an exchange we started: what this one's walks could not finish is chased again now.
+        retryParked(peer);
+      });
     exchanging.set(key, promise);
     return promise;
   }

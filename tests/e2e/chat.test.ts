@@ -3,82 +3,12 @@
 // invites the second by Matrix ID and the third by invite link; they accept / join; messages typed in each
 // page appear in every page's timeline. A second tab of a profile does not start a second server and can
 // take over. Screenshots at 1280 px and 375 px go to test-results/.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BrowserContext, Page } from 'playwright-core';
-import { chromiumAvailable, launchPersistentChromium } from '../support/chromium.js';
-import { start, type Started } from '../../src/node/start.js';
+import { expect, it } from 'vitest';
+import { describeInChromium, onboard, roomEntry, say, shoot, timeline, UI_TIMEOUT, useChatServer } from './support.js';
 
-const RESULTS = resolve(import.meta.dirname, '../../test-results/e2e');
-const UI_TIMEOUT = 60_000;
-
-describe.skipIf(!chromiumAvailable() && !process.env.CI)('the chat app in Chromium', () => {
-  let server: Started;
-  const contexts: BrowserContext[] = [];
-  const dirs: string[] = [];
-
-  beforeAll(async () => {
-    server = await start({ port: 0, log: () => {} });
-    await mkdir(RESULTS, { recursive: true });
-  }, 180_000);
-
-  afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => {});
-    await server?.stop();
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-  });
-
-  async function browser(): Promise<BrowserContext> {
-    const dir = await mkdtemp(join(tmpdir(), 'hometab-e2e-'));
-    dirs.push(dir);
-    const context = await launchPersistentChromium(dir);
-    context.setDefaultTimeout(UI_TIMEOUT);
-    contexts.push(context);
-    return context;
-  }
-
-  async function open(context: BrowserContext, path: string): Promise<Page> {
-    const page = await context.newPage();
-    page.on('pageerror', (e) => console.error('page error:', e));
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await page.goto(new URL(path, server.url).toString());
-    return page;
-  }
-
-  async function onboard(page: Page, name: string): Promise<string> {
-    await page.getByRole('textbox', { name: 'Display name' }).fill(name);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    const id = page.getByLabel('Your Matrix ID');
-    await expect.poll(() => id.inputValue(), { timeout: UI_TIMEOUT }).toMatch(/^@.+:[0-9a-f]{64}$/);
-    return id.inputValue();
-  }
-
-  const roomEntry = (page: Page, name: string) => page.getByRole('list', { name: 'Rooms' }).getByRole('listitem').filter({ hasText: name });
-  const timeline = (page: Page) => page.getByRole('log', { name: 'Timeline' });
-
-  async function say(page: Page, text: string): Promise<void> {
-    const box = page.getByRole('textbox', { name: 'Message' });
-    await box.fill(text);
-    await box.press('Enter');
-    await expect.poll(() => box.inputValue()).toBe('');
-  }
-
-  async function shoot(page: Page, name: string, options: { dark?: boolean } = {}): Promise<void> {
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await page.screenshot({ path: join(RESULTS, `${name}-1280.png`) });
-    await page.setViewportSize({ width: 375, height: 740 });
-    await page.screenshot({ path: join(RESULTS, `${name}-375.png`) });
-    if (options.dark) {
-      await page.emulateMedia({ colorScheme: 'dark' });
-      await page.screenshot({ path: join(RESULTS, `${name}-375-dark.png`) });
-      await page.setViewportSize({ width: 1280, height: 800 });
-      await page.screenshot({ path: join(RESULTS, `${name}-1280-dark.png`) });
-      await page.emulateMedia({ colorScheme: 'light' });
-    }
-    await page.setViewportSize({ width: 1280, height: 800 });
-  }
+describeInChromium('the chat app in Chromium', () => {
+  const chat = useChatServer();
+  const { browser, open } = chat;
 
   it('three profiles: invite by ID and by link, accept, join, and chat through the UI', async () => {
     const [ca, cb, cc] = [await browser(), await browser(), await browser()];
@@ -122,7 +52,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('the chat app in Chromi
     await expect.poll(() => pb.getByRole('heading', { name: 'Garden club' }).count(), { timeout: UI_TIMEOUT }).toBe(1);
 
     // Carol opens the link in her own profile and joins.
-    await pc.goto(new URL(`/?profile=c${parsed.hash}`, server.url).toString());
+    await pc.goto(new URL(`/?profile=c${parsed.hash}`, chat.server.url).toString());
     await pc.getByRole('button', { name: 'Join' }).click();
     await expect.poll(() => pc.getByRole('heading', { name: 'Garden club' }).count(), { timeout: UI_TIMEOUT }).toBe(1);
 

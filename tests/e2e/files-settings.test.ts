@@ -3,80 +3,24 @@
 // media) and a text file (downloaded byte for byte); the others display the image and download the file,
 // which needs their servers to fetch remote media from Alice's. Alice renames the room, sets its topic and
 // makes Bob a moderator, which Bob sees; Carol leaves. Screenshots at 1280 px and 375 px go to test-results/.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BrowserContext, Page } from 'playwright-core';
-import { chromiumAvailable, launchPersistentChromium } from '../support/chromium.js';
-import { start, type Started } from '../../src/node/start.js';
+import { expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describeInChromium, onboard, roomEntry, shoot, timeline, UI_TIMEOUT, useChatServer } from './support.js';
 
-const RESULTS = resolve(import.meta.dirname, '../../test-results/e2e');
 const FIXTURES = resolve(import.meta.dirname, '../ui/fixtures');
-const UI_TIMEOUT = 60_000;
 
-describe.skipIf(!chromiumAvailable() && !process.env.CI)('files, room settings and invites in Chromium', () => {
-  let server: Started;
-  const contexts: BrowserContext[] = [];
-  const dirs: string[] = [];
+describeInChromium('files, room settings and invites in Chromium', () => {
+  const chat = useChatServer();
+  const { browser, open, contexts, dirs } = chat;
   let pa: Page;
   let pb: Page;
   let pc: Page;
 
-  beforeAll(async () => {
-    server = await start({ port: 0, log: () => {} });
-    await mkdir(RESULTS, { recursive: true });
-  }, 180_000);
-
-  afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => {});
-    await server?.stop();
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-  });
-
-  async function browser(): Promise<BrowserContext> {
-    const dir = await mkdtemp(join(tmpdir(), 'hometab-e2e-'));
-    dirs.push(dir);
-    const context = await launchPersistentChromium(dir);
-    context.setDefaultTimeout(UI_TIMEOUT);
-    contexts.push(context);
-    return context;
-  }
-
-  async function open(context: BrowserContext, path: string): Promise<Page> {
-    const page = await context.newPage();
-    page.on('pageerror', (e) => console.error('page error:', e));
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await page.goto(new URL(path, server.url).toString());
-    return page;
-  }
-
-  async function onboard(page: Page, name: string): Promise<string> {
-    await page.getByRole('textbox', { name: 'Display name' }).fill(name);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    const id = page.getByLabel('Your Matrix ID');
-    await expect.poll(() => id.inputValue(), { timeout: UI_TIMEOUT }).toMatch(/^@.+:[0-9a-f]{64}$/);
-    return id.inputValue();
-  }
-
-  const roomEntry = (page: Page, name: string) => page.getByRole('list', { name: 'Rooms' }).getByRole('listitem').filter({ hasText: name });
-  const timeline = (page: Page) => page.getByRole('log', { name: 'Timeline' });
   const image = (page: Page, name: string) => timeline(page).getByRole('article').getByRole('img', { name });
   /** The decoded width of an image in the page (0 until it has loaded). */
   const naturalWidth = (page: Page, name: string) => image(page, name).evaluate((img: HTMLImageElement) => (img.complete ? img.naturalWidth : 0)).catch(() => 0);
-
-  async function shoot(page: Page, name: string, options: { dark?: boolean } = {}): Promise<void> {
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await page.screenshot({ path: join(RESULTS, `${name}-1280.png`) });
-    await page.setViewportSize({ width: 375, height: 740 });
-    await page.screenshot({ path: join(RESULTS, `${name}-375.png`) });
-    if (options.dark) {
-      await page.emulateMedia({ colorScheme: 'dark' });
-      await page.screenshot({ path: join(RESULTS, `${name}-375-dark.png`) });
-      await page.emulateMedia({ colorScheme: 'light' });
-    }
-    await page.setViewportSize({ width: 1280, height: 800 });
-  }
 
   async function attach(page: Page, file: string): Promise<void> {
     const chooser = page.waitForEvent('filechooser');
@@ -154,7 +98,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('files, room settings a
     const seen = await pa.evaluate(() => (window as unknown as { progressSeen: Array<[number, number]> }).progressSeen);
     expect(seen.some(([value, max]) => value > 0 && value < max)).toBe(true);
     expect(await pa.getByRole('list', { name: 'Uploads' }).count()).toBe(0);
-    await shoot(pa, 'room-with-image', { dark: true });
+    await shoot(pa, 'room-with-image', { dark: true, darkWide: false });
   }, 300_000);
 
   // Needs each server to fetch media of another server from its peers (the remote-media work of branch
@@ -183,7 +127,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('files, room settings a
     expect(await members.getByRole('combobox', { name: 'Role of Bob' }).inputValue()).toBe('User');
     await members.getByRole('combobox', { name: 'Role of Bob' }).selectOption('Moderator');
     await expect.poll(() => settings.getByRole('status').textContent()).toBe('Role changed.');
-    await shoot(pa, 'room-settings', { dark: true });
+    await shoot(pa, 'room-settings', { dark: true, darkWide: false });
     await settings.getByRole('button', { name: 'Close' }).click();
 
     // Bob sees the new name, and in his settings the topic and his new role; a moderator may edit the topic.
@@ -214,7 +158,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('files, room settings a
   }, 180_000);
 
   it('the Notifications switch asks for permission and stays on', async () => {
-    await contexts[0]!.grantPermissions(['notifications'], { origin: server.url });
+    await contexts[0]!.grantPermissions(['notifications'], { origin: chat.server.url });
     const box = pa.getByRole('checkbox', { name: 'Notifications' });
     expect(await box.isChecked()).toBe(false);
     await box.check();

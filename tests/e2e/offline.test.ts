@@ -5,69 +5,21 @@
 // fork — and the next message merges it: the history graph shows both. Last, the server is stopped and
 // the page reloads from the service worker's cache. The connection panel lists the peer and its link.
 // Screenshots at 1280 px and 375 px go to test-results/e2e/.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BrowserContext, Page } from 'playwright-core';
-import { chromiumAvailable, launchPersistentChromium } from '../support/chromium.js';
-import { start, type Started } from '../../src/node/start.js';
+import { expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describeInChromium, onboard, roomEntry, say as send, shoot, timeline, UI_TIMEOUT, useChatServer } from './support.js';
 
-const RESULTS = resolve(import.meta.dirname, '../../test-results/e2e');
-const UI_TIMEOUT = 60_000;
 const ROOM = 'Offline club';
 
-describe.skipIf(!chromiumAvailable() && !process.env.CI)('the chat app offline, in Chromium', () => {
-  let server: Started;
-  const contexts: BrowserContext[] = [];
-  const dirs: string[] = [];
+describeInChromium('the chat app offline, in Chromium', () => {
+  const offline = useChatServer({ dirPrefix: 'hometab-e2e-offline-' });
+  const { browser, open } = offline;
 
-  beforeAll(async () => {
-    server = await start({ port: 0, log: () => {} });
-    await mkdir(RESULTS, { recursive: true });
-  }, 180_000);
-
-  afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => {});
-    await server?.stop();
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-  });
-
-  async function browser(): Promise<BrowserContext> {
-    const dir = await mkdtemp(join(tmpdir(), 'hometab-e2e-offline-'));
-    dirs.push(dir);
-    const context = await launchPersistentChromium(dir);
-    context.setDefaultTimeout(UI_TIMEOUT);
-    contexts.push(context);
-    return context;
-  }
-
-  async function open(context: BrowserContext, path: string): Promise<Page> {
-    const page = await context.newPage();
-    page.on('pageerror', (e) => console.error('page error:', e));
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await page.goto(new URL(path, server.url).toString());
-    return page;
-  }
-
-  async function onboard(page: Page, name: string): Promise<string> {
-    await page.getByRole('textbox', { name: 'Display name' }).fill(name);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    const id = page.getByLabel('Your Matrix ID');
-    await expect.poll(() => id.inputValue(), { timeout: UI_TIMEOUT }).toMatch(/^@.+:[0-9a-f]{64}$/);
-    return id.inputValue();
-  }
-
-  const roomEntry = (page: Page, name: string) => page.getByRole('list', { name: 'Rooms' }).getByRole('listitem').filter({ hasText: name });
-  const timeline = (page: Page) => page.getByRole('log', { name: 'Timeline' });
   const article = (page: Page, text: string) => timeline(page).getByRole('article').filter({ hasText: text });
   const peersOnline = (page: Page) => page.getByRole('status', { name: 'Connection' }).textContent().then((t) => Number(/(\d+) peers? online/.exec(t ?? '')?.[1] ?? -1));
 
   async function say(page: Page, text: string): Promise<void> {
-    const box = page.getByRole('textbox', { name: 'Message' });
-    await box.fill(text);
-    await box.press('Enter');
-    await expect.poll(() => box.inputValue()).toBe('');
+    await send(page, text);
     await expect.poll(() => article(page, text).count(), { timeout: UI_TIMEOUT }).toBe(1);
   }
 
@@ -75,14 +27,6 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('the chat app offline, 
     await expect.poll(() => page.getByLabel('Your Matrix ID').inputValue().catch(() => ''), { timeout: UI_TIMEOUT }).toMatch(/^@/);
     await roomEntry(page, ROOM).getByRole('button', { name: new RegExp(`^${ROOM}`) }).click();
     await expect.poll(() => page.getByRole('heading', { name: ROOM }).count(), { timeout: UI_TIMEOUT }).toBe(1);
-  }
-
-  async function shoot(page: Page, name: string): Promise<void> {
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await page.screenshot({ path: join(RESULTS, `${name}-1280.png`) });
-    await page.setViewportSize({ width: 375, height: 740 });
-    await page.screenshot({ path: join(RESULTS, `${name}-375.png`) });
-    await page.setViewportSize({ width: 1280, height: 800 });
   }
 
   it('queues while alone, survives reload and take-over, delivers on return, shows a fork and a merge, opens with the server gone', async () => {
@@ -179,7 +123,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('the chat app offline, 
     const registered = () => navigator.serviceWorker.getRegistration().then((r) => `${r?.active?.state ?? 'none'} ${navigator.serviceWorker.controller ? 'controlled' : 'uncontrolled'}`);
     await expect.poll(() => pa.evaluate(registered), { timeout: UI_TIMEOUT }).toBe('activated controlled');
     await pb.close();
-    await server.stop();
+    await offline.server.stop();
     await pa.reload();
     await openRoom(pa);
     await expect.poll(() => article(pa, 'Both branches merged').count(), { timeout: UI_TIMEOUT }).toBe(1);

@@ -6,83 +6,30 @@
 // HTML (`/html`), and Bob scrolls his whole virtualised timeline: no payload ran (a window flag), no
 // element or attribute outside the Matrix HTML subset is in the DOM, only a window of rows is rendered,
 // and the scroll position holds while older messages are prepended. Screenshots at 1280 and 375 px.
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BrowserContext, Locator, Page } from 'playwright-core';
-import { chromiumAvailable, launchPersistentChromium } from '../support/chromium.js';
-import { start, type Started } from '../../src/node/start.js';
+import { expect, it } from 'vitest';
+import type { Locator, Page } from 'playwright-core';
+import { describeInChromium, onboard, RESULTS, say, shoot, timeline, UI_TIMEOUT, useChatServer } from './support.js';
 import { ADDED_ATTRIBUTES, ALLOWED_ATTRIBUTES, ALLOWED_ELEMENTS } from '../../src/ui/format/sanitize.js';
 
-const RESULTS = resolve(import.meta.dirname, '../../test-results/e2e');
 const PAYLOADS = resolve(import.meta.dirname, 'fixtures/xss-payloads.json');
-const UI_TIMEOUT = 60_000;
 
-describe.skipIf(!chromiumAvailable() && !process.env.CI)('the rich timeline in Chromium', () => {
-  let server: Started;
-  const contexts: BrowserContext[] = [];
-  const dirs: string[] = [];
+describeInChromium('the rich timeline in Chromium', () => {
   const pageErrors: string[] = [];
-
-  beforeAll(async () => {
-    server = await start({ port: 0, log: () => {} });
-    await mkdir(RESULTS, { recursive: true });
-  }, 180_000);
-
-  afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => {});
-    await server?.stop();
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  const chat = useChatServer({
+    watch: (page) => {
+      page.on('pageerror', (e) => pageErrors.push(String(e)));
+      page.on('dialog', (d) => void d.dismiss());
+    },
   });
 
-  async function open(profile: string): Promise<Page> {
-    const dir = await mkdtemp(join(tmpdir(), 'hometab-e2e-'));
-    dirs.push(dir);
-    const context = await launchPersistentChromium(dir);
-    context.setDefaultTimeout(UI_TIMEOUT);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
-    page.on('dialog', (d) => void d.dismiss());
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await page.goto(new URL(`/?profile=${profile}`, server.url).toString());
-    return page;
-  }
+  /** A new profile's page at `/?profile=<profile>`. */
+  const open = async (profile: string): Promise<Page> => chat.open(await chat.browser(), `/?profile=${profile}`);
 
-  async function onboard(page: Page, name: string): Promise<string> {
-    await page.getByRole('textbox', { name: 'Display name' }).fill(name);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    const id = page.getByLabel('Your Matrix ID');
-    await expect.poll(() => id.inputValue(), { timeout: UI_TIMEOUT }).toMatch(/^@.+:[0-9a-f]{64}$/);
-    return id.inputValue();
-  }
-
-  const timeline = (page: Page) => page.getByRole('log', { name: 'Timeline' });
   const article = (page: Page, text: string | RegExp) => timeline(page).getByRole('article').filter({ hasText: text });
   const box = (page: Page) => page.getByRole('textbox', { name: 'Message' });
   const count = (locator: Locator) => expect.poll(() => locator.count(), { timeout: UI_TIMEOUT });
-
-  async function say(page: Page, text: string): Promise<void> {
-    await box(page).fill(text);
-    await box(page).press('Enter');
-    await expect.poll(() => box(page).inputValue()).toBe('');
-  }
-
-  async function shoot(page: Page, name: string, dark = false): Promise<void> {
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await page.screenshot({ path: join(RESULTS, `${name}-1280.png`) });
-    await page.setViewportSize({ width: 375, height: 740 });
-    await page.screenshot({ path: join(RESULTS, `${name}-375.png`) });
-    if (dark) {
-      await page.emulateMedia({ colorScheme: 'dark' });
-      await page.screenshot({ path: join(RESULTS, `${name}-375-dark.png`) });
-      await page.setViewportSize({ width: 1280, height: 800 });
-      await page.screenshot({ path: join(RESULTS, `${name}-1280-dark.png`) });
-      await page.emulateMedia({ colorScheme: 'light' });
-    }
-    await page.setViewportSize({ width: 1280, height: 800 });
-  }
 
   let pa: Page;
   let pb: Page;
@@ -157,7 +104,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('the rich timeline in C
     await soupAtAlice.getByRole('button', { name: '👍 1' }).click();
     await count(edited.getByRole('button', { name: '👍 2' })).toBe(1);
     expect(await soupAtAlice.getByRole('button', { name: '👍 2' }).getAttribute('aria-pressed')).toBe('true');
-    await shoot(pa, 'timeline-reactions', true);
+    await shoot(pa, 'timeline-reactions', { dark: true });
     await soupAtAlice.getByRole('button', { name: '👍 2' }).click();
     await count(edited.getByRole('button', { name: '👍 1' })).toBe(1);
     expect(await soupAtAlice.getByRole('button', { name: '👍 1' }).getAttribute('aria-pressed')).toBe('false');
@@ -177,7 +124,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('the rich timeline in C
     await count(article(pa, 'see you then').getByRole('img', { name: 'Read by Bob' })).toBe(1);
     await say(pb, 'bye');
     await count(article(pb, 'bye').getByRole('img', { name: 'Read by Alice' })).toBe(1);
-    await shoot(pb, 'timeline', true);
+    await shoot(pb, 'timeline', { dark: true });
 
     expect(pageErrors).toEqual([]);
   }, 400_000);

@@ -1,7 +1,8 @@
 // Catch-up over real homeservers on the memory network: a server cut off while 1,100 messages are written (more
 // than the 1,000 the earlier loop could pull in one chase) gets them all from one anti-entropy exchange, walked back
 // in pages and handed to the homeserver once each, in batches, with progress (fetched / stored / estimated) on the
-// replicator; a gap longer than the per-pull budget fails the chase instead of holding without bound.
+// replicator; a gap longer than the per-pull budget fails the chase instead of holding without bound; a walk cut
+// short by a lost page keeps its heads and chases them again (seed 19 of the real simulation lost four events so).
 import { afterEach, expect, test } from 'vitest';
 import type { CatchUpProgress } from '../../src/p2p/catch-up.js';
 import { enc, withUsers } from '../homeserver/rooms/helpers.js';
@@ -75,3 +76,34 @@ test('a gap longer than the per-pull budget fails that chase: nothing held past 
   // The newest 150 events have no parents here: none of them could be stored.
   expect((await sim!.eventIds(s1, roomId)).length).toBe(before);
 }, 120_000);
+
+test('an anti-entropy walk cut short by a lost page keeps its heads and chases them again after the exchange', async () => {
+  // Seed 19 of the real simulation: the joining server learned of another server's tips (soft-failed elsewhere, so no
+  // third server named them) by anti-entropy, its get_missing_events page timed out, and the heads were forgotten:
+  // no later exchange brought them. Here every page asked while the exchange runs is lost the same way (the exchange
+  // heal starts from the other side included), so only a chase after it can bring the events.
+  const { s0, s1, roomId } = await missedWhileAway(5, { pageLimit: 100, submitChunk: 100 });
+  const pages = losePagesOf(s1);
+  sim!.network.heal();
+  await s1.replicator.exchange(s0.name);
+  pages.losing = false;
+  await sim!.quiesce();
+
+  expect(pages.lost).toBeGreaterThan(0);
+  expect(await sim!.eventIds(s1, roomId)).toEqual(await sim!.eventIds(s0, roomId));
+  expect(await sim!.state(s1, roomId)).toEqual(await sim!.state(s0, roomId));
+}, 120_000);
+
+/** Makes `peer`'s get_missing_events requests fail as timed out while `losing` is true. */
+function losePagesOf(peer: RealSim['peers'][0]): { losing: boolean; lost: number } {
+  const pages = { losing: true, lost: 0 };
+  const request = peer.transport.request.bind(peer.transport);
+  peer.transport.request = (server, req, options) => {
+    if (pages.losing && req.path.startsWith('/_matrix/federation/v1/get_missing_events/')) {
+      pages.lost++;
+      return Promise.reject(new Error(`POST ${req.path} to ${server}: timed out`));
+    }
+    return request(server, req, options);
+  };
+  return pages;
+}

@@ -8,6 +8,7 @@
  * the virtual queue race ahead to its request's timeout.
  */
 import { setEd25519Backend } from '../../../src/core/index.js';
+import type { Logger } from '../../../src/homeserver/context.js';
 import { MemoryNetwork, type MemoryNetworkInit } from '../../../src/p2p/memory-transport.js';
 import { createReplicator, type Replicator, type ReplicatorOptions } from '../../../src/p2p/replicator.js';
 import type { FederationTransport } from '../../../src/p2p/transport.js';
@@ -50,7 +51,7 @@ export async function createRealSim(init: { seed: number; servers: number; netwo
   const network = new MemoryNetwork({ seed: init.seed, requestTimeoutMs: 60_000, holdTimeForHandlersMs: 2_000, ...init.network });
   const peers: RealPeer[] = [];
   for (let i = 0; i < init.servers; i++) {
-    const server = await startTestServer({ signer: await hexSigner((init.firstSignerSeed ?? 41) + i), log: quietLogger });
+    const server = await startTestServer({ signer: await hexSigner((init.firstSignerSeed ?? 41) + i), log: process.env.SIM_DEBUG ? homeserverLog(i) : quietLogger });
     const transport = network.transport(server.serverName);
     const replicator = createReplicator({
       storage: server.storage,
@@ -179,5 +180,15 @@ export async function createRealSim(init: { seed: number; servers: number; netwo
       for (const p of peers) await p.server.close();
       setEd25519Backend('auto');
     },
+  };
+}
+
+/** SIM_DEBUG: the homeserver's own log too (receive outcomes, soft fails, backfill), tagged hs<i> beside the replicator's [<i>]. */
+function homeserverLog(i: number): Logger {
+  const detail = (d: unknown) => (d instanceof Error ? d.message : '');
+  return {
+    debug: (m: string) => console.log(`[hs${i}] ${m}`),
+    warn: (m: string, d?: unknown) => console.log(`[hs${i}] WARN ${m}`, detail(d)),
+    error: (m: string, d?: unknown) => console.log(`[hs${i}] ERROR ${m}`, detail(d)),
   };
 }

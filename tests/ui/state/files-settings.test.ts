@@ -5,44 +5,17 @@
 // what.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { MatrixClient } from 'matrix-js-sdk';
-import { startTestServer, type TestServer } from '../../homeserver/harness.js';
-import { RoomsState } from '../../../src/ui/state/rooms.svelte.js';
+import { describe, expect, it } from 'vitest';
+import { startTestServer } from '../../homeserver/harness.js';
 import { TimelineState } from '../../../src/ui/state/timeline.svelte.js';
 import { UploadsState, measureWithImageBitmap } from '../../../src/ui/state/uploads.svelte.js';
 import { MAX_PREVIEW_BYTES, MediaState, mediaOf } from '../../../src/ui/state/media.svelte.js';
 import { RoomSettingsState, roleOf } from '../../../src/ui/state/room-settings.svelte.js';
-import { eventually, startedClient } from './support.js';
+import { eventually, serverPerTest, startedClient } from './support.js';
 
 const FIXTURES = resolve(import.meta.dirname, '../fixtures');
 
-let server: TestServer;
-let clients: MatrixClient[];
-let states: Array<{ dispose(): void }>;
-
-beforeEach(async () => {
-  server = await startTestServer();
-  clients = [];
-  states = [];
-});
-afterEach(async () => {
-  for (const state of states) state.dispose();
-  for (const client of clients) client.stopClient();
-  await server.close();
-});
-
-function keep<T extends { dispose(): void }>(state: T): T {
-  states.push(state);
-  return state;
-}
-
-async function user(localpart: string, displayName: string): Promise<{ client: MatrixClient; rooms: RoomsState }> {
-  const client = await startedClient(server, localpart);
-  await client.setDisplayName(displayName);
-  clients.push(client);
-  return { client, rooms: keep(new RoomsState(client)) };
-}
+const { clients, keep, user } = serverPerTest();
 
 /** Ann's room with Ben joined. */
 async function sharedRoom() {

@@ -2,26 +2,12 @@
 // user opts in and the browser grants permission; then a message from someone else notifies only while the
 // tab is hidden, never for one's own messages or a muted room; the opt-in survives a new session; a click
 // opens the room; a denied permission leaves it off.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { MatrixClient } from 'matrix-js-sdk';
-import { startTestServer, type TestServer } from '../../homeserver/harness.js';
 import { NotificationsState, type NotificationApi, type PreferenceStore } from '../../../src/ui/state/notifications.svelte.js';
-import { eventually, startedClient } from './support.js';
+import { eventually, serverPerTest } from './support.js';
 
-let server: TestServer;
-let clients: MatrixClient[];
-let states: Array<{ dispose(): void }>;
-
-beforeEach(async () => {
-  server = await startTestServer();
-  clients = [];
-  states = [];
-});
-afterEach(async () => {
-  for (const state of states) state.dispose();
-  for (const client of clients) client.stopClient();
-  await server.close();
-});
+const { states, client: user } = serverPerTest();
 
 interface Shown {
   title: string;
@@ -59,13 +45,6 @@ function fakeNotifications(answer: 'granted' | 'denied') {
 function memoryStore(): PreferenceStore {
   const values = new Map<string, string>();
   return { get: (key) => values.get(key) ?? null, set: (key, value) => void values.set(key, value) };
-}
-
-async function user(localpart: string, displayName: string): Promise<MatrixClient> {
-  const client = await startedClient(server, localpart);
-  await client.setDisplayName(displayName);
-  clients.push(client);
-  return client;
 }
 
 async function sharedRoom(ann: MatrixClient, ben: MatrixClient, name: string): Promise<string> {

@@ -1,36 +1,13 @@
 // RoomsState and TimelineState against a real homeserver in process: the room list follows creates,
 // invites, accepts, declines and link joins; the timeline shows sent and received messages with their
 // senders' names, counts unread messages until read, and paginates back to the room's creation.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { MatrixClient } from 'matrix-js-sdk';
-import { startTestServer, type TestServer } from '../../homeserver/harness.js';
+import { describe, expect, it } from 'vitest';
 import { RoomsState, inviteLink, serverOf } from '../../../src/ui/state/rooms.svelte.js';
 import { TimelineState } from '../../../src/ui/state/timeline.svelte.js';
-import { eventually, startedClient } from './support.js';
+import { eventually, serverPerTest, startedClient } from './support.js';
 
-let server: TestServer;
-let clients: MatrixClient[];
-let states: Array<{ dispose(): void }>;
-
-beforeEach(async () => {
-  server = await startTestServer();
-  clients = [];
-  states = [];
-});
-afterEach(async () => {
-  for (const state of states) state.dispose();
-  for (const client of clients) client.stopClient();
-  await server.close();
-});
-
-async function user(localpart: string, displayName: string): Promise<{ client: MatrixClient; rooms: RoomsState }> {
-  const client = await startedClient(server, localpart);
-  await client.setDisplayName(displayName);
-  clients.push(client);
-  const rooms = new RoomsState(client);
-  states.push(rooms);
-  return { client, rooms };
-}
+const world = serverPerTest();
+const { clients, states, user } = world;
 
 describe('RoomsState', () => {
   it('lists a created room, an invite (with its inviter) that can be accepted or declined, and a link join', async () => {
@@ -104,7 +81,7 @@ describe('TimelineState', () => {
 
     // Many more messages than the initial sync limit: a new client's timeline starts partial.
     for (let i = 0; i < 40; i++) await ann.client.sendTextMessage(roomId, `message ${i}`);
-    const late = await startedClient(server, 'cal');
+    const late = await startedClient(world.server, 'cal');
     clients.push(late);
     await ann.rooms.invite(roomId, late.getUserId()!);
     const lateRooms = new RoomsState(late);

@@ -1,9 +1,12 @@
 // State-class tests in Node: a real homeserver in process (memory storage, tests/homeserver/harness.ts) and
-// matrix-js-sdk clients whose fetchFn calls its handleClient, as src/app/boot.ts wires them in a tab.
+// matrix-js-sdk clients whose fetchFn calls its handleClient, as src/app/boot.ts wires them in a tab; and a
+// fresh server per test with the clients and states a test made stopped and disposed after it.
 import { createClient, type MatrixClient } from 'matrix-js-sdk';
 import { logger } from 'matrix-js-sdk/lib/logger.js';
 import type { Logger as LogLevelLogger } from 'loglevel';
-import type { TestServer } from '../../homeserver/harness.js';
+import { afterEach, beforeEach } from 'vitest';
+import { startTestServer, type TestServer } from '../../homeserver/harness.js';
+import { RoomsState } from '../../../src/ui/state/rooms.svelte.js';
 
 // The SDK logs every request at info level; keep test output readable.
 (logger as unknown as LogLevelLogger).setLevel('warn');
@@ -43,4 +46,69 @@ export async function eventually(what: string, probe: () => boolean, timeoutMs =
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+interface Disposable {
+  dispose(): void;
+}
+
+export interface ServerPerTest {
+  /** This test's server; set once beforeEach has run. */
+  readonly server: TestServer;
+  /** Clients stopped after the test (emptied before each test). */
+  readonly clients: MatrixClient[];
+  /** States disposed after the test, before the clients stop (emptied before each test). */
+  readonly states: Disposable[];
+  /** Registers `state` for disposal after the test and returns it. */
+  keep<T extends Disposable>(state: T): T;
+  /** A started client of a new user `localpart` named `displayName`, stopped after the test. */
+  client(localpart: string, displayName: string): Promise<MatrixClient>;
+  /** Such a client with its RoomsState, disposed after the test. */
+  user(localpart: string, displayName: string): Promise<{ client: MatrixClient; rooms: RoomsState }>;
+}
+
+/** Starts a homeserver in process before each test of the file and tears it and what the test made down after it. */
+export function serverPerTest(): ServerPerTest {
+  let server: TestServer | undefined;
+  const clients: MatrixClient[] = [];
+  const states: Disposable[] = [];
+
+  beforeEach(async () => {
+    server = await startTestServer();
+    clients.length = 0;
+    states.length = 0;
+  });
+  afterEach(async () => {
+    for (const state of states) state.dispose();
+    for (const client of clients) client.stopClient();
+    await server?.close();
+  });
+
+  const running = (): TestServer => {
+    if (!server) throw new Error('the test server is not started yet (use it inside a test)');
+    return server;
+  };
+  const keep = <T extends Disposable>(state: T): T => {
+    states.push(state);
+    return state;
+  };
+  const client = async (localpart: string, displayName: string): Promise<MatrixClient> => {
+    const started = await startedClient(running(), localpart);
+    await started.setDisplayName(displayName);
+    clients.push(started);
+    return started;
+  };
+  return {
+    get server() {
+      return running();
+    },
+    clients,
+    states,
+    keep,
+    client,
+    async user(localpart, displayName) {
+      const started = await client(localpart, displayName);
+      return { client: started, rooms: keep(new RoomsState(started)) };
+    },
+  };
 }

@@ -2,36 +2,11 @@
 // a reply quotes its target, an edit replaces the text everywhere ("edited"), reactions aggregate and
 // are taken back by redaction, a deletion shows as such (also in replies to it), typing notifications
 // and read receipts reach the other side.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { MatrixClient } from 'matrix-js-sdk';
-import { startTestServer, type TestServer } from '../../homeserver/harness.js';
-import { RoomsState } from '../../../src/ui/state/rooms.svelte.js';
+import { describe, expect, it } from 'vitest';
 import { TimelineState } from '../../../src/ui/state/timeline.svelte.js';
-import { eventually, startedClient } from './support.js';
+import { eventually, serverPerTest } from './support.js';
 
-let server: TestServer;
-let clients: MatrixClient[];
-let states: Array<{ dispose(): void }>;
-
-beforeEach(async () => {
-  server = await startTestServer();
-  clients = [];
-  states = [];
-});
-afterEach(async () => {
-  for (const state of states) state.dispose();
-  for (const client of clients) client.stopClient();
-  await server.close();
-});
-
-async function user(localpart: string, displayName: string): Promise<{ client: MatrixClient; rooms: RoomsState }> {
-  const client = await startedClient(server, localpart);
-  await client.setDisplayName(displayName);
-  clients.push(client);
-  const rooms = new RoomsState(client);
-  states.push(rooms);
-  return { client, rooms };
-}
+const { states, user } = serverPerTest();
 
 async function sharedRoom(): Promise<{ ann: TimelineState; ben: TimelineState; annId: string; benId: string }> {
   const a = await user('ann', 'Ann');
