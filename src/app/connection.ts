@@ -35,7 +35,7 @@ export interface LiveConnectionSource extends ConnectionSource {
   pendingDestinations(eventId: string): readonly string[];
   /** The libp2p node started after this source was made (the app starts it once the room list is up). */
   attachLibp2p(libp2p: NonNullable<ConnectionParts['libp2p']>): void;
-  /** Resolves after the outbox scan that was due (tests). */
+  /** Resolves once the outbox scan that was due has run, started at once (tests). */
   settled(): Promise<void>;
   close(): void;
 }
@@ -113,14 +113,17 @@ export function createConnectionSource(parts: ConnectionParts): LiveConnectionSo
     }
   }
 
+  function runScan(): Promise<void> {
+    scanTimer = undefined;
+    scanning = scanning.then(scan).catch(() => {
+      // Storage closes under a scan when the tab is taken over; the next tab scans for itself.
+    });
+    return scanning;
+  }
+
   function scheduleScan(): void {
     if (closed || scanTimer !== undefined) return;
-    scanTimer = setTimeout(() => {
-      scanTimer = undefined;
-      scanning = scanning.then(scan).catch(() => {
-        // Storage closes under a scan when the tab is taken over; the next tab scans for itself.
-      });
-    }, SCAN_DELAY_MS);
+    scanTimer = setTimeout(runScan, SCAN_DELAY_MS);
   }
 
   const onPeer = () => {
@@ -180,8 +183,11 @@ export function createConnectionSource(parts: ConnectionParts): LiveConnectionSo
       changed();
     },
     async settled() {
-      while (scanTimer !== undefined) await new Promise((resolve) => setTimeout(resolve, SCAN_DELAY_MS));
-      await scanning;
+      // Runs the due scan now rather than waiting for the timer to go quiet: an outbox retrying an unreachable
+      // peer reports its queue again and again, so a wait for quiet may never end.
+      if (scanTimer === undefined) return scanning;
+      clearTimeout(scanTimer);
+      return runScan();
     },
     close() {
       closed = true;
