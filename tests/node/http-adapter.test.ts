@@ -62,14 +62,18 @@ describe('serveHttp', () => {
 
   it('aborts the request signal when the client goes away', async () => {
     let aborted: () => void;
+    let arrived: () => void;
     const wasAborted = new Promise<void>((resolve) => (aborted = resolve));
+    const handlerRunning = new Promise<void>((resolve) => (arrived = resolve));
     handle = await serveHttp((request) => {
       request.signal.addEventListener('abort', () => aborted());
+      arrived();
       return new Promise<Response>(() => {}); // a long-poll that never answers
     }, { port: 0 });
     const client = new AbortController();
     const pending = fetch(handle.url, { signal: client.signal }).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 50));
+    // Under load a fixed pause can end before the request reaches the handler; the abort must come while it waits.
+    await handlerRunning;
     client.abort();
     await pending;
     await wasAborted;
