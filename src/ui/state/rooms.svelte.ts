@@ -122,10 +122,7 @@ export class RoomsState {
       is_direct: true,
       invite: [target],
     });
-    const direct = (this.#client.getAccountData('m.direct' as never)?.getContent() ?? {}) as Record<string, string[]>;
-    const next = new Map(Object.entries(direct));
-    next.set(target, [...(next.get(target) ?? []), roomId]);
-    await this.#client.setAccountData('m.direct' as never, Object.fromEntries(next) as never);
+    await this.#markDirect(target, roomId);
     await this.#waitForRoom(roomId);
     this.select(roomId);
     return roomId;
@@ -135,13 +132,26 @@ export class RoomsState {
     await this.#client.invite(roomId, userId.trim());
   }
 
+  /** Joins an invited room; an invite to a direct chat is marked direct with the inviter, as its creator did. */
   async accept(roomId: string): Promise<void> {
     const room = this.#client.getRoom(roomId);
-    const inviter = room?.getMember(this.#client.getUserId() ?? '')?.events.member?.getSender();
+    const invite = room?.getMember(this.#client.getUserId() ?? '')?.events.member;
+    const inviter = invite?.getSender();
     const via = inviter ? [serverOf(inviter)] : [];
     await this.#client.joinRoom(roomId, { viaServers: via });
+    if (inviter && invite?.getContent().is_direct === true) await this.#markDirect(inviter, roomId);
     await this.#waitForRoom(roomId);
     this.select(roomId);
+  }
+
+  /** Adds the room to m.direct under `userId` (the account data every client reads direct chats from). */
+  async #markDirect(userId: string, roomId: string): Promise<void> {
+    const direct = (this.#client.getAccountData('m.direct' as never)?.getContent() ?? {}) as Record<string, string[]>;
+    const next = new Map(Object.entries(direct));
+    const rooms = next.get(userId) ?? [];
+    if (rooms.includes(roomId)) return;
+    next.set(userId, [...rooms, roomId]);
+    await this.#client.setAccountData('m.direct' as never, Object.fromEntries(next) as never);
   }
 
   async decline(roomId: string): Promise<void> {

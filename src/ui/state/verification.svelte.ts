@@ -68,6 +68,26 @@ export function cancelReason(code: string | null, byMe: boolean, otherName: stri
   }
 }
 
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function noDeviceMessage(name: string): string {
+  return `No device of ${name} is known yet: verification needs an encrypted room you share.`;
+}
+
+/**
+ * The other user of a direct chat: whom m.direct names for the room (RoomsState writes it when starting a
+ * direct chat and when accepting an invite to one), or, while still invited, who invited us to it.
+ */
+export function directPartner(client: MatrixClient, roomId: string): string | undefined {
+  const direct = client.getAccountData('m.direct' as never)?.getContent() as Record<string, unknown> | undefined;
+  for (const [userId, rooms] of Object.entries(direct ?? {})) {
+    if (Array.isArray(rooms) && rooms.includes(roomId)) return userId;
+  }
+  return client.getRoom(roomId)?.getDMInviter();
+}
+
 /** One verification request, incoming or outgoing, as the dialogs show it. */
 export class Verification {
   step = $state<VerificationStep>('requested');
@@ -77,7 +97,6 @@ export class Verification {
   /** The last failure of an action the user took (accept, confirm…), for an alert. */
   error = $state('');
   readonly otherUserId: string;
-  readonly otherDeviceId: string | undefined;
   readonly otherName: string;
   readonly incoming: boolean;
 
@@ -97,12 +116,16 @@ export class Verification {
   constructor(request: VerificationRequest, otherName: string, onEnd: (verification: Verification) => void) {
     this.#request = request;
     this.otherUserId = request.otherUserId;
-    this.otherDeviceId = request.otherDeviceId;
     this.otherName = otherName;
     this.incoming = !request.initiatedByMe;
     this.#onEnd = onEnd;
     request.on(REQUEST_CHANGE, this.#onChange);
     this.#update();
+  }
+
+  /** The other device: known from the start for an incoming request, once accepted for an outgoing one. */
+  get otherDeviceId(): string | undefined {
+    return this.#request.otherDeviceId;
   }
 
   /** The request's transaction (the same on both sides). */
@@ -156,7 +179,7 @@ export class Verification {
     } catch (e) {
       // A cancel that raced the action shows as the step's reason; anything else is the action's failure.
       this.#update();
-      if (!this.finished) this.error = e instanceof Error ? e.message : String(e);
+      if (!this.finished) this.error = messageOf(e);
     }
   }
 
@@ -200,7 +223,7 @@ export class Verification {
       },
       (e: unknown) => {
         this.#update();
-        if (!this.finished) this.error = e instanceof Error ? e.message : String(e);
+        if (!this.finished) this.error = messageOf(e);
       },
     );
   }
@@ -227,6 +250,11 @@ export class VerificationState {
   incoming = $state<Verification[]>([]);
   /** The verification the dialog shows (started here, or an accepted incoming one); kept when it ends so its outcome shows. */
   current = $state<Verification | undefined>(undefined);
+  /**
+   * The user the dialog was opened for before a request exists: while their devices load, when they have
+   * several (the dialog lists them), or when there is none to verify (`error`).
+   */
+  picking = $state<{ userId: string; name: string; devices: string[]; error: string } | undefined>(undefined);
   /** Users with a device this session verified, or the server told us is verified; refreshed by `refreshTrust`. */
   verifiedUsers = $state<ReadonlySet<string>>(new Set());
 
@@ -271,7 +299,7 @@ export class VerificationState {
     let device = deviceId;
     if (!device) {
       const devices = await this.devicesOf(userId);
-      if (devices.length === 0) throw new Error(`No device of ${this.#nameOf(userId)} is known yet: verification needs an encrypted room you share.`);
+      if (devices.length === 0) throw new Error(noDeviceMessage(this.#nameOf(userId)));
       if (devices.length > 1) throw new Error(`${this.#nameOf(userId)} has ${devices.length} devices: pick one.`);
       device = devices[0]!;
     }
@@ -279,6 +307,35 @@ export class VerificationState {
     const verification = this.#track(request);
     this.current = verification;
     return verification;
+  }
+
+  /** Opens the dialog for `userId`: asks their device at once when they have one, else lists them to pick. */
+  async open(userId: string): Promise<void> {
+    const picking = { userId, name: this.#nameOf(userId), devices: [] as string[], error: '' };
+    this.current = undefined;
+    this.picking = picking;
+    let devices: string[];
+    try {
+      devices = await this.devicesOf(userId);
+    } catch (e) {
+      if (this.picking === picking) this.picking = { ...picking, error: messageOf(e) };
+      return;
+    }
+    if (this.picking !== picking) return;
+    this.picking = { ...picking, devices, error: devices.length === 0 ? noDeviceMessage(picking.name) : '' };
+    if (devices.length === 1) await this.pick(devices[0]!);
+  }
+
+  /** Asks the device the user picked from `picking.devices`. */
+  async pick(deviceId: string): Promise<void> {
+    const picking = this.picking;
+    if (!picking?.devices.includes(deviceId)) throw new Error(`${deviceId} is not a device to pick`);
+    try {
+      await this.request(picking.userId, deviceId);
+      if (this.picking === picking) this.picking = undefined;
+    } catch (e) {
+      if (this.picking === picking) this.picking = { ...picking, error: messageOf(e) };
+    }
   }
 
   /** Accepts an incoming request and shows it in the dialog. */
@@ -297,6 +354,7 @@ export class VerificationState {
   async close(): Promise<void> {
     const verification = this.current;
     this.current = undefined;
+    this.picking = undefined;
     if (verification && !verification.finished) await verification.cancel();
   }
 

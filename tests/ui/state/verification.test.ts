@@ -5,7 +5,8 @@
 // on both sides with the reason, and leaves both devices unverified; so does declining.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MatrixClient } from 'matrix-js-sdk';
-import { VerificationState, cancelReason, type Verification } from '../../../src/ui/state/verification.svelte.js';
+import { VerificationState, cancelReason, directPartner, type Verification } from '../../../src/ui/state/verification.svelte.js';
+import { RoomsState } from '../../../src/ui/state/rooms.svelte.js';
 import { createRealSim, type RealSim } from '../../p2p/simulation/real-harness.js';
 import { memberJoined, startCryptoClient, waitFor } from '../../support/e2ee.js';
 
@@ -41,9 +42,18 @@ async function twoUsersInADirectChat(seed: number): Promise<{ alice: Side; bob: 
   const [alice, bob] = sides as [Side, Side];
   const { room_id: roomId } = await alice.client.createRoom({ is_direct: true, invite: [bob.client.getUserId()!], initial_state: [ENCRYPTION] });
   await waitFor('Bob to see the invite', () => (bob.client.getRoom(roomId)?.getMyMembership() === 'invite' ? true : undefined));
-  await bob.client.joinRoom(roomId);
+  expect(directPartner(bob.client, roomId)).toBe(alice.client.getUserId());
+  // Bob accepts as the room list does, which marks the chat direct on his side too.
+  const bobsRooms = new RoomsState(bob.client);
+  disposers.push(() => bobsRooms.dispose());
+  await bobsRooms.accept(roomId);
   await memberJoined(alice.client, roomId, bob.client.getUserId()!);
   await memberJoined(bob.client, roomId, alice.client.getUserId()!);
+  // Alice's side marked as RoomsState.startDirect does (it makes the room without encryption).
+  await alice.client.setAccountData('m.direct' as never, { [bob.client.getUserId()!]: [roomId] } as never);
+  for (const [of, other] of [[alice, bob], [bob, alice]] as const) {
+    await waitFor('m.direct to name the partner', () => (directPartner(of.client, roomId) === other.client.getUserId() ? true : undefined));
+  }
   return { alice, bob };
 }
 
@@ -53,8 +63,10 @@ async function aliceAsksBob(alice: Side, bob: Side): Promise<{ mine: Verificatio
   // Bob's device list reaches Alice's crypto once she tracks the members of their encrypted room.
   await waitFor('Alice to know Bob’s device', async () => ((await alice.verification.devicesOf(bobId)).length > 0 ? true : undefined));
   expect(await alice.verification.devicesOf(bobId)).toEqual([bob.client.getDeviceId()]);
-  const mine = await alice.verification.request(bobId);
-  expect(alice.verification.current).toBe(mine);
+  // "Verify" opens the dialog for Bob, whose only device is asked at once.
+  await alice.verification.open(bobId);
+  expect(alice.verification.picking).toBeUndefined();
+  const mine = alice.verification.current!;
   expect(mine.incoming).toBe(false);
   expect(mine.step).toBe('requested');
   const theirs = await waitFor('Bob to receive the request', () => bob.verification.incoming[0]);
@@ -82,6 +94,7 @@ describe('SAS verification between two users on two servers', () => {
     expect(bob.verification.incoming).toEqual([]);
     expect(bob.verification.current).toBe(theirs);
     for (const v of [mine, theirs]) await waitFor(`${v.otherName}'s side to show the emoji`, () => (v.step === 'showing-emoji' ? true : undefined));
+    expect(mine.otherDeviceId).toBe(bob.client.getDeviceId());
     expect(mine.emoji).toHaveLength(7);
     expect(theirs.emoji).toEqual(mine.emoji);
     for (const { emoji, name } of mine.emoji) {
@@ -153,6 +166,12 @@ describe('without an encrypted room in common', () => {
     expect(await verification.devicesOf(bob.getUserId()!)).toEqual([]);
     await expect(verification.request(bob.getUserId()!)).rejects.toThrow(/needs an encrypted room you share/);
     expect(verification.current).toBeUndefined();
+    // The dialog says so too, and offers no device.
+    await verification.open(bob.getUserId()!);
+    expect(verification.picking).toMatchObject({ userId: bob.getUserId(), devices: [], error: expect.stringMatching(/needs an encrypted room you share/) });
+    await expect(verification.pick('SOMEDEVICE')).rejects.toThrow(/not a device to pick/);
+    await verification.close();
+    expect(verification.picking).toBeUndefined();
   }, 60_000);
 });
 
