@@ -6,6 +6,7 @@ import type { ClientEvent, RoomEvent, RoomMemberEvent, RoomStateEvent } from 'ma
 
 export const SYNC = 'sync' as ClientEvent.Sync;
 export const ROOM_ADDED = 'Room' as ClientEvent.Room;
+export const ACCOUNT_DATA = 'accountData' as ClientEvent.AccountData;
 export const ROOM_DELETED = 'deleteRoom' as ClientEvent.DeleteRoom;
 export const ROOM_TIMELINE = 'Room.timeline' as RoomEvent.Timeline;
 export const ROOM_NAME = 'Room.name' as RoomEvent.Name;

@@ -12,6 +12,7 @@
  * Confirming sends our MAC; the request is done only when the other side's MAC matches too.
  */
 import type { MatrixClient } from 'matrix-js-sdk';
+import { ACCOUNT_DATA, MEMBER_NAME, ROOM_STATE_UPDATE } from './events.js';
 import type {
   CryptoApi,
   CryptoEvent,
@@ -86,6 +87,34 @@ export function directPartner(client: MatrixClient, roomId: string): string | un
     if (Array.isArray(rooms) && rooms.includes(roomId)) return userId;
   }
   return client.getRoom(roomId)?.getDMInviter();
+}
+
+/** A direct chat's partner and their name, kept current as m.direct and the room's members change. */
+export class DirectPartnerState {
+  userId = $state<string | undefined>(undefined);
+  name = $state('');
+  readonly #client: MatrixClient;
+  readonly #roomId: string;
+  readonly #refresh = () => {
+    const userId = directPartner(this.#client, this.#roomId);
+    this.userId = userId;
+    this.name = userId ? (this.#client.getRoom(this.#roomId)?.getMember(userId)?.name ?? userId) : '';
+  };
+
+  constructor(client: MatrixClient, roomId: string) {
+    this.#client = client;
+    this.#roomId = roomId;
+    client.on(ACCOUNT_DATA, this.#refresh);
+    client.on(MEMBER_NAME, this.#refresh);
+    client.on(ROOM_STATE_UPDATE, this.#refresh);
+    this.#refresh();
+  }
+
+  dispose(): void {
+    this.#client.off(ACCOUNT_DATA, this.#refresh);
+    this.#client.off(MEMBER_NAME, this.#refresh);
+    this.#client.off(ROOM_STATE_UPDATE, this.#refresh);
+  }
 }
 
 /** One verification request, incoming or outgoing, as the dialogs show it. */

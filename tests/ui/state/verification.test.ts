@@ -5,7 +5,7 @@
 // on both sides with the reason, and leaves both devices unverified; so does declining.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MatrixClient } from 'matrix-js-sdk';
-import { VerificationState, cancelReason, directPartner, type Verification } from '../../../src/ui/state/verification.svelte.js';
+import { VerificationState, cancelReason, directPartner, DirectPartnerState, type Verification } from '../../../src/ui/state/verification.svelte.js';
 import { RoomsState } from '../../../src/ui/state/rooms.svelte.js';
 import { createRealSim, type RealSim } from '../../p2p/simulation/real-harness.js';
 import { memberJoined, startCryptoClient, waitFor } from '../../support/e2ee.js';
@@ -49,11 +49,14 @@ async function twoUsersInADirectChat(seed: number): Promise<{ alice: Side; bob: 
   await bobsRooms.accept(roomId);
   await memberJoined(alice.client, roomId, bob.client.getUserId()!);
   await memberJoined(bob.client, roomId, alice.client.getUserId()!);
-  // Alice's side marked as RoomsState.startDirect does (it makes the room without encryption).
+  // Alice's side marked as RoomsState.startDirect does (it makes the room without encryption); her header's
+  // partner follows the account data and Bob's display name.
+  const alicesPartner = new DirectPartnerState(alice.client, roomId);
+  disposers.push(() => alicesPartner.dispose());
+  expect(alicesPartner.userId).toBeUndefined();
   await alice.client.setAccountData('m.direct' as never, { [bob.client.getUserId()!]: [roomId] } as never);
-  for (const [of, other] of [[alice, bob], [bob, alice]] as const) {
-    await waitFor('m.direct to name the partner', () => (directPartner(of.client, roomId) === other.client.getUserId() ? true : undefined));
-  }
+  await waitFor('Alice’s header to name Bob', () => (alicesPartner.userId === bob.client.getUserId() && alicesPartner.name === 'Bob' ? true : undefined));
+  await waitFor('Bob’s m.direct to name Alice', () => (directPartner(bob.client, roomId) === alice.client.getUserId() ? true : undefined));
   return { alice, bob };
 }
 
