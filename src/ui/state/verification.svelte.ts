@@ -120,7 +120,7 @@ export class DirectPartnerState {
 /** One verification request, incoming or outgoing, as the dialogs show it. */
 export class Verification {
   step = $state<VerificationStep>('requested');
-  emoji = $state<SasEmoji[]>([]);
+  emoji = $state.raw<SasEmoji[]>([]);
   /** Set once the step is 'cancelled'. */
   reason = $state('');
   /** The last failure of an action the user took (accept, confirm…), for an alert. */
@@ -276,16 +276,17 @@ export class Verification {
 /** The session's verifications: incoming prompts, and the one the "Verify <name>" dialog follows. */
 export class VerificationState {
   /** Incoming requests not yet accepted or declined. */
-  incoming = $state<Verification[]>([]);
+  incoming = $state.raw<Verification[]>([]);
   /** The verification the dialog shows (started here, or an accepted incoming one); kept when it ends so its outcome shows. */
   current = $state<Verification | undefined>(undefined);
   /**
    * The user the dialog was opened for before a request exists: while their devices load, when they have
-   * several (the dialog lists them), or when there is none to verify (`error`).
+   * several (the dialog lists them), or when there is none to verify (`error`). Raw state, replaced and never
+   * mutated: `open` and `pick` compare it by identity to notice a newer open, which a deep proxy would defeat.
    */
-  picking = $state<{ userId: string; name: string; devices: string[]; error: string } | undefined>(undefined);
+  picking = $state.raw<{ userId: string; name: string; devices: string[]; error: string } | undefined>(undefined);
   /** Users with a device this session verified, or the server told us is verified; refreshed by `refreshTrust`. */
-  verifiedUsers = $state<ReadonlySet<string>>(new Set());
+  verifiedUsers = $state.raw<ReadonlySet<string>>(new Set());
 
   readonly #client: MatrixClient;
   readonly #crypto: CryptoApi;
@@ -422,7 +423,14 @@ export class VerificationState {
     return verification;
   }
 
+  /** The display name of `userId`: from their profile if the client has it (lazy-loaded members leave it out), else from a room we share. */
   #nameOf(userId: string): string {
-    return this.#client.getUser(userId)?.displayName || userId;
+    const profileName = this.#client.getUser(userId)?.displayName;
+    if (profileName) return profileName;
+    for (const room of this.#client.getRooms()) {
+      const member = room.getMember(userId);
+      if (member?.name) return member.name;
+    }
+    return userId;
   }
 }
