@@ -10,7 +10,7 @@
 // Screenshots at 1280 px and 375 px go to test-results/e2e/.
 import { expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { describeInChromium, onboard, roomEntry, say, shoot, timeline, UI_TIMEOUT, useChatServer } from './support.js';
+import { describeInChromium, inviteById, onboard, roomEntry, say, shoot, timeline, UI_TIMEOUT, useChatServer } from './support.js';
 
 const CRYPTO_STORE_PREFIX = 'hometab-crypto:';
 
@@ -26,15 +26,6 @@ async function acceptInvite(page: Page): Promise<void> {
   await expect.poll(() => accept.count(), { timeout: UI_TIMEOUT }).toBeGreaterThan(0);
   await accept.first().click();
   await expect.poll(() => page.getByRole('log', { name: 'Timeline' }).count(), { timeout: UI_TIMEOUT }).toBe(1);
-}
-
-async function inviteById(page: Page, userId: string): Promise<void> {
-  await page.getByRole('button', { name: 'Invite' }).click();
-  const invite = page.getByRole('dialog', { name: 'Invite' });
-  await invite.getByRole('textbox', { name: 'Matrix ID', exact: true }).fill(userId);
-  await invite.getByRole('button', { name: 'Send invite' }).click();
-  await expect.poll(() => invite.getByRole('status').textContent()).toContain('Invited');
-  await invite.getByRole('button', { name: 'Close' }).click();
 }
 
 async function openRoom(page: Page, name: string): Promise<void> {
