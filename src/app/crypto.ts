@@ -15,10 +15,13 @@ export function cryptoDatabasePrefix(profile: string): string {
 
 let warming: Promise<void> | undefined;
 
-/** Fetches and compiles the crypto WASM once; the SDK's `initRustCrypto` then finds it instantiated. */
+/**
+ * Fetches and compiles the crypto WASM once, and loads the SDK's Rust crypto chunk (the module its
+ * `initRustCrypto` imports itself): `initRustCrypto` then finds both ready.
+ */
 export function warmCrypto(): Promise<void> {
-  warming ??= import('@matrix-org/matrix-sdk-crypto-wasm')
-    .then((wasm) => wasm.initAsync())
+  warming ??= Promise.all([import('@matrix-org/matrix-sdk-crypto-wasm').then((wasm) => wasm.initAsync()), import('matrix-js-sdk/lib/rust-crypto/index.js')])
+    .then(() => undefined)
     .finally(() => performance.mark('hometab:crypto-wasm-ready'));
   return warming;
 }
