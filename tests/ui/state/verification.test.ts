@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MatrixClient } from 'matrix-js-sdk';
 import { VerificationState, cancelReason, directPartner, DirectPartnerState, type Verification } from '../../../src/ui/state/verification.svelte.js';
 import { RoomsState } from '../../../src/ui/state/rooms.svelte.js';
+import { RoomTrustState } from '../../../src/ui/state/room-trust.svelte.js';
 import { createRealSim, type RealSim } from '../../p2p/simulation/real-harness.js';
 import { memberJoined, startCryptoClient, waitFor } from '../../support/e2ee.js';
 
@@ -60,6 +61,11 @@ async function twoUsersInADirectChat(seed: number): Promise<{ alice: Side; bob: 
   return { alice, bob };
 }
 
+/** The direct chat (the only room) of a side. */
+function roomIdOf(side: Side): string {
+  return side.client.getRooms()[0]!.roomId;
+}
+
 /** Alice asks to verify Bob; Bob's state lists the request; returns both sides' Verification. */
 async function aliceAsksBob(alice: Side, bob: Side): Promise<{ mine: Verification; theirs: Verification }> {
   const bobId = bob.client.getUserId()!;
@@ -91,6 +97,10 @@ describe('SAS verification between two users on two servers', () => {
     const { alice, bob } = await twoUsersInADirectChat(31);
     expect(await deviceVerified(alice, bob)).toBe(false);
     expect(await deviceVerified(bob, alice)).toBe(false);
+    // The room's unverified-devices note names Bob until the verification is done.
+    const trust = new RoomTrustState(alice.client, roomIdOf(alice));
+    disposers.push(() => trust.dispose());
+    await waitFor('the note to name Bob', () => (trust.unverified.some((m) => m.userId === bob.client.getUserId()) ? true : undefined));
     const { mine, theirs } = await aliceAsksBob(alice, bob);
 
     await bob.verification.accept(theirs);
@@ -117,6 +127,7 @@ describe('SAS verification between two users on two servers', () => {
     expect(await alice.verification.isVerified(bob.client.getUserId()!)).toBe(true);
     await waitFor('Alice’s list of verified users to name Bob', () => (alice.verification.verifiedUsers.has(bob.client.getUserId()!) ? true : undefined));
     await waitFor('Bob’s list of verified users to name Alice', () => (bob.verification.verifiedUsers.has(alice.client.getUserId()!) ? true : undefined));
+    await waitFor('the note to leave Bob out', () => (trust.unverified.length === 0 ? true : undefined));
   }, 120_000);
 
   it('saying the emoji differ cancels on both sides, and neither device is trusted', async () => {
