@@ -40,8 +40,8 @@ export default defineConfig(({ mode }) => ({
 }));
 
 /**
- * The service worker precaches every built asset but the crypto WASM (7.8 MB, loaded only for encrypted
- * rooms) and answers navigations with index.html, so a reload with the server gone still opens the app;
+ * The service worker precaches every built asset, the crypto WASM included (7.8 MB: every start of the client
+ * needs it, and a client that synced without its crypto would lose the room keys in that sync), and answers navigations with index.html, so a reload with the server gone still opens the app;
  * /config.json is never cached (no relay is then known, and the app runs with same-browser peers only).
  * `autoUpdate`: a new build takes over at the next load. No worker in `npm run dev` (devOptions off).
  */
@@ -68,9 +68,8 @@ function appShellPwa() {
       ],
     },
     workbox: {
-      globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],
-      globIgnores: ['**/*.wasm'],
-      maximumFileSizeToCacheInBytes: 6 * 1024 * 1024,
+      globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,wasm}'],
+      maximumFileSizeToCacheInBytes: 10 * 1024 * 1024,
       navigateFallback: 'index.html',
       navigateFallbackDenylist: [/^\/config\.json$/],
       cleanupOutdatedCaches: true,

@@ -9,13 +9,15 @@
  * over a BroadcastChannel to stop its server, which releases the lock, and then starts here. The SDK and
  * the peer are imported lazily so that the first paint needs neither, and the peer's replicator and libp2p
  * node (its own chunk) start only once the client's first sync is applied and painted: the room list and timeline come
- * from IndexedDB before any network. Each cold-start step leaves a `hometab:*` performance mark (README,
+ * from IndexedDB before any network. The crypto WASM (src/app/crypto.ts) is fetched and compiled after the
+ * first paint, alongside the peer and the SDK, and the client's Rust crypto starts before its first sync. Each cold-start step leaves a `hometab:*` performance mark (README,
  * "App" figures).
  */
 import type { MatrixClient } from 'matrix-js-sdk';
 import type { SessionHost, StartOutcome } from '../ui/state/host.js';
 import type { BootedPeer } from './boot-peer.js';
 import type { ConnectionParts, LiveConnectionSource } from './connection.js';
+import { enableCrypto, warmCryptoAfterPaint } from './crypto.js';
 
 /** Meta-store key of the local user's credentials. */
 export const SESSION_KEY = 'app/session';
@@ -154,6 +156,8 @@ export function createAppHost(options: AppHostOptions): SessionHost {
       deviceId: session.deviceId,
       timelineSupport: true,
     });
+    // Before the first sync, which carries the to-device messages (room keys) that only the crypto can take.
+    await enableCrypto(started, profile);
     started.once('sync' as never, (() => {
       performance.mark('hometab:first-sync-done');
       measuringRequests = false;
@@ -170,6 +174,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
 
     async start(): Promise<StartOutcome> {
       performance.mark('hometab:host-start');
+      warmCryptoAfterPaint();
       const graceEnd = Date.now() + RELOAD_GRACE_MS;
       while (await profileLockHeld(profile)) {
         if (Date.now() > graceEnd) return { kind: 'locked' };

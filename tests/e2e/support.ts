@@ -121,6 +121,16 @@ export async function shoot(page: Page, name: string, options: ShotOptions = {})
   await page.setViewportSize({ width: 1280, height: 800 });
 }
 
+/** Invites `userId` to the open room through its "Invite" dialog, and closes the dialog once it says so. */
+export async function inviteById(page: Page, userId: string): Promise<void> {
+  await page.getByRole('button', { name: 'Invite' }).click();
+  const invite = page.getByRole('dialog', { name: 'Invite' });
+  await invite.getByRole('textbox', { name: 'Matrix ID', exact: true }).fill(userId);
+  await invite.getByRole('button', { name: 'Send invite' }).click();
+  await expect.poll(() => invite.getByRole('status').textContent()).toContain('Invited');
+  await invite.getByRole('button', { name: 'Close' }).click();
+}
+
 /** Types `text` into the composer and sends it with Enter; resolves once the composer has cleared. */
 export async function say(page: Page, text: string): Promise<void> {
   const box = page.getByRole('textbox', { name: 'Message' });

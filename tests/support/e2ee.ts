@@ -6,7 +6,7 @@
  * waiting for a message to decrypt, and scanning everything a server stores
  * for plaintext.
  */
-import { ClientEvent, createClient, EventType, type MatrixClient, type MatrixEvent } from 'matrix-js-sdk';
+import { ClientEvent, createClient, EventType, PendingEventOrdering, type MatrixClient, type MatrixEvent } from 'matrix-js-sdk';
 import { logger, type Logger as SdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import { MemoryNetwork } from '../../src/p2p/memory-transport.js';
 import { createReplicator, type Replicator } from '../../src/p2p/replicator.js';
@@ -148,10 +148,14 @@ export async function waitFor<T>(what: string, check: () => T | undefined | Prom
   }
 }
 
-/** A registered user's matrix-js-sdk client with Rust crypto, synced once. */
-export async function startCryptoClient(server: TestServer, localpart: string): Promise<MatrixClient> {
+/**
+ * A registered user's matrix-js-sdk client with Rust crypto, synced once; `wrapFetch` may stand between it and
+ * the server; `detachedPending` keeps unsent events out of the timeline, as the app does.
+ */
+export async function startCryptoClient(server: TestServer, localpart: string, options: { wrapFetch?: (fetchFn: typeof fetch) => typeof fetch; detachedPending?: boolean } = {}): Promise<MatrixClient> {
   const { userId, accessToken, deviceId } = await server.register(localpart, PASSWORD);
-  const client = createClient({ baseUrl: server.baseUrl, userId, accessToken, deviceId, fetchFn: inProcessFetch(server), logger: quietSdkLogger });
+  const fetchFn = options.wrapFetch ? options.wrapFetch(inProcessFetch(server)) : inProcessFetch(server);
+  const client = createClient({ baseUrl: server.baseUrl, userId, accessToken, deviceId, fetchFn, logger: quietSdkLogger });
   await client.initRustCrypto({ useIndexedDB: false });
   const prepared = new Promise<void>((resolve, reject) => {
     const onSync = (state: string, _prev: unknown, data?: { error?: Error }) => {
@@ -163,7 +167,7 @@ export async function startCryptoClient(server: TestServer, localpart: string): 
     };
     client.on(ClientEvent.Sync, onSync);
   });
-  await client.startClient({ initialSyncLimit: 20 });
+  await client.startClient({ initialSyncLimit: 20, ...(options.detachedPending ? { pendingEventOrdering: PendingEventOrdering.Detached } : {}) });
   await prepared;
   return client;
 }

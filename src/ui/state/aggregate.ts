@@ -2,7 +2,9 @@
  * Folds a room's raw events (in timeline order) into the rows the "Timeline" log shows: each message with
  * its latest valid edit applied (m.replace from the original sender), its reactions counted per key
  * (m.annotation, one per sender and key), its reply target previewed (m.in_reply_to), "Message deleted"
- * once redacted, and who has read up to it. Edits, reactions and redactions are not rows of their own.
+ * once redacted, and who has read up to it. Edits, reactions and redactions are not rows of their own; an
+ * encrypted event whose key has not arrived is a row that says so (it may turn out to be an edit, but
+ * until it is decrypted nobody can tell).
  * Pure: the state class feeds it SDK events converted to `SourceEvent`, tests feed it plain objects.
  * Content is hostile input: every field is type-checked before use.
  */
@@ -20,6 +22,8 @@ export interface SourceEvent {
   redacts?: string;
   /** Sent by this client and not yet acknowledged by the server. */
   pending: boolean;
+  /** End-to-end encrypted and not decrypted (yet): its key has not arrived. Shown as a message row. */
+  awaitingKey?: boolean;
 }
 
 export interface ReactionSummary {
@@ -59,6 +63,8 @@ export interface TimelineMessage {
   reactions: ReactionSummary[];
   /** Users (other than the viewer) whose read receipt is at this message. */
   readBy: string[];
+  /** Encrypted, and this device does not have its key yet (the row updates in place when it arrives). */
+  awaitingKey: boolean;
 }
 
 export interface AggregateInput {
@@ -184,8 +190,9 @@ export function aggregate(input: AggregateInput): TimelineMessage[] {
   events.forEach((event, i) => position.set(event.id, i));
   for (const event of originals.values()) {
     const deleted = isRedacted(event);
-    const shown = deleted ? undefined : showOf(event);
-    if (!deleted && !shown) continue;
+    const awaitingKey = !deleted && event.awaitingKey === true;
+    const shown = deleted || awaitingKey ? undefined : showOf(event);
+    if (!deleted && !awaitingKey && !shown) continue;
     const replyId = deleted ? undefined : replyTargetOf(event.content);
     let replyTo: ReplyPreview | undefined;
     if (replyId) {
@@ -210,6 +217,7 @@ export function aggregate(input: AggregateInput): TimelineMessage[] {
       replyTo,
       reactions: deleted ? [] : [...(reactions.get(event.id)?.values() ?? [])],
       readBy: [],
+      awaitingKey,
     });
   }
 

@@ -2,10 +2,11 @@
  * matrix-js-sdk event names as the SDK's own enum types, written as strings so the UI imports the SDK's
  * types only (the SDK itself is loaded by src/app, lazily). A renamed event fails the typecheck here.
  */
-import type { ClientEvent, RoomEvent, RoomMemberEvent, RoomStateEvent } from 'matrix-js-sdk';
+import type { ClientEvent, MatrixEventEvent, RoomEvent, RoomMemberEvent, RoomStateEvent } from 'matrix-js-sdk';
 
 export const SYNC = 'sync' as ClientEvent.Sync;
 export const ROOM_ADDED = 'Room' as ClientEvent.Room;
+export const ACCOUNT_DATA = 'accountData' as ClientEvent.AccountData;
 export const ROOM_DELETED = 'deleteRoom' as ClientEvent.DeleteRoom;
 export const ROOM_TIMELINE = 'Room.timeline' as RoomEvent.Timeline;
 export const ROOM_NAME = 'Room.name' as RoomEvent.Name;
@@ -18,3 +19,12 @@ export const MEMBER_NAME = 'RoomMember.name' as RoomMemberEvent.Name;
 export const ROOM_STATE_UPDATE = 'RoomState.update' as RoomStateEvent.Update;
 export const ROOM_REDACTION = 'Room.redaction' as RoomEvent.Redaction;
 export const MEMBER_TYPING = 'RoomMember.typing' as RoomMemberEvent.Typing;
+/** An encrypted event was decrypted, or failed to be (the client re-emits it for every event it maps). */
+export const EVENT_DECRYPTED = 'Event.decrypted' as MatrixEventEvent.Decrypted;
+// The SDK's main entry does not export CryptoEvent's type: these two are checked by the tests that use them.
+/** The crypto learnt new devices or keys of some users (CryptoEvent.DevicesUpdated). */
+export const DEVICES_UPDATED = 'crypto.devicesUpdated' as never;
+/** A user's cross-signing trust changed: a verification, a new identity (CryptoEvent.UserTrustStatusChanged). */
+export const USER_TRUST_CHANGED = 'userTrustStatusChanged' as never;
+/** A member joined, left, was invited… */
+export const MEMBER_MEMBERSHIP = 'RoomMember.membership' as RoomMemberEvent.Membership;

@@ -1,7 +1,8 @@
 /**
  * The room list: joined rooms and pending invites, with names and unread counts, kept current from the
  * client's room, timeline, membership and unread events; which room is selected; and the room actions
- * of the list's dialogs (create, direct chat, accept, decline, join by link, invite).
+ * of the list's dialogs (create, encrypted or not; direct chat, always encrypted; accept, decline, join by
+ * link, invite).
  */
 import type { ICreateRoomOpts, MatrixClient, Preset, Room, Visibility } from 'matrix-js-sdk';
 import { ROOM_ADDED, ROOM_DELETED, ROOM_MY_MEMBERSHIP, ROOM_NAME, ROOM_RECEIPT, ROOM_TIMELINE, SYNC } from './events.js';
@@ -17,7 +18,12 @@ export interface RoomSummary {
   inviterName?: string;
   /** Origin time of the latest event, for ordering. */
   lastActive: number;
+  /** The room has an m.room.encryption state event: its messages are end-to-end encrypted. */
+  encrypted: boolean;
 }
+
+/** The state event that turns on end-to-end encryption (Megolm) for a room; it cannot be turned off. */
+export const MEGOLM_ENCRYPTION = { type: 'm.room.encryption', state_key: '', content: { algorithm: 'm.megolm.v1.aes-sha2' } };
 
 export interface NewRoom {
   name: string;
@@ -39,6 +45,7 @@ function summaryOf(room: Room, userId: string): RoomSummary | undefined {
     inviter,
     inviterName: inviter ? (room.getMember(inviter)?.name ?? inviter) : undefined,
     lastActive: last?.getTs() ?? 0,
+    encrypted: room.hasEncryptionStateEvent(),
   };
 }
 
@@ -106,14 +113,14 @@ export class RoomsState {
     };
     const topic = options.topic?.trim();
     if (topic) request.topic = topic;
-    if (options.encrypted) throw new Error('encrypted rooms need end-to-end encryption, which is not available yet');
+    if (options.encrypted) request.initial_state = [MEGOLM_ENCRYPTION];
     const { room_id: roomId } = await this.#client.createRoom(request);
     await this.#waitForRoom(roomId);
     this.select(roomId);
     return roomId;
   }
 
-  /** A direct chat: a private room with `userId` invited, marked as direct in m.direct. */
+  /** A direct chat: a private, end-to-end encrypted room with `userId` invited, marked as direct in m.direct. */
   async startDirect(userId: string): Promise<string> {
     const target = userId.trim();
     const { room_id: roomId } = await this.#client.createRoom({
@@ -121,11 +128,9 @@ export class RoomsState {
       visibility: 'private' as Visibility,
       is_direct: true,
       invite: [target],
+      initial_state: [MEGOLM_ENCRYPTION],
     });
-    const direct = (this.#client.getAccountData('m.direct' as never)?.getContent() ?? {}) as Record<string, string[]>;
-    const next = new Map(Object.entries(direct));
-    next.set(target, [...(next.get(target) ?? []), roomId]);
-    await this.#client.setAccountData('m.direct' as never, Object.fromEntries(next) as never);
+    await this.#markDirect(target, roomId);
     await this.#waitForRoom(roomId);
     this.select(roomId);
     return roomId;
@@ -135,13 +140,26 @@ export class RoomsState {
     await this.#client.invite(roomId, userId.trim());
   }
 
+  /** Joins an invited room; an invite to a direct chat is marked direct with the inviter, as its creator did. */
   async accept(roomId: string): Promise<void> {
     const room = this.#client.getRoom(roomId);
-    const inviter = room?.getMember(this.#client.getUserId() ?? '')?.events.member?.getSender();
+    const invite = room?.getMember(this.#client.getUserId() ?? '')?.events.member;
+    const inviter = invite?.getSender();
     const via = inviter ? [serverOf(inviter)] : [];
     await this.#client.joinRoom(roomId, { viaServers: via });
+    if (inviter && invite?.getContent().is_direct === true) await this.#markDirect(inviter, roomId);
     await this.#waitForRoom(roomId);
     this.select(roomId);
+  }
+
+  /** Adds the room to m.direct under `userId` (the account data every client reads direct chats from). */
+  async #markDirect(userId: string, roomId: string): Promise<void> {
+    const direct = (this.#client.getAccountData('m.direct' as never)?.getContent() ?? {}) as Record<string, string[]>;
+    const next = new Map(Object.entries(direct));
+    const rooms = next.get(userId) ?? [];
+    if (rooms.includes(roomId)) return;
+    next.set(userId, [...rooms, roomId]);
+    await this.#client.setAccountData('m.direct' as never, Object.fromEntries(next) as never);
   }
 
   async decline(roomId: string): Promise<void> {

@@ -2,10 +2,11 @@
  * One room's timeline as the "Timeline" log shows it: messages with edits, reactions, replies, deletions
  * and read receipts folded in (aggregate.ts), day separators, who is typing, back-pagination through the
  * client's scrollback, and the actions on messages: send (markdown), reply, edit, react / unreact, delete,
- * typing notifications and read receipts. Built per opened room; `dispose` when the room closes.
+ * typing notifications and read receipts. An encrypted message whose key has not arrived is a row marked
+ * `awaitingKey`, refreshed when the crypto decrypts it. Built per opened room; `dispose` when the room closes.
  */
 import type { MatrixClient, MatrixEvent, Room, RoomMember } from 'matrix-js-sdk';
-import { MEMBER_NAME, MEMBER_TYPING, ROOM_LOCAL_ECHO, ROOM_RECEIPT, ROOM_REDACTION, ROOM_TIMELINE, ROOM_TIMELINE_RESET } from './events.js';
+import { EVENT_DECRYPTED, MEMBER_NAME, MEMBER_TYPING, ROOM_LOCAL_ECHO, ROOM_RECEIPT, ROOM_REDACTION, ROOM_TIMELINE, ROOM_TIMELINE_RESET } from './events.js';
 import { aggregate, withDaySeparators, type SourceEvent, type TimelineItem, type TimelineMessage } from './aggregate.js';
 import { asEdit, asReply, contentOf } from './compose.js';
 
@@ -17,15 +18,24 @@ const TYPING_RENEW_MS = 4_000;
 
 function sourceOf(event: MatrixEvent): SourceEvent {
   const redacts = event.event.redacts ?? (event.getContent() as { redacts?: unknown }).redacts;
-  return {
+  const base = {
     id: event.getId() ?? event.getTxnId() ?? '',
-    type: event.getType(),
     sender: event.getSender() ?? '',
-    content: event.isRedacted() ? {} : (event.getOriginalContent() as Record<string, unknown>),
     ts: event.getTs(),
     redacted: event.isRedacted(),
-    redacts: typeof redacts === 'string' ? redacts : undefined,
     pending: event.status !== null,
+  };
+  if (event.isEncrypted()) {
+    // Not decrypted yet (or its key is missing: the SDK's failure stand-in is an m.bad.encrypted message), or
+    // deleted before anyone could read it: a message row either way; what it was is unknown until decrypted.
+    if (base.redacted) return { ...base, type: 'm.room.message', content: {} };
+    if (event.getType() === 'm.room.encrypted' || event.isDecryptionFailure()) return { ...base, type: 'm.room.message', content: {}, awaitingKey: true };
+  }
+  return {
+    ...base,
+    type: event.getType(),
+    content: base.redacted ? {} : (event.getOriginalContent() as Record<string, unknown>),
+    redacts: typeof redacts === 'string' ? redacts : undefined,
   };
 }
 
@@ -61,6 +71,10 @@ export class TimelineState {
   readonly #onMember = (_event: unknown, member: RoomMember) => {
     if (member.roomId === this.roomId) this.#queueRefresh();
   };
+  // A message waiting for its key is replaced in place once the key arrives and the crypto decrypts it.
+  readonly #onDecrypted = (event: MatrixEvent) => {
+    if (event.getRoomId() === this.roomId) this.#queueRefresh();
+  };
 
   constructor(client: MatrixClient, roomId: string) {
     this.#client = client;
@@ -72,6 +86,7 @@ export class TimelineState {
     client.on(ROOM_RECEIPT, this.#onRoomEvent as never);
     client.on(MEMBER_TYPING, this.#onMember);
     client.on(MEMBER_NAME, this.#onMember);
+    client.on(EVENT_DECRYPTED, this.#onDecrypted);
     this.refresh();
   }
 
@@ -259,5 +274,6 @@ export class TimelineState {
     this.#client.off(ROOM_RECEIPT, this.#onRoomEvent as never);
     this.#client.off(MEMBER_TYPING, this.#onMember);
     this.#client.off(MEMBER_NAME, this.#onMember);
+    this.#client.off(EVENT_DECRYPTED, this.#onDecrypted);
   }
 }

@@ -21,6 +21,28 @@ const reaction = (id: string, sender: string, target: string, key: string) => ev
 const names = (id: string) => (id === ANN ? 'Ann' : id === BEN ? 'Ben' : id);
 
 describe('aggregate', () => {
+  it('keeps a message waiting for its key as a row of its own, which neither a reply nor a reaction reads into', () => {
+    const rows = aggregate({
+      userId: ANN,
+      nameOf: names,
+      events: [
+        text('$1', ANN, 'in the clear'),
+        event('$2', BEN, 'm.room.message', {}, { awaitingKey: true }),
+        reaction('$3', ANN, '$2', '👍'),
+        text('$4', ANN, 'what did you say?', { 'm.relates_to': { 'm.in_reply_to': { event_id: '$2' } } }),
+        event('$5', BEN, 'm.room.message', {}, { awaitingKey: true, redacted: true }),
+      ],
+    });
+    expect(rows.map((r) => [r.id, r.awaitingKey, r.deleted])).toEqual([
+      ['$1', false, false],
+      ['$2', true, false],
+      ['$4', false, false],
+      ['$5', false, true],
+    ]);
+    expect(rows[1]).toMatchObject({ body: '', senderName: 'Ben', reactions: [{ key: '👍', count: 1 }] });
+    expect(rows[2]!.replyTo).toEqual({ id: '$2', known: true, sender: BEN, body: '' });
+  });
+
   it('applies the latest edit by the original sender only, and marks the message edited', () => {
     const rows = aggregate({
       userId: ANN,
