@@ -162,6 +162,7 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
     options.mark?.('hometab:storage-open');
     const seed = await loadOrCreateSeed(storage);
     const signer = await signerForSeed(seed);
+    options.mark?.('hometab:identity-loaded');
     const homeserver = createHomeserver({ storage, signer, config: { rateLimits: NO_RATE_LIMITS, ...options.homeserver }, log });
     cleanups.push(() => homeserver.close());
 
@@ -190,6 +191,7 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
         ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
       });
     }
+    options.mark?.('hometab:broadcast-ready');
     const defer = options.deferNetwork === true && broadcast !== undefined;
     if (relays.length > 0 && !defer) {
       libp2p = await createLibp2p();
