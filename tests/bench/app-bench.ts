@@ -255,12 +255,23 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
     for (let i = 0; i < COLD_RUNS; i++) {
       const { page, cdp } = await coldPage(context);
       const profiling = options.profile && i === COLD_RUNS - 1;
-      if (profiling) await startCpuProfile(cdp);
+      const consoleLines = new Map<string, number>();
+      if (profiling) {
+        await startCpuProfile(cdp);
+        page.on('console', (message) => {
+          if (message.type() !== 'warning' && message.type() !== 'error') return;
+          const line = `${message.type()}: ${message.text().slice(0, 200)}`;
+          consoleLines.set(line, (consoleLines.get(line) ?? 0) + 1);
+        });
+      }
       await page.addInitScript(roomListProbe(COLD_ROOM));
       await page.goto(new URL('/?profile=cold', server.url).toString());
       const at = await until('the room list', () => page.evaluate(() => [(window as any).__roomListAt, (window as any).__interactiveAt] as [number?, number?]), ([, b]) => b !== undefined);
       if (profiling) {
         for (const line of await stopCpuProfile(cdp, new URL(server.url).origin)) log(`  ${line}`);
+        const controlled = (await page.evaluate(() => navigator.serviceWorker?.controller !== null && navigator.serviceWorker?.controller !== undefined)) as boolean;
+        log(`  the last run's page was ${controlled ? '' : 'not '}controlled by the app's service worker (its precache answers the app's files${controlled ? '' : ' only once it is'})`);
+        log(`  console warnings and errors until then (last run): ${consoleLines.size === 0 ? 'none' : [...consoleLines].map(([line, n]) => `${n} × ${line}`).join(' | ')}`);
         const chunks = (await page.evaluate(() => performance.getEntriesByType('resource').map((e) => [e.name, e.startTime, (e as PerformanceResourceTiming).responseEnd]))) as Array<[string, number, number]>;
         log(`  fetched (last run; name start → response end ms): ${chunks.map(([name, start, end]) => `${name.split('/').pop()} ${Math.round(start)} → ${Math.round(end)}`).join('; ')}`);
       }
