@@ -17,6 +17,8 @@ import type { MatrixClient } from 'matrix-js-sdk';
 import type { SessionHost, StartOutcome } from '../ui/state/host.js';
 import type { BootedPeer } from './boot-peer.js';
 import type { ConnectionParts, LiveConnectionSource } from './connection.js';
+import { warmIdbDatabase } from '../storage/idb/warm.js';
+import { profileDatabase } from './profile-names.js';
 
 /** Meta-store key of the local user's credentials. */
 export const SESSION_KEY = 'app/session';
@@ -101,6 +103,8 @@ function loadStartChunks() {
 export function createAppHost(options: AppHostOptions): SessionHost {
   const { profile, origin } = options;
   const chunks = loadStartChunks();
+  // The browser loads the profile's database while the chunks load; released once the peer's storage is open.
+  const releaseWarmDatabase = warmIdbDatabase(profileDatabase(profile));
   // A failed chunk is reported where it is awaited; this only keeps it from counting as unhandled meanwhile.
   for (const chunk of Object.values(chunks)) chunk.catch(() => {});
   let peer: BootedPeer | undefined;
@@ -190,7 +194,10 @@ export function createAppHost(options: AppHostOptions): SessionHost {
       performance.mark('hometab:host-start');
       const graceEnd = Date.now() + RELOAD_GRACE_MS;
       while (await profileLockHeld(profile)) {
-        if (Date.now() > graceEnd) return { kind: 'locked' };
+        if (Date.now() > graceEnd) {
+          releaseWarmDatabase();
+          return { kind: 'locked' };
+        }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       const [{ bootPeer }, relays] = await Promise.all([chunks.peer, fetchRelays(origin)]);
@@ -199,10 +206,13 @@ export function createAppHost(options: AppHostOptions): SessionHost {
       } catch (error) {
         if (await profileLockHeld(profile)) return { kind: 'locked' };
         throw error;
+      } finally {
+        releaseWarmDatabase();
       }
       const booted = peer;
       performance.mark('hometab:peer-booted');
       const stored = await booted.storage.read((txn) => txn.meta.get<unknown>(SESSION_KEY));
+      performance.mark('hometab:session-read');
       connection = await connectionOf(booted, chunks.connection);
       if (!isStoredSession(stored)) {
         // Onboarding: no room list to wait for.
