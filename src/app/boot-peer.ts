@@ -25,6 +25,7 @@ import type { KeyValueStore } from '../p2p/peer-book.js';
 import { createReplicator, type Replicator, type ReplicatorOptions } from '../p2p/replicator.js';
 import type { FederationTransport } from '../p2p/transport.js';
 import { openIdbStorage } from '../storage/idb/index.js';
+import { profileDatabase } from './profile-names.js';
 import type { Storage } from '../storage/types.js';
 
 /** Meta-store key of the profile's 32-byte signing seed (unpadded base64). */
@@ -89,10 +90,7 @@ export interface BootedPeer {
   close(): Promise<void>;
 }
 
-/** The database name of a profile. */
-export function profileDatabase(profile: string): string {
-  return `hometab:${profile}`;
-}
+export { profileDatabase };
 
 function hex(bytes: Uint8Array): string {
   let out = '';
@@ -162,6 +160,7 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
     options.mark?.('hometab:storage-open');
     const seed = await loadOrCreateSeed(storage);
     const signer = await signerForSeed(seed);
+    options.mark?.('hometab:identity-loaded');
     const homeserver = createHomeserver({ storage, signer, config: { rateLimits: NO_RATE_LIMITS, ...options.homeserver }, log });
     cleanups.push(() => homeserver.close());
 
@@ -190,6 +189,7 @@ export async function bootPeer(options: BootPeerOptions = {}): Promise<BootedPee
         ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
       });
     }
+    options.mark?.('hometab:broadcast-ready');
     const defer = options.deferNetwork === true && broadcast !== undefined;
     if (relays.length > 0 && !defer) {
       libp2p = await createLibp2p();

@@ -7,7 +7,8 @@
  *
  * A second tab of a profile finds the profile's Web Lock held and says so; "Take over" asks the running tab
  * over a BroadcastChannel to stop its server, which releases the lock, and then starts here. The SDK and
- * the peer are imported lazily so that the first paint needs neither, and the peer's replicator and libp2p
+ * the peer are imported lazily so that the first paint needs neither (but requested as soon as the host
+ * exists, side by side: see loadStartChunks), and the peer's replicator and libp2p
  * node (its own chunk) start only once the client's first sync is applied and painted: the room list and timeline come
  * from IndexedDB before any network. The crypto WASM (src/app/crypto.ts) is fetched and compiled after the
  * first paint, alongside the peer and the SDK, and the client's Rust crypto starts before its first sync. Each cold-start step leaves a `hometab:*` performance mark (README,
@@ -17,7 +18,9 @@ import type { MatrixClient } from 'matrix-js-sdk';
 import type { SessionHost, StartOutcome } from '../ui/state/host.js';
 import type { BootedPeer } from './boot-peer.js';
 import type { ConnectionParts, LiveConnectionSource } from './connection.js';
+import { warmIdbDatabase } from '../storage/idb/warm.js';
 import { enableCrypto, warmCryptoAfterPaint } from './crypto.js';
+import { profileDatabase } from './profile-names.js';
 
 /** Meta-store key of the local user's credentials. */
 export const SESSION_KEY = 'app/session';
@@ -75,8 +78,8 @@ async function profileLockHeld(profile: string): Promise<boolean> {
   return (snapshot.held ?? []).some((lock) => lock.name === `hometab-profile:${profile}`);
 }
 
-async function connectionOf(peer: BootedPeer): Promise<LiveConnectionSource> {
-  const { createConnectionSource } = await import('./connection.js');
+async function connectionOf(peer: BootedPeer, chunk: Promise<typeof import('./connection.js')>): Promise<LiveConnectionSource> {
+  const { createConnectionSource } = await chunk;
   return createConnectionSource({ storage: peer.storage, transport: peer.transport, replicator: peer.replicator, libp2p: peer.libp2p as ConnectionParts['libp2p'] });
 }
 
@@ -85,8 +88,27 @@ export interface AppHostOptions {
   origin: string;
 }
 
+/**
+ * The chunks a start needs, requested together: the peer's (storage, homeserver), the connection source's
+ * and matrix-js-sdk's. Fetching and evaluating them is most of a cold start, so the host asks for them as
+ * soon as it exists, before the UI mounts and before the lock is checked; a locked tab has fetched them
+ * for nothing, which is cheap next to making every start wait.
+ */
+function loadStartChunks() {
+  return {
+    peer: import('./boot-peer.js').finally(() => performance.mark('hometab:peer-chunk-loaded')),
+    connection: import('./connection.js'),
+    sdk: import('./matrix-client.js'),
+  };
+}
+
 export function createAppHost(options: AppHostOptions): SessionHost {
   const { profile, origin } = options;
+  const chunks = loadStartChunks();
+  // The browser loads the profile's database while the chunks load; released once the peer's storage is open.
+  const releaseWarmDatabase = warmIdbDatabase(profileDatabase(profile));
+  // A failed chunk is reported where it is awaited; this only keeps it from counting as unhandled meanwhile.
+  for (const chunk of Object.values(chunks)) chunk.catch(() => {});
   let peer: BootedPeer | undefined;
   let client: MatrixClient | undefined;
   let connection: LiveConnectionSource | undefined;
@@ -144,9 +166,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
   }
 
   async function startClient(booted: BootedPeer, session: StoredSession): Promise<MatrixClient> {
-    const [{ createClient }, { logger }] = await Promise.all([import('matrix-js-sdk'), import('matrix-js-sdk/lib/logger.js')]);
-    // The SDK logs every request at info level; a tab's console keeps warnings and errors.
-    (logger as unknown as { setLevel(level: string): void }).setLevel('warn');
+    const { createClient } = await chunks.sdk;
     performance.mark('hometab:sdk-loaded');
     const started = createClient({
       baseUrl: `https://${booted.serverName}`,
@@ -155,6 +175,8 @@ export function createAppHost(options: AppHostOptions): SessionHost {
       accessToken: session.accessToken,
       deviceId: session.deviceId,
       timelineSupport: true,
+      // No calls in this app: no TURN server polling and no call event handlers.
+      disableVoip: true,
     });
     // Before the first sync, which carries the to-device messages (room keys) that only the crypto can take.
     await enableCrypto(started, profile);
@@ -177,22 +199,26 @@ export function createAppHost(options: AppHostOptions): SessionHost {
       warmCryptoAfterPaint();
       const graceEnd = Date.now() + RELOAD_GRACE_MS;
       while (await profileLockHeld(profile)) {
-        if (Date.now() > graceEnd) return { kind: 'locked' };
+        if (Date.now() > graceEnd) {
+          releaseWarmDatabase();
+          return { kind: 'locked' };
+        }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      // Fetched and parsed while the peer boots: every outcome but 'locked' needs the SDK next (cold start).
-      void Promise.all([import('matrix-js-sdk'), import('matrix-js-sdk/lib/logger.js')]).catch(() => {});
-      const [{ bootPeer }, relays] = await Promise.all([import('./boot-peer.js').finally(() => performance.mark('hometab:peer-chunk-loaded')), fetchRelays(origin)]);
+      const [{ bootPeer }, relays] = await Promise.all([chunks.peer, fetchRelays(origin)]);
       try {
         peer = await bootPeer({ profile, relays, deferNetwork: true, mark: (name) => performance.mark(name), log: quietDebug() });
       } catch (error) {
         if (await profileLockHeld(profile)) return { kind: 'locked' };
         throw error;
+      } finally {
+        releaseWarmDatabase();
       }
       const booted = peer;
       performance.mark('hometab:peer-booted');
       const stored = await booted.storage.read((txn) => txn.meta.get<unknown>(SESSION_KEY));
-      connection = await connectionOf(booted);
+      performance.mark('hometab:session-read');
+      connection = await connectionOf(booted, chunks.connection);
       if (!isStoredSession(stored)) {
         // Onboarding: no room list to wait for.
         startNetwork(booted);

@@ -13,7 +13,7 @@
  */
 import * as ed from '@noble/ed25519';
 import { sha256 as nobleSha256, sha512 } from '@noble/hashes/sha2.js';
-import { encodeBase64 } from './base64.js';
+import { decodeBase64, encodeBase64 } from './base64.js';
 import { CoreError } from './errors.js';
 
 // noble's synchronous API needs a SHA-512 to be plugged in once.
@@ -151,6 +151,7 @@ function pkcs8(seed: Uint8Array): Uint8Array<ArrayBuffer> {
 
 interface Backend {
   readonly name: Ed25519BackendName;
+  publicKey(seed: Uint8Array): Promise<Uint8Array>;
   keyPair(seed: Uint8Array): Promise<Ed25519KeyPair>;
   sign(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array>;
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
@@ -160,6 +161,9 @@ function nobleBackend(): Backend {
   const signWith = (seed: Uint8Array, message: Uint8Array) => ed.sign(message, seed);
   return {
     name: 'noble',
+    async publicKey(seed) {
+      return ed.getPublicKey(seed);
+    },
     async keyPair(seed) {
       const own = Uint8Array.from(seed); // later changes to the caller's buffer must not change the key
       const publicKey = ed.getPublicKey(own);
@@ -210,6 +214,17 @@ function webCryptoBackend(cacheSize: number): Backend {
   const signKeys = new Map<string, Promise<CryptoKey>>();
 
   const importSign = (seed: Uint8Array) => s.importKey('pkcs8', pkcs8(seed), ED25519, false, ['sign']);
+
+  /**
+   * Natively, from an extractable copy of the key whose JWK carries the public half (`x`): noble's first
+   * derivation builds its precomputed table in JavaScript, a noticeable part of a browser tab's start-up.
+   */
+  async function publicKey(seed: Uint8Array): Promise<Uint8Array> {
+    const exportable = await s.importKey('pkcs8', pkcs8(seed), ED25519, true, ['sign']);
+    const { x } = await s.exportKey('jwk', exportable);
+    if (typeof x !== 'string') throw new CoreError('BAD_KEY', 'WebCrypto exported an Ed25519 key without its public half');
+    return decodeBase64(x);
+  }
 
   function cachedSignKey(id: string, load: () => Promise<CryptoKey>): Promise<CryptoKey> {
     const key = signKeys.get(id);
@@ -262,12 +277,12 @@ function webCryptoBackend(cacheSize: number): Backend {
 
   return {
     name: 'webcrypto',
+    publicKey,
     async keyPair(seed) {
-      const key = await importSign(seed);
-      // Derived with noble so the private key can stay non-extractable.
-      const publicKey = ed.getPublicKey(seed);
+      // The signing key stays non-extractable; the public key comes from a separate, short-lived import.
+      const [key, ownPublicKey] = await Promise.all([importSign(seed), publicKey(seed)]);
       return {
-        publicKey,
+        publicKey: ownPublicKey,
         sign: async (message) => new Uint8Array(await s.sign(ED25519, key, bufferSource(message))),
       };
     },
@@ -327,7 +342,7 @@ export function createEd25519(opts: Ed25519Options = {}): Ed25519 {
     },
     async publicKeyFromSeed(seed) {
       checkSeed(seed);
-      return ed.getPublicKey(seed);
+      return (await backend()).publicKey(seed);
     },
     async keyPair(seed) {
       checkSeed(seed);

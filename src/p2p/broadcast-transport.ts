@@ -22,7 +22,7 @@
 import { createSigner, decodeBase64, ed25519PublicKey, ed25519Verify, encodeBase64, type Signer } from '../core/index.js';
 import { P2PError } from './errors.js';
 import { isJsonRecord, ownField, parseGuardedJson } from './json-guard.js';
-import { isHometabServerName } from './identity.js';
+import { isHometabServerName } from './server-name.js';
 import {
   emitPeerEvent,
   matrixError,

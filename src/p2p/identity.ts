@@ -12,10 +12,12 @@ import { generateKeyPairFromSeed, publicKeyFromRaw } from '@libp2p/crypto/keys';
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id';
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface';
 import { P2PError } from './errors.js';
+import { isHometabServerName } from './server-name.js';
+
+export { isHometabServerName };
 
 /** Length of an ed25519 public key, and so half the length of a server name. */
 const PUBLIC_KEY_LENGTH = 32;
-const SERVER_NAME_RE = /^[0-9a-f]{64}$/;
 
 /** The libp2p private key for a 32-byte ed25519 seed (the homeserver's signing key). */
 export async function privateKeyFromSeed(seed: Uint8Array): Promise<Ed25519PrivateKey> {
@@ -23,11 +25,6 @@ export async function privateKeyFromSeed(seed: Uint8Array): Promise<Ed25519Priva
     throw new P2PError('BAD_IDENTITY', `an ed25519 seed has 32 bytes, not ${seed?.length}`);
   }
   return generateKeyPairFromSeed('Ed25519', seed);
-}
-
-/** True when `name` is a Hometab server name: 64 lowercase hex digits. */
-export function isHometabServerName(name: string): boolean {
-  return typeof name === 'string' && SERVER_NAME_RE.test(name);
 }
 
 /**

@@ -15,8 +15,13 @@
  *
  * The dist/ copy the bench serves gains three test-only files: bench-blank.html, bench-seed.html and
  * bench-seed.js (tests/bench/browser/app-seed-entry.ts bundled).
+ *
+ * The whole run takes about 8 minutes, most of it seeding the 100,000-event room. `BENCH_APP=cold` measures
+ * the cold start (and the JS it fetched) only: one 10,000-event room, no scrolling, about a minute;
+ * `BENCH_APP_RUNS=N` changes how many cold starts the median is of (default 3). `BENCH_PROFILE=1` adds a
+ * CPU profile of the last cold start, printed as the heaviest functions and scripts by self time.
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +37,7 @@ const DIST = join(ROOT, 'dist');
 const WHERE = 'chromium, app';
 const COLD_ROOM = 'Ten thousand';
 const SCROLL_ROOM = 'Hundred thousand';
-const COLD_RUNS = 3;
+const COLD_RUNS_DEFAULT = 3;
 const FIRST_LOAD_GOAL_KB = 350;
 const COLD_START_GOAL_MS = 1000;
 
@@ -43,6 +48,10 @@ export interface AppBenchOptions {
   scrollBack?: number;
   /** Where the 1280 px screenshot of the opened room goes (README's picture), if anywhere. */
   screenshot?: string;
+  /** Cold starts the median is of. @default 3 */
+  coldRuns?: number;
+  /** A CPU profile of the last cold start, summarised in the log. */
+  profile?: boolean;
   log?: (line: string) => void;
 }
 
@@ -114,6 +123,43 @@ async function until<T>(what: string, probe: () => Promise<T>, ok: (value: T) =>
   }
 }
 
+async function startCpuProfile(cdp: CDPSession): Promise<void> {
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+  await cdp.send('Profiler.start');
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+  hitCount?: number;
+}
+
+/** Self time of the profile by script (the app's chunks by file name) and its heaviest functions, as log lines. */
+async function stopCpuProfile(cdp: CDPSession, origin: string): Promise<string[]> {
+  const { profile } = (await cdp.send('Profiler.stop')) as unknown as { profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] } };
+  // The whole profile too, for DevTools (Performance panel, "Load profile") or a source-mapped look.
+  await mkdir(join(ROOT, 'test-results'), { recursive: true });
+  await writeFile(join(ROOT, 'test-results/app-cold-start.cpuprofile'), JSON.stringify(profile));
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const perScript = new Map<string, number>();
+  const perFunction = new Map<string, number>();
+  let total = 0;
+  // Sample i lasted timeDeltas[i + 1] microseconds (the delta to the next sample).
+  profile.samples.forEach((id, i) => {
+    const micros = profile.timeDeltas[i + 1] ?? 0;
+    const frame = byId.get(id)!.callFrame;
+    const script = frame.url ? frame.url.replace(origin, '').split('?')[0]! : `(${frame.functionName || 'native'})`;
+    perScript.set(script, (perScript.get(script) ?? 0) + micros);
+    const name = `${frame.functionName || '(anonymous)'} ${script.split('/').pop()}:${frame.lineNumber}`;
+    perFunction.set(name, (perFunction.get(name) ?? 0) + micros);
+    total += micros;
+  });
+  const top = (map: Map<string, number>, n: number) =>
+    [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, micros]) => `${(micros / 1000).toFixed(0).padStart(6)} ms  ${name}`);
+  return [`CPU profile of the last cold start (${(total / 1000).toFixed(0)} ms sampled; whole profile in test-results/app-cold-start.cpuprofile), self time by script:`, ...top(perScript, 15), 'heaviest functions by self time:', ...top(perFunction, 25)];
+}
+
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
 async function usedHeapMb(cdp: CDPSession): Promise<number> {
@@ -137,6 +183,7 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
   const coldEvents = options.coldEvents ?? 10_000;
   const scrollEvents = options.scrollEvents ?? 100_000;
   const scrollBack = options.scrollBack ?? 3_000;
+  const COLD_RUNS = options.coldRuns ?? COLD_RUNS_DEFAULT;
   const rows: BenchRow[] = [];
   // Each figure is printed as soon as it is measured too: the whole run takes a while.
   const record = (row: BenchRow) => {
@@ -206,15 +253,34 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
     const stepTimes = new Map<string, number[]>();
     let loadedJs: string[] = [];
     for (let i = 0; i < COLD_RUNS; i++) {
-      const { page } = await coldPage(context);
+      const { page, cdp } = await coldPage(context);
+      const profiling = options.profile && i === COLD_RUNS - 1;
+      const consoleLines = new Map<string, number>();
+      if (profiling) {
+        await startCpuProfile(cdp);
+        page.on('console', (message) => {
+          if (message.type() !== 'warning' && message.type() !== 'error') return;
+          const line = `${message.type()}: ${message.text().slice(0, 200)}`;
+          consoleLines.set(line, (consoleLines.get(line) ?? 0) + 1);
+        });
+      }
       await page.addInitScript(roomListProbe(COLD_ROOM));
       await page.goto(new URL('/?profile=cold', server.url).toString());
       const at = await until('the room list', () => page.evaluate(() => [(window as any).__roomListAt, (window as any).__interactiveAt] as [number?, number?]), ([, b]) => b !== undefined);
+      if (profiling) {
+        for (const line of await stopCpuProfile(cdp, new URL(server.url).origin)) log(`  ${line}`);
+        const controlled = (await page.evaluate(() => navigator.serviceWorker?.controller !== null && navigator.serviceWorker?.controller !== undefined)) as boolean;
+        log(`  the last run's page was ${controlled ? '' : 'not '}controlled by the app's service worker (its precache answers the app's files${controlled ? '' : ' only once it is'})`);
+        log(`  console warnings and errors until then (last run): ${consoleLines.size === 0 ? 'none' : [...consoleLines].map(([line, n]) => `${n} × ${line}`).join(' | ')}`);
+        const chunks = (await page.evaluate(() => performance.getEntriesByType('resource').map((e) => [e.name, e.startTime, (e as PerformanceResourceTiming).responseEnd]))) as Array<[string, number, number]>;
+        log(`  fetched (last run; name start → response end ms): ${chunks.map(([name, start, end]) => `${name.split('/').pop()} ${Math.round(start)} → ${Math.round(end)}`).join('; ')}`);
+      }
       listed.push(at[0]!);
       interactive.push(at[1]!);
       // The app's own marks (src/app/boot.ts, boot-peer.ts, RoomList.svelte), from navigation start.
       const marks = (await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('hometab:')).map((m) => [m.name, m.startTime]))) as Array<[string, number]>;
       for (const [name, time] of marks) stepTimes.set(name, [...(stepTimes.get(name) ?? []), time]);
+      if (profiling) log(`  marks (last run, ms): ${marks.sort((a, b) => a[1] - b[1]).map(([name, time]) => `${name.slice('hometab:'.length)} ${Math.round(time)}`).join(', ')}`);
       if (i === COLD_RUNS - 1) {
         const requests = (await page.evaluate(() => performance.getEntriesByType('measure').filter((m) => m.name.startsWith('hometab:request ')).map((m) => [m.name, m.startTime, m.duration]))) as Array<[string, number, number]>;
         log(`  the client's requests until its first sync (last run; start / duration ms): ${requests.map(([name, start, ms]) => `${name.slice('hometab:request '.length)} @${Math.round(start)} ${Math.round(ms)}`).join('; ')}`);

@@ -4,6 +4,7 @@
  * Every other state class is built on `client`; components read `phase` to pick a screen.
  */
 import type { MatrixClient } from 'matrix-js-sdk';
+import { SYNC } from './events.js';
 import type { ConnectionSource, SessionHost } from './host.js';
 
 export type SessionPhase = 'starting' | 'locked' | 'taking-over' | 'taken-over' | 'onboarding' | 'ready' | 'failed';
@@ -77,10 +78,14 @@ export class SessionState {
     this.userId = client.getUserId() ?? '';
     this.displayName = client.getUser(this.userId)?.displayName ?? '';
     this.phase = 'ready';
-    client.getProfileInfo(this.userId).then(
-      (info) => (this.displayName = info.displayname ?? this.displayName),
-      () => {},
-    );
+    // Asked once the first sync is in: until then the request would only compete with the ones the room list waits for.
+    const fetchProfile = () =>
+      client.getProfileInfo(this.userId).then(
+        (info) => (this.displayName = info.displayname ?? this.displayName),
+        () => {},
+      );
+    if (client.isInitialSyncComplete()) void fetchProfile();
+    else client.once(SYNC, () => void fetchProfile());
   }
 
   #fail(error: unknown): void {
