@@ -36,11 +36,15 @@ const COLD_RUNS = 3;
 const FIRST_LOAD_GOAL_KB = 350;
 const COLD_START_GOAL_MS = 1000;
 
+export type AppBenchSection = 'cold' | 'scroll';
+
 export interface AppBenchOptions {
   coldEvents?: number;
   scrollEvents?: number;
   /** How many messages back the scroll goes before the second heap reading. */
   scrollBack?: number;
+  /** Which figures to measure (default all): 'cold' is cold start and the JS the page fetched, 'scroll' the 100,000-event scroll. */
+  sections?: ReadonlySet<AppBenchSection>;
   /** Where the 1280 px screenshot of the opened room goes (README's picture), if anywhere. */
   screenshot?: string;
   log?: (line: string) => void;
@@ -135,7 +139,8 @@ async function seed(context: BrowserContext, url: string, profile: string, room:
 export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchRow[]> {
   const log = options.log ?? ((line: string) => console.log(line));
   const coldEvents = options.coldEvents ?? 10_000;
-  const scrollEvents = options.scrollEvents ?? 100_000;
+  const sections = options.sections ?? new Set<AppBenchSection>(['cold', 'scroll']);
+  const scrollEvents = sections.has('scroll') ? (options.scrollEvents ?? 100_000) : 0;
   const scrollBack = options.scrollBack ?? 3_000;
   const rows: BenchRow[] = [];
   // Each figure is printed as soon as it is measured too: the whole run takes a while.
@@ -174,15 +179,19 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
   const context = await launchPersistentChromium(profileDir);
   context.setDefaultTimeout(120_000);
   try {
-    // Cold start.
-    const seedPage = await context.newPage();
-    await seedPage.goto(new URL('/bench-seed.html', server.url).toString(), { waitUntil: 'load' });
-    await seedPage.waitForFunction('typeof window.benchRawReads === "function"');
-    const rawReads = (await seedPage.evaluate(() => (window as any).benchRawReads(10_000))) as number;
-    await seedPage.close();
-    log(`  seeding a ${coldEvents.toLocaleString('en-US')}-event room …`);
-    const cold = await seed(context, server.url, 'cold', COLD_ROOM, coldEvents);
-    log(`  seeded in ${cold.seconds.toFixed(1)} s (${Math.round(cold.events / cold.seconds)} sends/s)`);
+    // Cold start (skipped when only the scroll figure is wanted).
+    let cold: SeedResult | undefined;
+    let rawReads = 0;
+    if (sections.has('cold')) {
+      const seedPage = await context.newPage();
+      await seedPage.goto(new URL('/bench-seed.html', server.url).toString(), { waitUntil: 'load' });
+      await seedPage.waitForFunction('typeof window.benchRawReads === "function"');
+      rawReads = (await seedPage.evaluate(() => (window as any).benchRawReads(10_000))) as number;
+      await seedPage.close();
+      log(`  seeding a ${coldEvents.toLocaleString('en-US')}-event room …`);
+      cold = await seed(context, server.url, 'cold', COLD_ROOM, coldEvents);
+      log(`  seeded in ${cold.seconds.toFixed(1)} s (${Math.round(cold.events / cold.seconds)} sends/s)`);
+    }
     // Both rooms are seeded before the app first runs: once it has, its service worker answers every
     // navigation of the origin (bench-seed.html included) with the app shell.
     let big: SeedResult | undefined;
@@ -192,71 +201,73 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
       log(`  seeded in ${big.seconds.toFixed(1)} s (${Math.round(big.events / big.seconds)} sends/s)`);
     }
 
-    const blank: number[] = [];
-    for (let i = 0; i < COLD_RUNS; i++) {
-      const { page } = await coldPage(context);
-      await page.goto(new URL('/bench-blank.html', server.url).toString(), { waitUntil: 'load' });
-      blank.push((await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).loadEventEnd)) as number);
-      await page.close();
-    }
-
-    const listed: number[] = [];
-    const interactive: number[] = [];
-    const opened: number[] = [];
-    const stepTimes = new Map<string, number[]>();
-    let loadedJs: string[] = [];
-    for (let i = 0; i < COLD_RUNS; i++) {
-      const { page } = await coldPage(context);
-      await page.addInitScript(roomListProbe(COLD_ROOM));
-      await page.goto(new URL('/?profile=cold', server.url).toString());
-      const at = await until('the room list', () => page.evaluate(() => [(window as any).__roomListAt, (window as any).__interactiveAt] as [number?, number?]), ([, b]) => b !== undefined);
-      listed.push(at[0]!);
-      interactive.push(at[1]!);
-      // The app's own marks (src/app/boot.ts, boot-peer.ts, RoomList.svelte), from navigation start.
-      const marks = (await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('hometab:')).map((m) => [m.name, m.startTime]))) as Array<[string, number]>;
-      for (const [name, time] of marks) stepTimes.set(name, [...(stepTimes.get(name) ?? []), time]);
-      if (i === COLD_RUNS - 1) {
-        const requests = (await page.evaluate(() => performance.getEntriesByType('measure').filter((m) => m.name.startsWith('hometab:request ')).map((m) => [m.name, m.startTime, m.duration]))) as Array<[string, number, number]>;
-        log(`  the client's requests until its first sync (last run; start / duration ms): ${requests.map(([name, start, ms]) => `${name.slice('hometab:request '.length)} @${Math.round(start)} ${Math.round(ms)}`).join('; ')}`);
+    if (cold) {
+      const blank: number[] = [];
+      for (let i = 0; i < COLD_RUNS; i++) {
+        const { page } = await coldPage(context);
+        await page.goto(new URL('/bench-blank.html', server.url).toString(), { waitUntil: 'load' });
+        blank.push((await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).loadEventEnd)) as number);
+        await page.close();
       }
-      loadedJs = (await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name))) as string[];
-      // Then a click opens the room and its newest messages show.
-      const clickAt = (await page.evaluate(() => performance.now())) as number;
-      await page.getByRole('list', { name: 'Rooms' }).getByRole('button', { name: new RegExp(`^${COLD_ROOM}`) }).click();
-      await page.getByRole('log', { name: 'Timeline' }).getByRole('article').first().waitFor();
-      opened.push(((await page.evaluate(() => performance.now())) as number) - clickAt);
-      await page.close();
-    }
-    const coldMs = median(interactive);
-    record({
-      where: WHERE,
-      figure: `cold start → room list interactive, ${coldEvents.toLocaleString('en-US')}-event room in IndexedDB, HTTP cache off (median of ${COLD_RUNS}; runs ${interactive.map((v) => Math.round(v)).join(', ')} ms)`,
-      value: coldMs,
-      unit: 'ms',
-      limit: { label: 'empty page from the same server, load end', value: median(blank), unit: 'ms' },
-      note: `goal ≤ ${COLD_START_GOAL_MS} ms: ${coldMs <= COLD_START_GOAL_MS ? 'met' : 'NOT met'}; list painted at ${Math.round(median(listed))} ms`,
-    });
-    const steps = [...stepTimes].map(([name, times]) => [name.slice('hometab:'.length), median(times)] as const).sort((a, b) => a[1] - b[1]);
-    log(`  cold-start steps (median ms from navigation start): ${steps.map(([name, ms]) => `${name} ${Math.round(ms)}`).join(', ')}`);
-    for (const [name, ms] of steps) record({ where: WHERE, figure: `cold start step: ${name} (from navigation start, median of ${COLD_RUNS})`, value: ms, unit: 'ms' });
-    record({ where: WHERE, figure: 'raw IndexedDB read, one cursor pass over 10,000 records of 500 B', value: rawReads, unit: 'records/s' });
-    record({ where: WHERE, figure: 'click on the room → its newest messages shown', value: median(opened), unit: 'ms' });
 
-    const origin = new URL(server.url).origin;
-    const loadedFiles = loadedJs.filter((n) => n.startsWith(origin)).map((n) => new URL(n).pathname.slice(1)).filter((p) => p.endsWith('.js') || p.endsWith('.wasm'));
-    const lazy = loadedFiles.filter((f) => !firstLoad.js.includes(f));
-    const lazyJs = lazy.filter((f) => f.endsWith('.js'));
-    const wasm = lazy.filter((f) => f.endsWith('.wasm'));
-    const lazyKb = await sumGzipKb(served, lazyJs);
-    const firstFetched = loadedFiles.filter((f) => firstLoad.js.includes(f));
-    record({
-      where: WHERE,
-      figure: `JS the page fetched until the room list was interactive, gzipped: first-load (${firstFetched.length} files) + lazy (${lazyJs.length} chunks)`,
-      value: (await sumGzipKb(served, firstFetched)) + lazyKb,
-      unit: 'KB',
-      limit: { label: 'goal for first-load JS', value: FIRST_LOAD_GOAL_KB, unit: 'KB' },
-      note: `lazy ${lazyKb.toFixed(0)} KB: ${lazyJs.join(' ')}; WASM fetched: ${wasm.length === 0 ? 'none' : wasm.join(' ')}`,
-    });
+      const listed: number[] = [];
+      const interactive: number[] = [];
+      const opened: number[] = [];
+      const stepTimes = new Map<string, number[]>();
+      let loadedJs: string[] = [];
+      for (let i = 0; i < COLD_RUNS; i++) {
+        const { page } = await coldPage(context);
+        await page.addInitScript(roomListProbe(COLD_ROOM));
+        await page.goto(new URL('/?profile=cold', server.url).toString());
+        const at = await until('the room list', () => page.evaluate(() => [(window as any).__roomListAt, (window as any).__interactiveAt] as [number?, number?]), ([, b]) => b !== undefined);
+        listed.push(at[0]!);
+        interactive.push(at[1]!);
+        // The app's own marks (src/app/boot.ts, boot-peer.ts, RoomList.svelte), from navigation start.
+        const marks = (await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('hometab:')).map((m) => [m.name, m.startTime]))) as Array<[string, number]>;
+        for (const [name, time] of marks) stepTimes.set(name, [...(stepTimes.get(name) ?? []), time]);
+        if (i === COLD_RUNS - 1) {
+          const requests = (await page.evaluate(() => performance.getEntriesByType('measure').filter((m) => m.name.startsWith('hometab:request ')).map((m) => [m.name, m.startTime, m.duration]))) as Array<[string, number, number]>;
+          log(`  the client's requests until its first sync (last run; start / duration ms): ${requests.map(([name, start, ms]) => `${name.slice('hometab:request '.length)} @${Math.round(start)} ${Math.round(ms)}`).join('; ')}`);
+        }
+        loadedJs = (await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name))) as string[];
+        // Then a click opens the room and its newest messages show.
+        const clickAt = (await page.evaluate(() => performance.now())) as number;
+        await page.getByRole('list', { name: 'Rooms' }).getByRole('button', { name: new RegExp(`^${COLD_ROOM}`) }).click();
+        await page.getByRole('log', { name: 'Timeline' }).getByRole('article').first().waitFor();
+        opened.push(((await page.evaluate(() => performance.now())) as number) - clickAt);
+        await page.close();
+      }
+      const coldMs = median(interactive);
+      record({
+        where: WHERE,
+        figure: `cold start → room list interactive, ${coldEvents.toLocaleString('en-US')}-event room in IndexedDB, HTTP cache off (median of ${COLD_RUNS}; runs ${interactive.map((v) => Math.round(v)).join(', ')} ms)`,
+        value: coldMs,
+        unit: 'ms',
+        limit: { label: 'empty page from the same server, load end', value: median(blank), unit: 'ms' },
+        note: `goal ≤ ${COLD_START_GOAL_MS} ms: ${coldMs <= COLD_START_GOAL_MS ? 'met' : 'NOT met'}; list painted at ${Math.round(median(listed))} ms`,
+      });
+      const steps = [...stepTimes].map(([name, times]) => [name.slice('hometab:'.length), median(times)] as const).sort((a, b) => a[1] - b[1]);
+      log(`  cold-start steps (median ms from navigation start): ${steps.map(([name, ms]) => `${name} ${Math.round(ms)}`).join(', ')}`);
+      for (const [name, ms] of steps) record({ where: WHERE, figure: `cold start step: ${name} (from navigation start, median of ${COLD_RUNS})`, value: ms, unit: 'ms' });
+      record({ where: WHERE, figure: 'raw IndexedDB read, one cursor pass over 10,000 records of 500 B', value: rawReads, unit: 'records/s' });
+      record({ where: WHERE, figure: 'click on the room → its newest messages shown', value: median(opened), unit: 'ms' });
+
+      const origin = new URL(server.url).origin;
+      const loadedFiles = loadedJs.filter((n) => n.startsWith(origin)).map((n) => new URL(n).pathname.slice(1)).filter((p) => p.endsWith('.js') || p.endsWith('.wasm'));
+      const lazy = loadedFiles.filter((f) => !firstLoad.js.includes(f));
+      const lazyJs = lazy.filter((f) => f.endsWith('.js'));
+      const wasm = lazy.filter((f) => f.endsWith('.wasm'));
+      const lazyKb = await sumGzipKb(served, lazyJs);
+      const firstFetched = loadedFiles.filter((f) => firstLoad.js.includes(f));
+      record({
+        where: WHERE,
+        figure: `JS the page fetched until the room list was interactive, gzipped: first-load (${firstFetched.length} files) + lazy (${lazyJs.length} chunks)`,
+        value: (await sumGzipKb(served, firstFetched)) + lazyKb,
+        unit: 'KB',
+        limit: { label: 'goal for first-load JS', value: FIRST_LOAD_GOAL_KB, unit: 'KB' },
+        note: `lazy ${lazyKb.toFixed(0)} KB: ${lazyJs.join(' ')}; WASM fetched: ${wasm.length === 0 ? 'none' : wasm.join(' ')}`,
+      });
+    }
 
     // Scrolling a 100,000-event room (scrollEvents 0: cold start and JS only).
     if (!big) return rows;

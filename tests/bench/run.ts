@@ -85,8 +85,12 @@ if (wants('e2ee')) {
 if (wants('app')) {
   console.log('app (chromium, the built app as npm start serves it: cold start, first-load JS, scrolling a 100,000-event room)…');
   // APP_BENCH_EVENTS=cold,scroll shrinks the seeded rooms for a quick look (scroll 0 skips scrolling); the figures are for 10,000 and 100,000.
+  // APP_BENCH_ONLY=scroll (or cold) measures only that part: seeding the 10,000-event room and three cold starts take minutes.
   const [coldEvents, scrollEvents] = (process.env.APP_BENCH_EVENTS ?? '').split(',').map((n) => (n ? Number(n) : undefined));
-  rows.push(...(await runAppBench({ coldEvents, scrollEvents, screenshot: process.env.APP_BENCH_SCREENSHOT })));
+  const only = process.env.APP_BENCH_ONLY;
+  if (only !== undefined && only !== 'cold' && only !== 'scroll') throw new Error(`APP_BENCH_ONLY is 'cold' or 'scroll', not '${only}'`);
+  const sections = only === undefined ? undefined : new Set([only] as const);
+  rows.push(...(await runAppBench({ coldEvents, scrollEvents, sections, screenshot: process.env.APP_BENCH_SCREENSHOT })));
 }
 
 console.log(formatTable(rows));
