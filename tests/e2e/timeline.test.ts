@@ -157,7 +157,7 @@ describeInChromium('the rich timeline in Chromium', () => {
     // One pass from the bottom to the room's beginning: each step hovers, focuses and clicks nothing but
     // fires the events inline handlers listen for on every rendered element, then scrolls up (older
     // messages load as the top comes near) and notes what is unsafe in the log.
-    const report = (await pb.evaluate(INSPECT_WHILE_SCROLLING, [ALLOWED_ELEMENTS, [...ALLOWED_ATTRIBUTES, ...ADDED_ATTRIBUTES]])) as {
+    const report = (await pb.evaluate(`(${INSPECT_WHILE_SCROLLING})(${JSON.stringify([ALLOWED_ELEMENTS, [...ALLOWED_ATTRIBUTES, ...ADDED_ATTRIBUTES]])})`)) as {
       problems: string[];
       seen: string[];
       reachedStart: boolean;

@@ -101,4 +101,32 @@ describe('TimelineState', () => {
     expect(bodies.filter((b) => b.startsWith('message '))).toHaveLength(40);
     expect(await lateTimeline.loadOlder()).toBe(0);
   });
+
+  it('after a gap (a limited sync starts a new live timeline) older messages load again and join those seen before', async () => {
+    const ann = await user('ann', 'Ann');
+    const ben = await user('ben', 'Ben');
+    const roomId = await ann.rooms.create({ name: 'Burst' });
+    await ann.rooms.invite(roomId, ben.client.getUserId()!);
+    await eventually('invite', () => ben.rooms.invites.length === 1);
+    await ben.rooms.accept(roomId);
+    const benTimeline = new TimelineState(ben.client, roomId);
+    states.push(benTimeline);
+    await eventually('ben sees the room from its creation', () => !benTimeline.canLoadOlder);
+    // A few Ben sees as they come; they stay in the timeline the limited sync leaves behind.
+    for (let i = 0; i < 3; i++) await ann.client.sendTextMessage(roomId, `before ${i}`);
+    await eventually('ben sees them', () => benTimeline.messages.some((m) => m.body === 'before 2'));
+
+    // A burst while Ben's client is not syncing: his next sync is limited, and the SDK starts a new live timeline.
+    ben.client.stopClient();
+    for (let i = 0; i < 40; i++) await ann.client.sendTextMessage(roomId, `burst ${i}`);
+    await ben.client.startClient({ initialSyncLimit: 10, pendingEventOrdering: 'detached' as never });
+    await eventually('ben sees the end of the burst', () => benTimeline.messages.some((m) => m.body === 'burst 39'));
+    expect(benTimeline.messages.some((m) => m.body === 'burst 0')).toBe(false);
+    expect(benTimeline.canLoadOlder).toBe(true);
+    let rounds = 0;
+    while (benTimeline.canLoadOlder && rounds++ < 20) await benTimeline.loadOlder(10);
+    // Pagination met the earlier messages and joined the two timelines: everything is there, in order.
+    expect(benTimeline.canLoadOlder).toBe(false);
+    expect(benTimeline.messages.map((m) => m.body)).toEqual([...Array.from({ length: 3 }, (_, i) => `before ${i}`), ...Array.from({ length: 40 }, (_, i) => `burst ${i}`)]);
+  });
 });

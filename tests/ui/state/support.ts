@@ -24,7 +24,8 @@ export async function startedClient(server: TestServer, localpart: string, displ
 }
 
 export async function startClientFor(server: TestServer, user: { userId: string; accessToken: string; deviceId: string }, displayName?: string): Promise<MatrixClient> {
-  const client = createClient({ baseUrl: server.baseUrl, fetchFn: fetchFnOf(server), userId: user.userId, accessToken: user.accessToken, deviceId: user.deviceId });
+  // As src/app/boot.ts makes it: timelineSupport keeps the timelines a limited sync leaves behind, joined when pagination meets them.
+  const client = createClient({ baseUrl: server.baseUrl, fetchFn: fetchFnOf(server), userId: user.userId, accessToken: user.accessToken, deviceId: user.deviceId, timelineSupport: true });
   if (displayName) await client.setDisplayName(displayName);
   const prepared = new Promise<void>((resolve) => {
     const onSync = (state: string) => {
