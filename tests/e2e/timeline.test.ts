@@ -2,10 +2,12 @@
 // `npm start`'s server. Markdown arrives formatted; each sees the other typing; Bob replies to Alice's
 // message with "Reply"; Alice edits hers with Up in the empty composer (and Escape cancels an edit); both
 // react, and a second click takes a reaction back; Alice deletes a message; read receipts show who has
-// read up to where. Then Alice sends a corpus of XSS payloads (tests/e2e/fixtures/xss-payloads.json) as
-// HTML (`/html`), and Bob scrolls his whole virtualised timeline: no payload ran (a window flag), no
-// element or attribute outside the Matrix HTML subset is in the DOM, only a window of rows is rendered,
-// and the scroll position holds while older messages are prepended. Screenshots at 1280 and 375 px.
+// read up to where. Then Carol, a client of an always-on Node peer (`npm run homeserver -- --p2p`) on the
+// same relay, sends a corpus of XSS payloads (tests/e2e/fixtures/xss-payloads.json) as formatted_body
+// through the client-server API in one burst, and Bob's page is checked in one pass from the bottom of
+// his virtualised timeline to the room's beginning: no payload ran (a window flag), no on* attribute, no
+// javascript:/data: URL, no script/iframe/object/embed/form/style element, nothing outside the Matrix HTML
+// subset, and every payload was rendered on the way. Screenshots at 1280 and 375 px.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
