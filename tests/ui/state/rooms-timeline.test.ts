@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { RoomsState, inviteLink, serverOf } from '../../../src/ui/state/rooms.svelte.js';
 import { TimelineState } from '../../../src/ui/state/timeline.svelte.js';
-import { eventually, serverPerTest, startedClient } from './support.js';
+import { annAndBenIn, eventually, serverPerTest, startedClient } from './support.js';
 
 const world = serverPerTest();
 const { clients, states, user } = world;
@@ -56,12 +56,7 @@ describe('RoomsState', () => {
 
 describe('TimelineState', () => {
   it('shows messages with sender names on both sides, counts unread until read, and paginates back to the start', async () => {
-    const ann = await user('ann', 'Ann');
-    const ben = await user('ben', 'Ben');
-    const roomId = await ann.rooms.create({ name: 'Chat' });
-    await ann.rooms.invite(roomId, ben.client.getUserId()!);
-    await eventually('invite', () => ben.rooms.invites.length === 1);
-    await ben.rooms.accept(roomId);
+    const { ann, ben, roomId } = await annAndBenIn(world, 'Chat');
 
     const annTimeline = new TimelineState(ann.client, roomId);
     const benTimeline = new TimelineState(ben.client, roomId);
@@ -103,12 +98,7 @@ describe('TimelineState', () => {
   });
 
   it('after a gap (a limited sync starts a new live timeline) older messages load again and join those seen before', async () => {
-    const ann = await user('ann', 'Ann');
-    const ben = await user('ben', 'Ben');
-    const roomId = await ann.rooms.create({ name: 'Burst' });
-    await ann.rooms.invite(roomId, ben.client.getUserId()!);
-    await eventually('invite', () => ben.rooms.invites.length === 1);
-    await ben.rooms.accept(roomId);
+    const { ann, ben, roomId } = await annAndBenIn(world, 'Burst');
     const benTimeline = new TimelineState(ben.client, roomId);
     states.push(benTimeline);
     await eventually('ben sees the room from its creation', () => !benTimeline.canLoadOlder);

@@ -113,3 +113,14 @@ export function serverPerTest(): ServerPerTest {
     },
   };
 }
+
+/** Ann and Ben, new users of `world`'s server: Ann creates a room named `name`, invites Ben, and he joins. */
+export async function annAndBenIn(world: ServerPerTest, name: string): Promise<{ ann: { client: MatrixClient; rooms: RoomsState }; ben: { client: MatrixClient; rooms: RoomsState }; roomId: string }> {
+  const ann = await world.user('ann', 'Ann');
+  const ben = await world.user('ben', 'Ben');
+  const roomId = await ann.rooms.create({ name });
+  await ann.rooms.invite(roomId, ben.client.getUserId()!);
+  await eventually('invite', () => ben.rooms.invites.length === 1);
+  await ben.rooms.accept(roomId);
+  return { ann, ben, roomId };
+}
