@@ -7,6 +7,12 @@ import { TimelineState } from '../../../src/ui/state/timeline.svelte.js';
 import { annAndBenIn, eventually, serverPerTest, startedClient } from './support.js';
 
 const world = serverPerTest();
+
+/** Pages back (10 at a time, 20 pages at most) until the room's beginning is reached. */
+async function loadToBeginning(timeline: TimelineState): Promise<void> {
+  for (let page = 0; timeline.canLoadOlder && page < 20; page++) await timeline.loadOlder(10);
+  expect(timeline.canLoadOlder).toBe(false);
+}
 const { clients, states, user } = world;
 
 describe('RoomsState', () => {
@@ -88,9 +94,7 @@ describe('TimelineState', () => {
     await eventually('cal sees the latest', () => lateTimeline.messages.some((m) => m.body === 'message 39'));
     expect(lateTimeline.messages.some((m) => m.body === 'hello ben')).toBe(false);
     expect(lateTimeline.canLoadOlder).toBe(true);
-    let rounds = 0;
-    while (lateTimeline.canLoadOlder && rounds++ < 20) await lateTimeline.loadOlder(10);
-    expect(lateTimeline.canLoadOlder).toBe(false);
+    await loadToBeginning(lateTimeline);
     const bodies = lateTimeline.messages.map((m) => m.body);
     expect(bodies.slice(0, 2)).toEqual(['hello ben', 'hi ann']);
     expect(bodies.filter((b) => b.startsWith('message '))).toHaveLength(40);
@@ -113,10 +117,8 @@ describe('TimelineState', () => {
     await eventually('ben sees the end of the burst', () => benTimeline.messages.some((m) => m.body === 'burst 39'));
     expect(benTimeline.messages.some((m) => m.body === 'burst 0')).toBe(false);
     expect(benTimeline.canLoadOlder).toBe(true);
-    let rounds = 0;
-    while (benTimeline.canLoadOlder && rounds++ < 20) await benTimeline.loadOlder(10);
-    // Pagination met the earlier messages and joined the two timelines: everything is there, in order.
-    expect(benTimeline.canLoadOlder).toBe(false);
+    // Pagination meets the earlier messages and joins the two timelines: everything is there, in order.
+    await loadToBeginning(benTimeline);
     expect(benTimeline.messages.map((m) => m.body)).toEqual([...Array.from({ length: 3 }, (_, i) => `before ${i}`), ...Array.from({ length: 40 }, (_, i) => `burst ${i}`)]);
   });
 });
