@@ -20,32 +20,11 @@
  * pages over the catch-up.
  */
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { bundleForBrowser, chromiumAvailable, launchChromium } from '../support/chromium.js';
+import { chromiumAvailable, launchChromium } from '../support/chromium.js';
 import { createRelay } from '../../src/p2p/relay.js';
-import type { PeerInfo } from '../../src/p2p/transport.js';
-import { serveScript } from '../p2p/browser-support.js';
-import type * as Entry from '../p2p/peer-entry.js';
+import { call, directTo, servePeerEntry, until } from '../p2p/peer-pages.js';
 import { percentile, type BenchRow } from './report.js';
-
-type Api = typeof Entry;
-function call<K extends keyof Api>(page: Page, name: K, ...args: Parameters<Api[K]>): Promise<Awaited<ReturnType<Api[K]>>> {
-  return page.evaluate(
-    ([n, a]) => (globalThis as unknown as { hometabPeer: Record<string, (...x: unknown[]) => unknown> }).hometabPeer[n as string]!(...(a as unknown[])),
-    [name, args] as const,
-  ) as Promise<Awaited<ReturnType<Api[K]>>>;
-}
-
-async function until<T>(what: string, probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 30_000, everyMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value)) return value;
-    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}: ${JSON.stringify(value).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** BENCH_PROFILE=1: CPU profiles of pages over a phase, printed as the heaviest functions by self time. */
 async function startProfiles(pages: Page[]): Promise<{ stop(names: string[]): Promise<void> }> {
@@ -103,8 +82,7 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
   }
   const deliveries = options.deliveries ?? 300;
   const catchUpEvents = options.catchUpEvents ?? (Number(process.env.BENCH_CATCHUP_EVENTS) || 10_000);
-  const script = await bundleForBrowser(fileURLToPath(new URL('../p2p/peer-entry.ts', import.meta.url)), { globalName: 'hometabPeer' });
-  const server = await serveScript(script, 'hometabPeer');
+  const server = await servePeerEntry();
   const relay = await createRelay();
   const browser = await launchChromium();
   const rows: BenchRow[] = [];
@@ -125,9 +103,8 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
     await until('invite', () => call(p2, 'invites', bob), (v) => v.includes(roomId));
     await call(p2, 'join', bob, roomId, [s1]);
     await until('join seen by alice', () => call(p1, 'members', alice, roomId), (v) => v.length === 2);
-    const isDirect = (other: string) => (v: PeerInfo[]) => v.some((p) => p.server === other && p.direct && p.via === 'webrtc');
-    await until('direct WebRTC link', () => call(p1, 'libp2pPeers'), isDirect(s2));
-    await until('direct WebRTC link', () => call(p2, 'libp2pPeers'), isDirect(s1));
+    await until('direct WebRTC link', () => call(p1, 'libp2pPeers'), directTo(s2));
+    await until('direct WebRTC link', () => call(p2, 'libp2pPeers'), directTo(s1));
 
     // Raw data channel between the same two pages: the limit.
     const offer = await call(p1, 'rawRtcOffer');
@@ -204,7 +181,7 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
     const booted = Date.now() - t0;
     if (process.env.BENCH_PROFILE) {
       // Until the direct link is back, federation crosses the relayed connection.
-      void until('direct WebRTC link back', () => call(p2, 'libp2pPeers').catch(() => []), isDirect(s1), 60_000).then(
+      void until('direct WebRTC link back', () => call(p2, 'libp2pPeers').catch(() => []), directTo(s1), 60_000).then(
         () => console.log(`--- direct WebRTC link back ${Date.now() - t0} ms after boot began`),
         () => undefined,
       );

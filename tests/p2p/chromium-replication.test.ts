@@ -9,32 +9,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { bundleForBrowser, chromiumAvailable, launchChromium, launchPersistentChromium } from '../support/chromium.js';
+import { chromiumAvailable, launchChromium, launchPersistentChromium } from '../support/chromium.js';
 import { createRelay, type Relay } from '../../src/p2p/relay.js';
-import type { PeerInfo } from '../../src/p2p/transport.js';
-import { serveScript, type ScriptServer } from './browser-support.js';
-import type * as Entry from './peer-entry.js';
-
-type Api = typeof Entry;
-function call<K extends keyof Api>(page: Page, name: K, ...args: Parameters<Api[K]>): Promise<Awaited<ReturnType<Api[K]>>> {
-  return page.evaluate(
-    ([n, a]) => (globalThis as unknown as { hometabPeer: Record<string, (...x: unknown[]) => unknown> }).hometabPeer[n as string]!(...(a as unknown[])),
-    [name, args] as const,
-  ) as Promise<Awaited<ReturnType<Api[K]>>>;
-}
-
-async function until<T>(what: string, probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value)) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value).slice(0, 2000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import type { ScriptServer } from './browser-support.js';
+import { call, directTo, servePeerEntry, until } from './peer-pages.js';
 
 const bodies = (list: Array<[string, string, string]>) => list.map((m) => m[1]);
 const hasAll = (want: string[]) => (list: Array<[string, string, string]>) => want.every((b) => bodies(list).includes(b));
@@ -43,8 +23,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('replication between Ho
   let server: ScriptServer;
 
   beforeAll(async () => {
-    const script = await bundleForBrowser(fileURLToPath(new URL('./peer-entry.ts', import.meta.url)), { globalName: 'hometabPeer' });
-    server = await serveScript(script, 'hometabPeer');
+    server = await servePeerEntry();
   }, 120_000);
 
   afterAll(async () => {
@@ -88,10 +67,9 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('replication between Ho
       }
 
       // Every pair ends up on a direct WebRTC link (the relay only signalled).
-      const direct = (others: string[]) => (v: PeerInfo[]) => others.every((s) => v.some((p) => p.server === s && p.direct && p.via === 'webrtc'));
-      await until('a direct to b and c', () => call(pa, 'libp2pPeers'), direct([b, c]));
-      await until('b direct to a and c', () => call(pb, 'libp2pPeers'), direct([a, c]));
-      await until('c direct to a and b', () => call(pc, 'libp2pPeers'), direct([a, b]));
+      await until('a direct to b and c', () => call(pa, 'libp2pPeers'), directTo(b, c));
+      await until('b direct to a and c', () => call(pb, 'libp2pPeers'), directTo(a, c));
+      await until('c direct to a and b', () => call(pc, 'libp2pPeers'), directTo(a, b));
 
       await call(pa, 'send', alice, roomId, 'hello from alice');
       await call(pb, 'send', bob, roomId, 'hello from bob');

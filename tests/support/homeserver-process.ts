@@ -75,3 +75,41 @@ export async function httpCall(base: string, method: string, path: string, body?
   const response = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: response.status, json: await response.json() };
 }
+
+/** One registered user of a homeserver's client-server API over HTTP: a second client beside a UI under test. */
+export class HttpClientUser {
+  #token: string | undefined;
+  #transaction = 0;
+  userId = '';
+
+  constructor(readonly base: string) {}
+
+  /** Calls the API as this user (once registered); throws on an error answer. */
+  async call(method: string, path: string, body?: unknown): Promise<any> {
+    const { status, json } = await httpCall(this.base, method, path, body, this.#token);
+    if (status < 200 || status >= 300) throw new Error(`${method} ${path}: ${status} ${JSON.stringify(json)}`);
+    return json;
+  }
+
+  async register(username: string, displayName: string): Promise<string> {
+    const registered = await this.call('POST', '/_matrix/client/v3/register', { username, password: `${username}-password`, auth: { type: 'm.login.dummy' } });
+    this.#token = registered.access_token as string;
+    this.userId = registered.user_id as string;
+    await this.call('PUT', `/_matrix/client/v3/profile/${encodeURIComponent(this.userId)}/displayname`, { displayname: displayName });
+    return this.userId;
+  }
+
+  /** Creates a private room named `name` and invites `invitees`; resolves with the room ID. */
+  async createRoom(name: string, invitees: readonly string[] = []): Promise<string> {
+    const { room_id: roomId } = await this.call('POST', '/_matrix/client/v3/createRoom', { name, preset: 'private_chat' });
+    for (const user of invitees) await this.call('POST', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/invite`, { user_id: user });
+    return roomId as string;
+  }
+
+  /** Sends an m.room.message; resolves with its event ID. */
+  async send(roomId: string, content: Record<string, unknown>): Promise<string> {
+    const txn = `t${Date.now()}-${this.#transaction++}`;
+    const { event_id: eventId } = await this.call('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txn}`, content);
+    return eventId as string;
+  }
+}

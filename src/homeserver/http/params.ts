@@ -9,6 +9,24 @@ import { badJson, invalidParam, missingParam } from './errors.js';
 
 type Body = Record<string, unknown>;
 
+export interface LimitOptions {
+  /** The limit when the parameter is absent or empty. */
+  fallback: number;
+  /** Smaller values are refused (400). */
+  min?: number;
+  /** Larger values are clamped to this, as Synapse clamps them. */
+  max?: number;
+}
+
+/** A `limit` query parameter: a whole number of at most nine digits, at least `min` (else 400 M_INVALID_PARAM), at most `max`. */
+export function limitParam(raw: string | null, { fallback, min = 0, max = Number.MAX_SAFE_INTEGER }: LimitOptions): number {
+  if (raw === null || raw === '') return fallback;
+  if (!/^\d{1,9}$/.test(raw)) throw invalidParam("Query parameter 'limit' must be a non-negative integer");
+  const limit = Number(raw);
+  if (limit < min) throw invalidParam(`Query parameter 'limit' must be at least ${min}`);
+  return Math.min(limit, max);
+}
+
 /** A JSON object (not null, not an array), as request bodies and their nested fields must often be. */
 export function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

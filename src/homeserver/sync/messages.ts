@@ -14,7 +14,7 @@
  */
 import { stateKeyOf, type StateMap } from '../../core/index.js';
 import type { EventRecord, ReadTxn, TopologicalPosition, TopologicalWindow } from '../../storage/types.js';
-import { MatrixError, notFound } from '../http/errors.js';
+import { notFound } from '../http/errors.js';
 import { checkUserMayRead, visibleEvents, withinHorizon, type MembershipView } from '../access/room-access.js';
 import type { EventFilter } from './filters.js';
 import { RoomReader } from './room-reader.js';
@@ -190,9 +190,3 @@ export async function eventContext(sync: SyncService, now: number, userId: strin
   });
 }
 
-/** Parses /messages and /context's `limit`: a non-negative integer, default 10. */
-export function parseLimit(raw: string | null, fallback = 10): number {
-  if (raw === null || raw === '') return fallback;
-  if (!/^\d{1,9}$/.test(raw)) throw new MatrixError(400, 'M_INVALID_PARAM', "Query parameter 'limit' must be a non-negative integer");
-  return Number(raw);
-}

@@ -5,7 +5,7 @@
  * typing notifications and read receipts. An encrypted message whose key has not arrived is a row marked
  * `awaitingKey`, refreshed when the crypto decrypts it. Built per opened room; `dispose` when the room closes.
  */
-import type { MatrixClient, MatrixEvent, Room, RoomMember } from 'matrix-js-sdk';
+import type { Direction, EventTimeline, MatrixClient, MatrixEvent, Room, RoomMember } from 'matrix-js-sdk';
 import { EVENT_DECRYPTED, MEMBER_NAME, MEMBER_TYPING, ROOM_LOCAL_ECHO, ROOM_RECEIPT, ROOM_REDACTION, ROOM_TIMELINE, ROOM_TIMELINE_RESET } from './events.js';
 import { aggregate, withDaySeparators, type SourceEvent, type TimelineItem, type TimelineMessage } from './aggregate.js';
 import { asEdit, asReply, contentOf } from './compose.js';
@@ -15,6 +15,20 @@ export type { TimelineMessage, TimelineItem, ReactionSummary, ReplyPreview } fro
 /** How long a typing notification lasts unless renewed; renewed at most every TYPING_RENEW_MS while typing. */
 const TYPING_TIMEOUT_MS = 6_000;
 const TYPING_RENEW_MS = 4_000;
+/** EventTimeline.BACKWARDS: the SDK's enum is not imported at run time (the UI imports its types only). */
+const BACKWARDS = 'b' as Direction;
+
+/**
+ * The room's live timeline and those joined behind it, oldest first. A limited sync (a burst larger than
+ * a sync's timeline) starts a new live timeline after a gap; paginating it back until it meets events the
+ * previous one holds joins the two (the SDK's timelineSupport), and from then on the older events are in
+ * the previous timeline, not the live one.
+ */
+function timelinesOf(room: Room): EventTimeline[] {
+  const chain = [room.getLiveTimeline()];
+  for (let older = chain[0]!.getNeighbouringTimeline(BACKWARDS); older && !chain.includes(older); older = older.getNeighbouringTimeline(BACKWARDS)) chain.unshift(older);
+  return chain;
+}
 
 function sourceOf(event: MatrixEvent): SourceEvent {
   const redacts = event.event.redacts ?? (event.getContent() as { redacts?: unknown }).redacts;
@@ -116,9 +130,17 @@ export class TimelineState {
   refresh(): void {
     const room = this.room;
     if (!room) return;
-    const live = room.getLiveTimeline().getEvents();
-    const events = live.map(sourceOf);
-    const seen = new Set(events.map((e) => e.id));
+    const timelines = timelinesOf(room);
+    const events: SourceEvent[] = [];
+    const seen = new Set<string>();
+    for (const timeline of timelines) {
+      for (const event of timeline.getEvents()) {
+        const source = sourceOf(event);
+        if (seen.has(source.id)) continue;
+        seen.add(source.id);
+        events.push(source);
+      }
+    }
     for (const event of room.getPendingEvents?.() ?? []) {
       const source = sourceOf(event);
       if (!seen.has(source.id)) events.push(source);
@@ -135,7 +157,10 @@ export class TimelineState {
       .getJoinedMembers()
       .filter((m) => m.typing && m.userId !== this.userId)
       .map((m) => m.name);
-    if (live[0]?.getType() === 'm.room.create') this.canLoadOlder = false;
+    // Decided afresh each time: after a limited sync the live timeline starts after a gap, so a beginning
+    // reached before is no longer in it until pagination joins them again.
+    const oldest = timelines[0]!;
+    this.canLoadOlder = oldest.getEvents()[0]?.getType() !== 'm.room.create' && oldest.getPaginationToken(BACKWARDS) !== null;
     // The message being edited or replied to follows its latest state (and goes when deleted).
     if (this.editing) this.editing = messages.find((m) => m.id === this.editing!.id && !m.deleted);
     if (this.replyingTo) this.replyingTo = messages.find((m) => m.id === this.replyingTo!.id && !m.deleted);
@@ -171,9 +196,8 @@ export class TimelineState {
     this.loadingOlder = true;
     const before = this.messages.length;
     try {
-      await this.#client.scrollback(room, limit);
-      const timeline = room.getLiveTimeline();
-      if (timeline.getPaginationToken('b' as never) === null) this.canLoadOlder = false;
+      const oldest = timelinesOf(room)[0]!;
+      await this.#client.paginateEventTimeline(oldest, { backwards: true, limit });
       this.refresh();
     } finally {
       this.loadingOlder = false;

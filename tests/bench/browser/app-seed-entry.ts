@@ -15,6 +15,7 @@ import { bootPeer, loadOrCreateSeed, signerForSeed } from '../../../src/app/boot
 import { eventIdOf, signEvent, type PDU } from '../../../src/core/index.js';
 import { SESSION_KEY } from '../../../src/app/boot.js';
 import { NO_RATE_LIMITS } from '../../../src/homeserver/index.js';
+import { rawIdbReads } from './raw-idb.js';
 
 export interface SeedResult {
   userId: string;
@@ -76,44 +77,6 @@ export async function seedProfile(profile: string, displayName: string, roomName
   } finally {
     await peer.close();
   }
-}
-
-/** Raw IndexedDB reads of `total` ~500-byte records, written first in batches of 500, read back in one cursor pass: records/s. */
-export async function rawIdbReads(total: number): Promise<number> {
-  const name = `raw-read-${Math.random()}`;
-  const db = await new Promise<IDBDatabase>((resolve, reject) => {
-    const open = indexedDB.open(name, 1);
-    open.onupgradeneeded = () => open.result.createObjectStore('records', { keyPath: 'id' });
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
-  const payload = 'x'.repeat(500);
-  for (let i = 0; i < total; i += 500) {
-    await new Promise<void>((resolve, reject) => {
-      const t = db.transaction('records', 'readwrite');
-      for (let k = i; k < Math.min(total, i + 500); k++) t.objectStore('records').put({ id: k, payload });
-      t.oncomplete = () => resolve();
-      t.onerror = () => reject(t.error);
-    });
-  }
-  const start = performance.now();
-  let read = 0;
-  await new Promise<void>((resolve, reject) => {
-    const t = db.transaction('records', 'readonly');
-    const cursor = t.objectStore('records').openCursor();
-    cursor.onsuccess = () => {
-      if (cursor.result) {
-        read++;
-        cursor.result.continue();
-      }
-    };
-    t.oncomplete = () => resolve();
-    t.onerror = () => reject(t.error);
-  });
-  const rate = (read * 1000) / (performance.now() - start);
-  db.close();
-  indexedDB.deleteDatabase(name);
-  return rate;
 }
 
 const w = window as unknown as { benchSeed: typeof seedProfile; benchRawReads: typeof rawIdbReads };

@@ -4,9 +4,15 @@
 import { describe, expect, it } from 'vitest';
 import { RoomsState, inviteLink, serverOf } from '../../../src/ui/state/rooms.svelte.js';
 import { TimelineState } from '../../../src/ui/state/timeline.svelte.js';
-import { eventually, serverPerTest, startedClient } from './support.js';
+import { annAndBenIn, eventually, serverPerTest, startedClient } from './support.js';
 
 const world = serverPerTest();
+
+/** Pages back (10 at a time, 20 pages at most) until the room's beginning is reached. */
+async function loadToBeginning(timeline: TimelineState): Promise<void> {
+  for (let page = 0; timeline.canLoadOlder && page < 20; page++) await timeline.loadOlder(10);
+  expect(timeline.canLoadOlder).toBe(false);
+}
 const { clients, states, user } = world;
 
 describe('RoomsState', () => {
@@ -56,12 +62,7 @@ describe('RoomsState', () => {
 
 describe('TimelineState', () => {
   it('shows messages with sender names on both sides, counts unread until read, and paginates back to the start', async () => {
-    const ann = await user('ann', 'Ann');
-    const ben = await user('ben', 'Ben');
-    const roomId = await ann.rooms.create({ name: 'Chat' });
-    await ann.rooms.invite(roomId, ben.client.getUserId()!);
-    await eventually('invite', () => ben.rooms.invites.length === 1);
-    await ben.rooms.accept(roomId);
+    const { ann, ben, roomId } = await annAndBenIn(world, 'Chat');
 
     const annTimeline = new TimelineState(ann.client, roomId);
     const benTimeline = new TimelineState(ben.client, roomId);
@@ -93,12 +94,31 @@ describe('TimelineState', () => {
     await eventually('cal sees the latest', () => lateTimeline.messages.some((m) => m.body === 'message 39'));
     expect(lateTimeline.messages.some((m) => m.body === 'hello ben')).toBe(false);
     expect(lateTimeline.canLoadOlder).toBe(true);
-    let rounds = 0;
-    while (lateTimeline.canLoadOlder && rounds++ < 20) await lateTimeline.loadOlder(10);
-    expect(lateTimeline.canLoadOlder).toBe(false);
+    await loadToBeginning(lateTimeline);
     const bodies = lateTimeline.messages.map((m) => m.body);
     expect(bodies.slice(0, 2)).toEqual(['hello ben', 'hi ann']);
     expect(bodies.filter((b) => b.startsWith('message '))).toHaveLength(40);
     expect(await lateTimeline.loadOlder()).toBe(0);
+  });
+
+  it('after a gap (a limited sync starts a new live timeline) older messages load again and join those seen before', async () => {
+    const { ann, ben, roomId } = await annAndBenIn(world, 'Burst');
+    const benTimeline = new TimelineState(ben.client, roomId);
+    states.push(benTimeline);
+    await eventually('ben sees the room from its creation', () => !benTimeline.canLoadOlder);
+    // A few Ben sees as they come; they stay in the timeline the limited sync leaves behind.
+    for (let i = 0; i < 3; i++) await ann.client.sendTextMessage(roomId, `before ${i}`);
+    await eventually('ben sees them', () => benTimeline.messages.some((m) => m.body === 'before 2'));
+
+    // A burst while Ben's client is not syncing: his next sync is limited, and the SDK starts a new live timeline.
+    ben.client.stopClient();
+    for (let i = 0; i < 40; i++) await ann.client.sendTextMessage(roomId, `burst ${i}`);
+    await ben.client.startClient({ initialSyncLimit: 10, pendingEventOrdering: 'detached' as never });
+    await eventually('ben sees the end of the burst', () => benTimeline.messages.some((m) => m.body === 'burst 39'));
+    expect(benTimeline.messages.some((m) => m.body === 'burst 0')).toBe(false);
+    expect(benTimeline.canLoadOlder).toBe(true);
+    // Pagination meets the earlier messages and joins the two timelines: everything is there, in order.
+    await loadToBeginning(benTimeline);
+    expect(benTimeline.messages.map((m) => m.body)).toEqual([...Array.from({ length: 3 }, (_, i) => `before ${i}`), ...Array.from({ length: 40 }, (_, i) => `burst ${i}`)]);
   });
 });

@@ -24,7 +24,8 @@ export async function startedClient(server: TestServer, localpart: string, displ
 }
 
 export async function startClientFor(server: TestServer, user: { userId: string; accessToken: string; deviceId: string }, displayName?: string): Promise<MatrixClient> {
-  const client = createClient({ baseUrl: server.baseUrl, fetchFn: fetchFnOf(server), userId: user.userId, accessToken: user.accessToken, deviceId: user.deviceId });
+  // As src/app/boot.ts makes it: timelineSupport keeps the timelines a limited sync leaves behind, joined when pagination meets them.
+  const client = createClient({ baseUrl: server.baseUrl, fetchFn: fetchFnOf(server), userId: user.userId, accessToken: user.accessToken, deviceId: user.deviceId, timelineSupport: true });
   if (displayName) await client.setDisplayName(displayName);
   const prepared = new Promise<void>((resolve) => {
     const onSync = (state: string) => {
@@ -111,4 +112,15 @@ export function serverPerTest(): ServerPerTest {
       return { client: started, rooms: keep(new RoomsState(started)) };
     },
   };
+}
+
+/** Ann and Ben, new users of `world`'s server: Ann creates a room named `name`, invites Ben, and he joins. */
+export async function annAndBenIn(world: ServerPerTest, name: string): Promise<{ ann: { client: MatrixClient; rooms: RoomsState }; ben: { client: MatrixClient; rooms: RoomsState }; roomId: string }> {
+  const ann = await world.user('ann', 'Ann');
+  const ben = await world.user('ben', 'Ben');
+  const roomId = await ann.rooms.create({ name });
+  await ann.rooms.invite(roomId, ben.client.getUserId()!);
+  await eventually('invite', () => ben.rooms.invites.length === 1);
+  await ben.rooms.accept(roomId);
+  return { ann, ben, roomId };
 }

@@ -4,17 +4,13 @@
 // and read receipts reach the other side.
 import { describe, expect, it } from 'vitest';
 import { TimelineState } from '../../../src/ui/state/timeline.svelte.js';
-import { eventually, serverPerTest } from './support.js';
+import { annAndBenIn, eventually, serverPerTest } from './support.js';
 
-const { states, user } = serverPerTest();
+const world = serverPerTest();
+const { states } = world;
 
 async function sharedRoom(): Promise<{ ann: TimelineState; ben: TimelineState; annId: string; benId: string }> {
-  const a = await user('ann', 'Ann');
-  const b = await user('ben', 'Ben');
-  const roomId = await a.rooms.create({ name: 'Rich' });
-  await a.rooms.invite(roomId, b.client.getUserId()!);
-  await eventually('invite', () => b.rooms.invites.length === 1);
-  await b.rooms.accept(roomId);
+  const { ann: a, ben: b, roomId } = await annAndBenIn(world, 'Rich');
   const ann = new TimelineState(a.client, roomId);
   const ben = new TimelineState(b.client, roomId);
   states.push(ann, ben);

@@ -10,15 +10,14 @@
  */
 import { serverNameOf } from '../../../core/index.js';
 import { visibleEvents, withinHorizon } from '../../access/room-access.js';
-import { invalidParam } from '../../http/errors.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
-import { roomIdParam } from '../../http/params.js';
+import { limitParam, roomIdParam } from '../../http/params.js';
 import type { HomeserverServices } from '../../services.js';
 import { withReadGrant } from './common.js';
 
 export const DAG_PREFIX = '/_matrix/client/unstable/org.hometab';
-const DEFAULT_LIMIT = 100;
-const MAX_LIMIT = 500;
+/** An empty graph is no picture: at least one event. */
+const DAG_LIMIT = { fallback: 100, min: 1, max: 500 };
 
 /** One node of the answer. */
 export interface DagNode {
@@ -31,14 +30,6 @@ export interface DagNode {
   stream_ordering: number;
 }
 
-function limitParam(value: string | null): number {
-  if (value === null) return DEFAULT_LIMIT;
-  if (!/^[0-9]{1,4}$/.test(value)) throw invalidParam('limit must be a whole number');
-  const limit = Number(value);
-  if (limit < 1) throw invalidParam('limit must be at least 1');
-  return Math.min(limit, MAX_LIMIT);
-}
-
 export function dagRoutes(services: HomeserverServices): RouteDefinition[] {
   return [
     // GET /_matrix/client/unstable/org.hometab/rooms/{roomId}/dag?limit=N
@@ -48,7 +39,7 @@ export function dagRoutes(services: HomeserverServices): RouteDefinition[] {
       'required',
       async (ctx) => {
         const roomId = roomIdParam(ctx.params.roomId);
-        const limit = limitParam(ctx.query.get('limit'));
+        const limit = limitParam(ctx.query.get('limit'), DAG_LIMIT);
         const nodes = await withReadGrant(services, roomId, ctx.requester.userId, async (reader, grant) => {
           let records = await reader.txn.timeline.range(roomId, { dir: 'b', limit, ...(grant.horizon?.streamOrdering !== undefined ? { from: grant.horizon.streamOrdering } : {}) });
           records = records.filter((r) => withinHorizon(grant, r) && !r.rejected && !r.outlier).reverse();

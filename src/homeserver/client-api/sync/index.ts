@@ -5,18 +5,20 @@
  * the logic.
  */
 import type { JsonObject } from '../../../core/index.js';
-import { badJson, forbidden, MatrixError } from '../../http/errors.js';
+import { badJson, forbidden, invalidParam } from '../../http/errors.js';
 import { parseJsonParam } from '../../http/json-ingress.js';
 import { clientRoute, type RouteDefinition } from '../../http/router.js';
 import type { HomeserverServices, RouteModule } from '../../services.js';
 import { storedSyncFilter } from '../../accounts/filters.js';
 import { parseFilter, parseRoomEventFilterParam, SyncFilter } from '../../sync/filters.js';
-import { eventContext, parseLimit, roomMessages } from '../../sync/messages.js';
+import { eventContext, roomMessages } from '../../sync/messages.js';
+import { limitParam } from '../../http/params.js';
 import { BACKFILL_PAGE } from '../../federation/backfill.js';
 import { checkThreadId, isReceiptType, setReadMarkers, type MarkerRequest } from '../../sync/receipts.js';
 import { parseSyncToken } from '../../sync/tokens.js';
 
-const invalidParam = (message: string) => new MatrixError(400, 'M_INVALID_PARAM', message);
+/** /messages and /context: 10 events unless asked. */
+const MESSAGES_LIMIT = { fallback: 10 };
 
 const PRESENCE_STATES = new Set(['online', 'offline', 'unavailable']);
 /** Longest typing notification a client may ask for, in ms. */
@@ -80,7 +82,7 @@ export const syncRoutes: RouteModule = (services) => {
         dir: dirRaw,
         from: query.get('from') || undefined,
         to: query.get('to') || undefined,
-        limit: parseLimit(query.get('limit')),
+        limit: limitParam(query.get('limit'), MESSAGES_LIMIT),
         filter: parseRoomEventFilterParam(query.get('filter'), { maxDepth: ctx.config.maxJsonDepth }),
       } as const;
       const page = await roomMessages(sync, ctx.clock.now(), requester.userId, params.roomId, messagesParams);
@@ -96,7 +98,7 @@ export const syncRoutes: RouteModule = (services) => {
     // GET /_matrix/client/v3/rooms/{roomId}/context/{eventId} (spec "Getting events for a room")
     clientRoute('GET', '/rooms/{roomId}/context/{eventId}', 'required', async ({ params, query, requester }) =>
       eventContext(sync, ctx.clock.now(), requester.userId, params.roomId, params.eventId, {
-        limit: parseLimit(query.get('limit')),
+        limit: limitParam(query.get('limit'), MESSAGES_LIMIT),
         filter: parseRoomEventFilterParam(query.get('filter'), { maxDepth: ctx.config.maxJsonDepth }),
       }),
     ),
