@@ -17,8 +17,14 @@ const CRYPTO_STORE_PREFIX = 'hometab-crypto:';
 const article = (page: Page, text: string) => timeline(page).getByRole('article').filter({ hasText: text });
 const header = (page: Page) => page.locator('.room-header');
 
+/** Waits for the message on the page; on a timeout the error says what the page's timeline showed instead. */
 async function sees(page: Page, text: string): Promise<void> {
-  await expect.poll(() => article(page, text).count(), { timeout: UI_TIMEOUT }).toBe(1);
+  try {
+    await expect.poll(() => article(page, text).count(), { timeout: UI_TIMEOUT }).toBe(1);
+  } catch (error) {
+    const shown = await timeline(page).getByRole('article').allInnerTexts().catch(() => ['(no timeline)']);
+    throw new Error(`${new URL(page.url()).search} did not show "${text}"; its timeline: ${JSON.stringify(shown)}`, { cause: error });
+  }
 }
 
 async function acceptInvite(page: Page): Promise<void> {
