@@ -23,6 +23,8 @@ async function sees(page: Page, text: string): Promise<void> {
     await expect.poll(() => article(page, text).count(), { timeout: UI_TIMEOUT }).toBe(1);
   } catch (error) {
     const shown = await timeline(page).getByRole('article').allInnerTexts().catch(() => ['(no timeline)']);
+    const reasons = await timeline(page).locator('[data-key-problem]').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-key-problem')));
+    shown.push(`key problems: ${reasons.join(', ')}`);
     throw new Error(`${new URL(page.url()).search} did not show "${text}"; its timeline: ${JSON.stringify(shown)}`, { cause: error });
   }
 }
