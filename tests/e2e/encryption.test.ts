@@ -69,7 +69,14 @@ function storedText(page: Page): Promise<{ databases: string[]; text: string }> 
 const databaseNames = (page: Page) => page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name ?? ''));
 
 describeInChromium('end-to-end encryption in the chat app, in Chromium', () => {
-  const chat = useChatServer({ dirPrefix: 'hometab-e2e-crypto-' });
+  // Page errors, and what the servers say about EDUs they drop (a lost room key shows there first).
+  const watch = (page: Page) => {
+    page.on('pageerror', (e) => console.error('page error:', e));
+    page.on('console', (m) => {
+      if (/EDU|to-device|dropped|withheld/i.test(m.text())) console.error(`console ${m.type()} ${new URL(page.url()).search}: ${m.text().slice(0, 500)}`);
+    });
+  };
+  const chat = useChatServer({ dirPrefix: 'hometab-e2e-crypto-', watch });
   const { browser, open } = chat;
 
   it('an encrypted direct chat and an encrypted room of three decrypt everywhere; IndexedDB holds no plaintext; a member away reads everything on return', async () => {
