@@ -17,8 +17,16 @@ const CRYPTO_STORE_PREFIX = 'hometab-crypto:';
 const article = (page: Page, text: string) => timeline(page).getByRole('article').filter({ hasText: text });
 const header = (page: Page) => page.locator('.room-header');
 
+/** Waits for the message on the page; on a timeout the error says what the page's timeline showed instead. */
 async function sees(page: Page, text: string): Promise<void> {
-  await expect.poll(() => article(page, text).count(), { timeout: UI_TIMEOUT }).toBe(1);
+  try {
+    await expect.poll(() => article(page, text).count(), { timeout: UI_TIMEOUT }).toBe(1);
+  } catch (error) {
+    const shown = await timeline(page).getByRole('article').allInnerTexts().catch(() => ['(no timeline)']);
+    const reasons = await timeline(page).locator('[data-key-problem]').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-key-problem')));
+    shown.push(`key problems: ${reasons.join(', ')}`);
+    throw new Error(`${new URL(page.url()).search} did not show "${text}"; its timeline: ${JSON.stringify(shown)}`, { cause: error });
+  }
 }
 
 async function acceptInvite(page: Page): Promise<void> {
@@ -61,7 +69,14 @@ function storedText(page: Page): Promise<{ databases: string[]; text: string }> 
 const databaseNames = (page: Page) => page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name ?? ''));
 
 describeInChromium('end-to-end encryption in the chat app, in Chromium', () => {
-  const chat = useChatServer({ dirPrefix: 'hometab-e2e-crypto-' });
+  // Page errors, and what the servers say about EDUs they drop (a lost room key shows there first).
+  const watch = (page: Page) => {
+    page.on('pageerror', (e) => console.error('page error:', e));
+    page.on('console', (m) => {
+      if (m.type() !== 'debug' && /EDU|to-device|dropped|withheld/i.test(m.text())) console.error(`console ${m.type()} ${new URL(page.url()).search}: ${m.text().slice(0, 500)}`);
+    });
+  };
+  const chat = useChatServer({ dirPrefix: 'hometab-e2e-crypto-', watch });
   const { browser, open } = chat;
 
   it('an encrypted direct chat and an encrypted room of three decrypt everywhere; IndexedDB holds no plaintext; a member away reads everything on return', async () => {

@@ -189,6 +189,12 @@ export class SyncService {
    * One response for `params`. An incremental sync is first computed from
    * memory (the same code over SyncMemory's ReadTxn); if that needs anything
    * memory does not hold, it is computed again in a storage read transaction.
+   * A storage read may see a write that committed after the read's skip
+   * decisions were taken from the notifier (IndexedDB runs a read created
+   * while a write is open after that write, and its commit notice comes later
+   * still): skipping then would step the token over, say, a to-device message
+   * that the next sync deletes unseen. Such a read is computed again without
+   * skipping anything.
    */
   private async compute(params: SyncParams): Promise<SyncResult> {
     const typingSerial = this.typing.serial;
@@ -198,18 +204,26 @@ export class SyncService {
       try {
         return await this.computeIn(fromMemory, params, typingSerial, now);
       } catch (error) {
-        if (!(error instanceof CacheMiss)) throw error;
+        if (!(error instanceof CacheMiss) && !(error instanceof UnseenCommits)) throw error;
       }
     }
+    try {
+      const learner = this.memory.learner();
+      return await this.ctx.storage.read((txn) => this.computeIn(txn, params, typingSerial, now, learner));
+    } catch (error) {
+      if (!(error instanceof UnseenCommits)) throw error;
+    }
     const learner = this.memory.learner();
-    return this.ctx.storage.read((txn) => this.computeIn(txn, params, typingSerial, now, learner));
+    return this.ctx.storage.read((txn) => this.computeIn(txn, params, typingSerial, now, learner, { skip: false }));
   }
 
-  private async computeIn(txn: ReadTxn, params: SyncParams, typingSerial: number, now: number, learner?: Learner): Promise<SyncResult> {
+  private async computeIn(txn: ReadTxn, params: SyncParams, typingSerial: number, now: number, learner?: Learner, options: { skip?: boolean } = {}): Promise<SyncResult> {
     const reader = new RoomReader(txn, this.caches, now);
     const { userId, deviceId, filter } = params;
     const since = params.since?.stream;
-    const canSkip = since !== undefined && this.notifier.knows(since);
+    const canSkip = options.skip !== false && since !== undefined && this.notifier.knows(since);
+    // Every skip below trusts the notifier for (since, seenUpTo]; the read must not reach past it.
+    const seenUpTo = this.notifier.position;
     // Everything that does not depend on another read is asked for at once (one round trip in IndexedDB).
     // Nothing in this transaction lies beyond `current`, so these windows need no upper end.
     const [current, memberships, toDeviceAll, accountDataAll, oneTimeKeyCounts, fallbackTypes] = await Promise.all([
@@ -225,6 +239,7 @@ export class SyncService {
       txn.fallbackKeys.unusedAlgorithms(userId, deviceId),
     ]);
     if (since !== undefined && since > current) throw new MatrixError(400, 'M_INVALID_PARAM', 'Unknown sync token: it is from the future');
+    if (canSkip && (seenUpTo === undefined || current > seenUpTo)) throw new UnseenCommits();
     learner?.memberships(userId, memberships);
     learner?.keys(userId, deviceId, oneTimeKeyCounts, fallbackTypes);
 
@@ -760,4 +775,12 @@ async function hasNonEmpty(reader: RoomReader, eventId: string | undefined, fiel
   const record = await reader.getEvent(eventId);
   const value = record?.event.content?.[field];
   return typeof value === 'string' && value !== '';
+}
+
+/** A storage read saw commits the notifier had not reported when the read's skip decisions were taken. */
+class UnseenCommits extends Error {
+  constructor() {
+    super('the read saw commits the notifier has not reported yet');
+    this.name = 'UnseenCommits';
+  }
 }

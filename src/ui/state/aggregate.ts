@@ -24,6 +24,8 @@ export interface SourceEvent {
   pending: boolean;
   /** End-to-end encrypted and not decrypted (yet): its key has not arrived. Shown as a message row. */
   awaitingKey?: boolean;
+  /** Why the crypto could not decrypt it so far (the SDK's DecryptionFailureCode), if it tried. */
+  keyProblem?: string;
 }
 
 export interface ReactionSummary {
@@ -65,6 +67,8 @@ export interface TimelineMessage {
   readBy: string[];
   /** Encrypted, and this device does not have its key yet (the row updates in place when it arrives). */
   awaitingKey: boolean;
+  /** With `awaitingKey`: the crypto's reason, when it has tried (e.g. MEGOLM_UNKNOWN_INBOUND_SESSION_ID). */
+  keyProblem?: string;
 }
 
 export interface AggregateInput {
@@ -218,6 +222,7 @@ export function aggregate(input: AggregateInput): TimelineMessage[] {
       reactions: deleted ? [] : [...(reactions.get(event.id)?.values() ?? [])],
       readBy: [],
       awaitingKey,
+      keyProblem: awaitingKey ? event.keyProblem : undefined,
     });
   }
 

@@ -43,7 +43,7 @@ function sourceOf(event: MatrixEvent): SourceEvent {
     // Not decrypted yet (or its key is missing: the SDK's failure stand-in is an m.bad.encrypted message), or
     // deleted before anyone could read it: a message row either way; what it was is unknown until decrypted.
     if (base.redacted) return { ...base, type: 'm.room.message', content: {} };
-    if (event.getType() === 'm.room.encrypted' || event.isDecryptionFailure()) return { ...base, type: 'm.room.message', content: {}, awaitingKey: true };
+    if (event.getType() === 'm.room.encrypted' || event.isDecryptionFailure()) return { ...base, type: 'm.room.message', content: {}, awaitingKey: true, keyProblem: event.decryptionFailureReason ?? undefined };
   }
   return {
     ...base,
