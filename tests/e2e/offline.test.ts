@@ -7,7 +7,7 @@
 // Screenshots at 1280 px and 375 px go to test-results/e2e/.
 import { expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { describeInChromium, onboard, roomEntry, say as send, shoot, timeline, UI_TIMEOUT, useChatServer } from './support.js';
+import { describeInChromium, inviteById, onboard, roomEntry, say as send, shoot, timeline, UI_TIMEOUT, useChatServer } from './support.js';
 
 const ROOM = 'Offline club';
 
@@ -41,12 +41,7 @@ describeInChromium('the chat app offline, in Chromium', () => {
     await dialog.getByRole('textbox', { name: 'Room name' }).fill(ROOM);
     await dialog.getByRole('button', { name: 'Create' }).click();
     await expect.poll(() => pa.getByRole('heading', { name: ROOM }).count()).toBe(1);
-    await pa.getByRole('button', { name: 'Invite' }).click();
-    const invite = pa.getByRole('dialog', { name: 'Invite' });
-    await invite.getByRole('textbox', { name: 'Matrix ID', exact: true }).fill(bob);
-    await invite.getByRole('button', { name: 'Send invite' }).click();
-    await expect.poll(() => invite.getByRole('status').textContent()).toContain('Invited');
-    await invite.getByRole('button', { name: 'Close' }).click();
+    await inviteById(pa, bob);
     await expect.poll(() => roomEntry(pb, ROOM).getByRole('button', { name: 'Accept' }).count(), { timeout: UI_TIMEOUT }).toBe(1);
     await roomEntry(pb, ROOM).getByRole('button', { name: 'Accept' }).click();
     await expect.poll(() => pb.getByRole('heading', { name: ROOM }).count(), { timeout: UI_TIMEOUT }).toBe(1);

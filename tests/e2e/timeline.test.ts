@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
-import { describeInChromium, onboard, roomEntry, say, shoot, timeline, UI_TIMEOUT, useChatServer } from './support.js';
+import { describeInChromium, inviteById, onboard, roomEntry, say, shoot, timeline, UI_TIMEOUT, useChatServer } from './support.js';
 import { HttpClientUser, killLeftoverHomeservers, startHomeserverProcess } from '../support/homeserver-process.js';
 import { ADDED_ATTRIBUTES, ALLOWED_ATTRIBUTES, ALLOWED_ELEMENTS } from '../../src/ui/format/sanitize.js';
 
@@ -48,12 +48,7 @@ describeInChromium('the rich timeline in Chromium', () => {
     await dialog.getByRole('textbox', { name: 'Room name' }).fill('Kitchen');
     await dialog.getByRole('button', { name: 'Create' }).click();
     await count(pa.getByRole('heading', { name: 'Kitchen' })).toBe(1);
-    await pa.getByRole('button', { name: 'Invite' }).click();
-    const invite = pa.getByRole('dialog', { name: 'Invite' });
-    await invite.getByRole('textbox', { name: 'Matrix ID', exact: true }).fill(bob);
-    await invite.getByRole('button', { name: 'Send invite' }).click();
-    await expect.poll(() => invite.getByRole('status').textContent()).toContain('Invited');
-    await invite.getByRole('button', { name: 'Close' }).click();
+    await inviteById(pa, bob);
     const entry = pb.getByRole('list', { name: 'Rooms' }).getByRole('listitem').filter({ hasText: 'Kitchen' });
     await count(entry.getByRole('button', { name: 'Accept' })).toBe(1);
     await entry.getByRole('button', { name: 'Accept' }).click();

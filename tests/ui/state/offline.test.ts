@@ -3,25 +3,20 @@
 // written while the other server is cut off is queued (DeliveryState), the panel says offline and lists
 // the peer with its queue (ConnectionPanelState); after healing the marker goes. HistoryGraphState reads
 // the room's fork and merge through the unstable /dag endpoint and lays it out in two lanes.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { MatrixClient } from 'matrix-js-sdk';
 import { createConnectionSource, type LiveConnectionSource } from '../../../src/app/connection.js';
 import { ConnectionPanelState } from '../../../src/ui/state/connection-panel.svelte.js';
 import { DeliveryState } from '../../../src/ui/state/delivery.svelte.js';
 import { HistoryGraphState, parseDagAnswer } from '../../../src/ui/state/history-graph.svelte.js';
-import { createRealSim, type RealSim } from '../../p2p/simulation/real-harness.js';
-import { eventually, startClientFor } from './support.js';
+import type { RealSim } from '../../p2p/simulation/real-harness.js';
+import { eventually, simPerTest, startClientFor } from './support.js';
 
-let sim: RealSim | undefined;
-const disposers: Array<() => void> = [];
-afterEach(async () => {
-  for (const dispose of disposers.splice(0).reverse()) dispose();
-  await sim?.close();
-  sim = undefined;
-});
+const world = simPerTest();
+const disposers = world.disposers;
 
 async function twoServersInARoom() {
-  sim = await createRealSim({ seed: 21, servers: 2, network: { minDelayMs: 1, maxDelayMs: 5 } });
+  const sim = await world.start({ seed: 21, servers: 2, network: { minDelayMs: 1, maxDelayMs: 5 } });
   const [a, b] = sim.peers as [NonNullable<RealSim['peers'][0]>, NonNullable<RealSim['peers'][0]>];
   const alice = await startClientFor(a.server, await a.server.register('alice'));
   const bob = await startClientFor(b.server, await b.server.register('bob'));
@@ -50,17 +45,17 @@ describe('offline state', () => {
     expect(panel.available).toBe(true);
     expect(panel.details.peers.map((p) => [p.server, p.online])).toEqual([[b.name, true]]);
 
-    sim!.network.partition([a.name], [b.name]);
+    world.sim.network.partition([a.name], [b.name]);
     expect(panel.offline).toBe(true);
     const ids = [await send(alice, roomId, 'one'), await send(alice, roomId, 'two')];
-    await sim!.runFor(1_000);
+    await world.sim.runFor(1_000);
     await source.settled();
     for (const id of ids) expect(delivery.queued(id)).toBe(true);
     expect(panel.queuedTotal).toBeGreaterThanOrEqual(1);
     expect(panel.details.peers[0]).toMatchObject({ server: b.name, online: false, link: 'none' });
 
-    sim!.network.heal();
-    await sim!.quiesce();
+    world.sim.network.heal();
+    await world.sim.quiesce();
     await source.settled();
     expect(panel.offline).toBe(false);
     for (const id of ids) expect(delivery.queued(id)).toBe(false);
@@ -69,13 +64,13 @@ describe('offline state', () => {
 
   it('the history graph shows a fork between the servers and its merge', async () => {
     const { a, b, alice, bob, roomId } = await twoServersInARoom();
-    sim!.network.partition([a.name], [b.name]);
+    world.sim.network.partition([a.name], [b.name]);
     await send(alice, roomId, 'alice alone');
     await send(bob, roomId, 'bob alone');
-    await sim!.runFor(1_000);
-    sim!.network.heal();
-    await sim!.quiesce();
-    await sim!.antiEntropy();
+    await world.sim.runFor(1_000);
+    world.sim.network.heal();
+    await world.sim.quiesce();
+    await world.sim.antiEntropy();
     await eventually('alice has bob’s message', () => alice.getRoom(roomId)!.getLiveTimeline().getEvents().some((e) => e.getContent().body === 'bob alone'));
     await send(alice, roomId, 'merged');
 

@@ -7,6 +7,7 @@ import type { Logger as LogLevelLogger } from 'loglevel';
 import { afterEach, beforeEach } from 'vitest';
 import { startTestServer, type TestServer } from '../../homeserver/harness.js';
 import { RoomsState } from '../../../src/ui/state/rooms.svelte.js';
+import { createRealSim, type RealSim } from '../../p2p/simulation/real-harness.js';
 
 // The SDK logs every request at info level; keep test output readable.
 (logger as unknown as LogLevelLogger).setLevel('warn');
@@ -123,4 +124,34 @@ export async function annAndBenIn(world: ServerPerTest, name: string): Promise<{
   await eventually('invite', () => ben.rooms.invites.length === 1);
   await ben.rooms.accept(roomId);
   return { ann, ben, roomId };
+}
+
+export interface SimPerTest {
+  /** This test's simulation; set once `start` has run. */
+  readonly sim: RealSim;
+  /** Run after the test, last added first, before the simulation closes. */
+  readonly disposers: Array<() => void>;
+  start(init: Parameters<typeof createRealSim>[0]): Promise<RealSim>;
+}
+
+/** A simulated world of real homeservers that a test starts, torn down with what the test registered after it. */
+export function simPerTest(): SimPerTest {
+  let current: RealSim | undefined;
+  const disposers: Array<() => void> = [];
+  afterEach(async () => {
+    for (const dispose of disposers.splice(0).reverse()) dispose();
+    await current?.close();
+    current = undefined;
+  });
+  return {
+    get sim() {
+      if (!current) throw new Error('simPerTest: start() has not run');
+      return current;
+    },
+    disposers,
+    async start(init) {
+      current = await createRealSim(init);
+      return current;
+    },
+  };
 }

@@ -3,23 +3,19 @@
 // chat, Bob's state shows the incoming request, he accepts, both see the same seven emoji, both confirm,
 // and each side's crypto store then says the other's device is verified. Saying the emoji differ cancels
 // on both sides with the reason, and leaves both devices unverified; so does declining.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { MatrixClient } from 'matrix-js-sdk';
 import { VerificationState, cancelReason, directPartner, DirectPartnerState, type Verification } from '../../../src/ui/state/verification.svelte.js';
 import { RoomsState } from '../../../src/ui/state/rooms.svelte.js';
 import { RoomTrustState } from '../../../src/ui/state/room-trust.svelte.js';
-import { createRealSim, type RealSim } from '../../p2p/simulation/real-harness.js';
+import type { RealSim } from '../../p2p/simulation/real-harness.js';
+import { simPerTest } from './support.js';
 import { memberJoined, startCryptoClient, waitFor } from '../../support/e2ee.js';
 
 const ENCRYPTION = { type: 'm.room.encryption', state_key: '', content: { algorithm: 'm.megolm.v1.aes-sha2' } };
 
-let sim: RealSim | undefined;
-const disposers: Array<() => void> = [];
-afterEach(async () => {
-  for (const dispose of disposers.splice(0).reverse()) dispose();
-  await sim?.close();
-  sim = undefined;
-});
+const world = simPerTest();
+const disposers = world.disposers;
 
 interface Side {
   client: MatrixClient;
@@ -28,7 +24,7 @@ interface Side {
 
 /** Alice and Bob, each on their own server, in a direct chat, each with a VerificationState. */
 async function twoUsersInADirectChat(seed: number): Promise<{ alice: Side; bob: Side }> {
-  sim = await createRealSim({ seed, servers: 2, network: { minDelayMs: 1, maxDelayMs: 5 } });
+  const sim = await world.start({ seed, servers: 2, network: { minDelayMs: 1, maxDelayMs: 5 } });
   const [a, b] = sim.peers as [RealSim['peers'][0], RealSim['peers'][0]];
   const sides: Side[] = [];
   for (const [peer, localpart, name] of [[a, 'alice', 'Alice'], [b, 'bob', 'Bob']] as const) {
@@ -166,7 +162,7 @@ describe('SAS verification between two users on two servers', () => {
 
 describe('without an encrypted room in common', () => {
   it('says why a user cannot be verified', async () => {
-    sim = await createRealSim({ seed: 34, servers: 2, network: { minDelayMs: 1, maxDelayMs: 5 } });
+    const sim = await world.start({ seed: 34, servers: 2, network: { minDelayMs: 1, maxDelayMs: 5 } });
     const [a, b] = sim.peers;
     const alice = await startCryptoClient(a!.server, 'alice');
     const bob = await startCryptoClient(b!.server, 'bob');
