@@ -50,7 +50,7 @@ export interface AppBenchOptions {
   screenshot?: string;
   /** Cold starts the median is of. @default 3 */
   coldRuns?: number;
-  /** A CPU profile of the last cold start, summarised in the log. */
+  /** CPU profiles of the last cold start and of the scroll, summarised in the log. */
   profile?: boolean;
   log?: (line: string) => void;
 }
@@ -136,11 +136,11 @@ interface ProfileNode {
 }
 
 /** Self time of the profile by script (the app's chunks by file name) and its heaviest functions, as log lines. */
-async function stopCpuProfile(cdp: CDPSession, origin: string): Promise<string[]> {
+async function stopCpuProfile(cdp: CDPSession, origin: string, what = 'cold-start'): Promise<string[]> {
   const { profile } = (await cdp.send('Profiler.stop')) as unknown as { profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] } };
   // The whole profile too, for DevTools (Performance panel, "Load profile") or a source-mapped look.
   await mkdir(join(ROOT, 'test-results'), { recursive: true });
-  await writeFile(join(ROOT, 'test-results/app-cold-start.cpuprofile'), JSON.stringify(profile));
+  await writeFile(join(ROOT, `test-results/app-${what}.cpuprofile`), JSON.stringify(profile));
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const perScript = new Map<string, number>();
   const perFunction = new Map<string, number>();
@@ -157,7 +157,7 @@ async function stopCpuProfile(cdp: CDPSession, origin: string): Promise<string[]
   });
   const top = (map: Map<string, number>, n: number) =>
     [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, micros]) => `${(micros / 1000).toFixed(0).padStart(6)} ms  ${name}`);
-  return [`CPU profile of the last cold start (${(total / 1000).toFixed(0)} ms sampled; whole profile in test-results/app-cold-start.cpuprofile), self time by script:`, ...top(perScript, 15), 'heaviest functions by self time:', ...top(perFunction, 25)];
+  return [`CPU profile of the ${what.replace('-', ' ')} (${(total / 1000).toFixed(0)} ms sampled; whole profile in test-results/app-${what}.cpuprofile), self time by script:`, ...top(perScript, 15), 'heaviest functions by self time:', ...top(perFunction, 25)];
 }
 
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
@@ -340,7 +340,9 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
     const domStart = (await page.evaluate(() => document.getElementsByTagName('*').length)) as number;
     const idle = (await page.evaluate(inPage(IDLE_FRAME_DELTAS, 120))) as number[];
     log(`  scrolling back ${scrollBack.toLocaleString('en-US')} messages …`);
+    if (options.profile) await startCpuProfile(cdp);
     const scrolled = (await page.evaluate(inPage(SCROLL_BACK, { back: scrollBack, newest: scrollEvents - 1 }))) as { early: number[]; late: number[]; articles: number; back: number; seconds: number };
+    if (options.profile) for (const line of await stopCpuProfile(cdp, new URL(server.url).origin, 'scroll')) log(`  ${line}`);
     const heapEnd = await usedHeapMb(cdp);
     const domEnd = (await page.evaluate(() => document.getElementsByTagName('*').length)) as number;
     const sortedIdle = [...idle].sort((a, b) => a - b);
@@ -393,9 +395,9 @@ const IDLE_FRAME_DELTAS = `async (count) => {
 }`;
 
 /**
- * In the page: scrolls the Timeline log upwards 400 px per frame (the app fetches older messages as the
- * top comes into view) until the oldest message in the DOM is `back` messages before the newest (seeded
- * bodies start with "#<index>", which holds whether or not the timeline is virtualised) or two minutes
+ * In the page: scrolls the Timeline log upwards 400 px per frame, each step a wheel event and the scroll
+ * it asks for (the app fetches older messages as the top comes into view) until the oldest message in the
+ * DOM is `back` messages before the newest (seeded bodies start with "#<index>", which holds whether or not the timeline is virtualised) or two minutes
  * pass (or the room's beginning shows), recording requestAnimationFrame deltas; returns the first and
  * last 200.
  */
@@ -412,6 +414,9 @@ const SCROLL_BACK = `async ({ back, newest }) => {
     const step = (now) => {
       deltas.push(now - last);
       last = now;
+      // As a user scrolls: a wheel event first, which the app takes as the user's intent to leave the
+      // bottom (a scroll position change alone it takes for layout, and it would follow the bottom again).
+      log.dispatchEvent(new WheelEvent('wheel', { deltaY: -400, bubbles: true }));
       log.scrollTop = Math.max(0, log.scrollTop - 400);
       const reachedStart = (log.textContent ?? '').includes('This is the beginning of the room.');
       if (newest - oldestShown() >= back || reachedStart || now - started > 120000) resolve();
