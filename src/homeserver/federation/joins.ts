@@ -50,17 +50,21 @@ export class FederatedMembership {
       await this.rooms.updateMembership(roomId, userId, userId, 'join', { content });
       return;
     }
-    const servers = await this.candidateServers(roomId, userId, via);
+    await this.firstThatAnswers(await this.candidateServers(roomId, userId, via), `join of ${userId} to ${roomId}`, (server) => this.joinVia(server, roomId, userId, content));
+    await this.firstHistoryPage(roomId);
+  }
+
+  /** Tries `attempt` on each server in turn until one answers; every failure is logged, the last one thrown. */
+  private async firstThatAnswers(servers: readonly string[], what: string, attempt: (server: string) => Promise<void>): Promise<void> {
     if (servers.length === 0) throw notFound('No known servers');
     let lastError: unknown;
     for (const server of servers) {
       try {
-        await this.joinVia(server, roomId, userId, content);
-        await this.firstHistoryPage(roomId);
+        await attempt(server);
         return;
       } catch (error) {
         lastError = error;
-        this.ctx.log.warn(`join of ${userId} to ${roomId} via ${server} failed`, error instanceof Error ? error.message : error);
+        this.ctx.log.warn(`${what} via ${server} failed`, error instanceof Error ? error.message : error);
       }
     }
     throw lastError;
@@ -169,19 +173,7 @@ export class FederatedMembership {
    * stripped state the resident sent.
    */
   async knock(roomId: string, userId: string, via: readonly string[], reason?: string): Promise<void> {
-    const servers = await this.candidateServers(roomId, userId, via);
-    if (servers.length === 0) throw notFound('No known servers');
-    let lastError: unknown;
-    for (const server of servers) {
-      try {
-        await this.knockVia(server, roomId, userId, reason);
-        return;
-      } catch (error) {
-        lastError = error;
-        this.ctx.log.warn(`knock of ${userId} on ${roomId} via ${server} failed`, error instanceof Error ? error.message : error);
-      }
-    }
-    throw lastError;
+    await this.firstThatAnswers(await this.candidateServers(roomId, userId, via), `knock of ${userId} on ${roomId}`, (server) => this.knockVia(server, roomId, userId, reason));
   }
 
   private async knockVia(server: string, roomId: string, userId: string, reason?: string): Promise<void> {

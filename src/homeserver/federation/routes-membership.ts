@@ -39,6 +39,14 @@ export function membershipRoutes({ ctx, rooms }: FederationDeps): RouteDefinitio
     return event;
   }
 
+  /** The member event a remote server sends to a room here (send_join, send_knock, send_leave), checked against the room's version. */
+  async function sentMemberEvent(params: Record<string, string | undefined>, body: unknown, origin: string, membership: 'join' | 'knock' | 'leave'): Promise<{ roomId: string; version: string; event: PDU }> {
+    const roomId = params.roomId!;
+    const version = await rooms.roomVersion(roomId);
+    if (!version) throw notFound(`Unknown room ${roomId}`);
+    return { roomId, version, event: checkMemberEvent(body, version, roomId, params.eventId!, origin, membership) };
+  }
+
   async function accept(event: PDU, origin: string, roomId: string): Promise<void> {
     const [outcome] = await rooms.receivePdus([event], origin);
     if (outcome!.outcome !== 'accepted' && outcome!.outcome !== 'duplicate') {
@@ -65,10 +73,9 @@ export function membershipRoutes({ ctx, rooms }: FederationDeps): RouteDefinitio
 
     // PUT /_matrix/federation/v2/send_join/{roomId}/{eventId} (spec "Joining rooms")
     federationRoute('PUT', '/v2/send_join/{roomId}/{eventId}', async ({ params, json, origin }) => {
-      const roomId = params.roomId!;
-      const version = await rooms.roomVersion(roomId);
-      if (!version) throw notFound(`Unknown room ${roomId}`);
-      let event = checkMemberEvent(await json(), version, roomId, params.eventId!, origin, 'join');
+      const sent = await sentMemberEvent(params, await json(), origin, 'join');
+      const { roomId, version } = sent;
+      let event = sent.event;
       // A restricted join names one of our users as authoriser: this server countersigns it (spec "Restricted rooms").
       const authoriser = event.content.join_authorised_via_users_server;
       if (typeof authoriser === 'string' && serverNameOf(authoriser) === ctx.serverName) event = await signEvent(event, ctx.signer, version);
@@ -101,10 +108,8 @@ export function membershipRoutes({ ctx, rooms }: FederationDeps): RouteDefinitio
 
     // PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId} (spec "Knocking upon a room")
     federationRoute('PUT', '/v1/send_knock/{roomId}/{eventId}', async ({ params, json, origin }) => {
-      const roomId = params.roomId!;
-      const version = await rooms.roomVersion(roomId);
-      if (!version) throw notFound(`Unknown room ${roomId}`);
-      await accept(checkMemberEvent(await json(), version, roomId, params.eventId!, origin, 'knock'), origin, roomId);
+      const { roomId, event } = await sentMemberEvent(params, await json(), origin, 'knock');
+      await accept(event, origin, roomId);
       // What a knocker may see of the room before anyone lets them in: the invite list of stripped state.
       const state = await rooms.currentState(roomId);
       const knockRoomState = INVITE_STATE_TYPES.map((type) => state?.get(stateKeyOf(type, ''))).filter((e) => e !== undefined).map((e) => strippedState(e.pdu));
@@ -119,10 +124,8 @@ export function membershipRoutes({ ctx, rooms }: FederationDeps): RouteDefinitio
 
     // PUT /_matrix/federation/v2/send_leave/{roomId}/{eventId} (spec "Leaving rooms (rejecting invites)")
     federationRoute('PUT', '/v2/send_leave/{roomId}/{eventId}', async ({ params, json, origin }) => {
-      const roomId = params.roomId!;
-      const version = await rooms.roomVersion(roomId);
-      if (!version) throw notFound(`Unknown room ${roomId}`);
-      await accept(checkMemberEvent(await json(), version, roomId, params.eventId!, origin, 'leave'), origin, roomId);
+      const { roomId, event } = await sentMemberEvent(params, await json(), origin, 'leave');
+      await accept(event, origin, roomId);
       return {};
     }),
 
