@@ -4,7 +4,7 @@
 import { afterEach, expect, test } from 'vitest';
 import type { TestServer } from '../harness.js';
 import { startFederation, type FederatedNetwork } from '../../support/federation.js';
-import { enc, withUsers } from '../rooms/helpers.js';
+import { enc, twoServersInRoom, withUsers } from '../rooms/helpers.js';
 
 let net: FederatedNetwork | undefined;
 afterEach(async () => {
@@ -38,13 +38,7 @@ test('history_visibility joined: backfill leaves out what came before the server
 });
 
 test('a restricted room admits a remote member of an allowed room; the resident countersigns', async () => {
-  net = await startFederation(2);
-  const [a, b] = net.servers as [TestServer, TestServer];
-  const [alice] = await withUsers(a, 'alice');
-  const [bob] = await withUsers(b, 'bob');
-  const space = await alice!.createRoom({ preset: 'public_chat', name: 'Allowed' });
-  expect((await bob!.call('POST', `/join/${enc(space)}?via=${a.serverName}`, {})).status).toBe(200);
-  await net.flush();
+  const { net, a, b, alice, bob, roomId: space } = await twoServersInRoom({ preset: 'public_chat', name: 'Allowed' });
   const restricted = await alice!.createRoom({
     preset: 'private_chat',
     initial_state: [{ type: 'm.room.join_rules', state_key: '', content: { join_rule: 'restricted', allow: [{ type: 'm.room_membership', room_id: space }] } }],

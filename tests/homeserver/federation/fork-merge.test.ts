@@ -1,16 +1,9 @@
 // Forks are normal: two servers write into one room while cut off from each other, then catch up by
 // hand the way p2p's anti-entropy does (compare extremities, get_missing_events, receivePdus). Both
 // end with the same events, the same resolved state, and the next event merges both branches.
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import type { TestServer } from '../harness.js';
-import { startFederation, type FederatedNetwork } from '../../support/federation.js';
-import { enc, withUsers } from '../rooms/helpers.js';
-
-let net: FederatedNetwork | undefined;
-afterEach(async () => {
-  await net?.close();
-  net = undefined;
-});
+import { enc, twoServersInRoom } from '../rooms/helpers.js';
 
 /** One federation request from `origin` to `server`, as the transport would deliver it. */
 async function fed(server: TestServer, origin: TestServer, method: string, path: string, body?: unknown): Promise<any> {
@@ -54,13 +47,7 @@ const eventSet = (s: TestServer, roomId: string) =>
   });
 
 test('concurrent messages and topic changes on two cut-off servers merge into one room', async () => {
-  net = await startFederation(2);
-  const [a, b] = net.servers as [TestServer, TestServer];
-  const [alice] = await withUsers(a, 'alice');
-  const [bob] = await withUsers(b, 'bob');
-  const roomId = await alice!.createRoom({ preset: 'public_chat', name: 'Fork' });
-  expect((await bob!.call('POST', `/join/${enc(roomId)}?via=${a.serverName}`, {})).status).toBe(200);
-  await net.flush();
+  const { net, a, b, alice, bob, roomId } = await twoServersInRoom({ preset: 'public_chat', name: 'Fork' });
   const levels = (await alice!.call('GET', `/rooms/${enc(roomId)}/state/m.room.power_levels/`)).json;
   expect((await alice!.putState(roomId, 'm.room.power_levels', '', { ...levels, users: { ...levels.users, [bob!.userId]: 100 } })).status).toBe(200);
   await net.flush();

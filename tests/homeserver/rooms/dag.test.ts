@@ -3,28 +3,19 @@
 // one parent and the next event as their merge; only members may read it; limit is checked.
 import { afterEach, expect, test } from 'vitest';
 import type { TestServer } from '../harness.js';
-import { startFederation, type FederatedNetwork } from '../../support/federation.js';
-import { enc, setup, withUsers } from './helpers.js';
+import { enc, setup, twoServersInRoom } from './helpers.js';
 
-let net: FederatedNetwork | undefined;
 let single: TestServer | undefined;
 afterEach(async () => {
-  await net?.close();
   await single?.close();
-  net = single = undefined;
+  single = undefined;
 });
 
 const dag = (server: TestServer, token: string, roomId: string, query = '') =>
   server.call('GET', `/_matrix/client/unstable/org.hometab/rooms/${enc(roomId)}/dag${query}`, undefined, token);
 
 test('a fork between cut-off servers and its merge, with each event’s origin', async () => {
-  net = await startFederation(2);
-  const [a, b] = net.servers as [TestServer, TestServer];
-  const [alice] = await withUsers(a, 'alice');
-  const [bob] = await withUsers(b, 'bob');
-  const roomId = await alice!.createRoom({ preset: 'public_chat', name: 'Fork' });
-  expect((await bob!.call('POST', `/join/${enc(roomId)}?via=${a.serverName}`, {})).status).toBe(200);
-  await net.flush();
+  const { net, a, b, alice, bob, roomId } = await twoServersInRoom({ preset: 'public_chat', name: 'Fork' });
 
   net.link(a, b, false);
   const fromA = [await alice!.send(roomId, { msgtype: 'm.text', body: 'a1' }), await alice!.send(roomId, { msgtype: 'm.text', body: 'a2' })];

@@ -4,9 +4,10 @@
  * and a dump of everything a room write can change, to show that refused
  * requests leave storage exactly as it was.
  */
-import { expect } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { startTestServer, type TestServer } from '../harness.js';
 import type { Storage } from '../../../src/storage/types.js';
+import { startFederation, type FederatedNetwork } from '../../support/federation.js';
 
 export interface Client {
   userId: string;
@@ -53,6 +54,23 @@ export async function setup(...localparts: string[]): Promise<{ server: TestServ
   const server = await startTestServer();
   const clients = await withUsers(server, ...localparts);
   return { server, clients };
+}
+
+/**
+ * Two federated servers, alice on A and bob on B, both joined to a room alice creates with `createBody`
+ * (bob joins through A), with the join delivered. The network closes when the test ends.
+ */
+export async function twoServersInRoom(createBody: Record<string, unknown>): Promise<{ net: FederatedNetwork; a: TestServer; b: TestServer; alice: Client; bob: Client; roomId: string }> {
+  const net = await startFederation(2);
+  onTestFinished(() => net.close());
+  const [a, b] = net.servers as [TestServer, TestServer];
+  const [alice] = (await withUsers(a, 'alice')) as [Client];
+  const [bob] = (await withUsers(b, 'bob')) as [Client];
+  const roomId = await alice.createRoom(createBody);
+  const joined = await bob.call('POST', `/join/${enc(roomId)}?via=${a.serverName}`, {});
+  expect(joined.status, JSON.stringify(joined.json)).toBe(200);
+  await net.flush();
+  return { net, a, b, alice, bob, roomId };
 }
 
 /** Everything room writes touch, in comparable form. */

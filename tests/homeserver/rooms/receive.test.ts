@@ -5,17 +5,11 @@
 import { expect, test } from 'vitest';
 import { eventIdOf, signEvent, stateKeyOf, type PDU } from '../../../src/core/index.js';
 import type { TestServer } from '../harness.js';
-import { hexSigner, startFederation } from '../../support/federation.js';
-import { enc, withUsers } from './helpers.js';
+import { hexSigner } from '../../support/federation.js';
+import { enc, twoServersInRoom, withUsers } from './helpers.js';
 
 async function setupPair() {
-  const net = await startFederation(2);
-  const [a, b] = net.servers as [TestServer, TestServer];
-  const [alice] = await withUsers(a, 'alice');
-  const [bob] = await withUsers(b, 'bob');
-  const roomId = await alice!.createRoom({ preset: 'public_chat' });
-  expect((await bob!.call('POST', `/join/${enc(roomId)}?via=${a.serverName}`, {})).status).toBe(200);
-  await net.flush();
+  const { a, b, alice, bob, roomId } = await twoServersInRoom({ preset: 'public_chat' });
   const signer = await hexSigner(12);
   let ts = 1_950_000_000_000;
   /** A chain of `n` messages by bob on top of A's tips, each the parent of the next. */
@@ -32,22 +26,21 @@ async function setupPair() {
     }
     return out;
   };
-  return { net, a, b, roomId, chain };
+  return { a, b, roomId, chain };
 }
 
 test('duplicates are dropped before signatures are checked; batches go in parents first', async () => {
-  const { net, a, chain } = await setupPair();
+  const { a, chain } = await setupPair();
   const events = await chain(5);
   const outcomes = await a.homeserver.replication.receivePdus([...events].reverse(), 'anyone');
   expect(outcomes.map((o) => o.outcome)).toEqual(['accepted', 'accepted', 'accepted', 'accepted', 'accepted']);
   // A known event with a broken signature is a duplicate: its ID was enough, no signature was checked.
   const broken = { ...events[0]!, signatures: {} };
   expect((await a.homeserver.replication.receivePdus([broken], 'anyone'))[0]!.outcome).toBe('duplicate');
-  await net.close();
 });
 
 test('unknown parents and auth events are missingPrevs, listed, not stored; /send tells the listener', async () => {
-  const { net, a, b, roomId, chain } = await setupPair();
+  const { a, b, roomId, chain } = await setupPair();
   const [first, second] = await chain(2);
   const firstId = eventIdOf(first!, '12');
   const [outcome] = await a.homeserver.replication.receivePdus([second!], b.serverName);
@@ -69,11 +62,10 @@ test('unknown parents and auth events are missingPrevs, listed, not stored; /sen
   // Anti-entropy's view: both servers list the room, each naming the other.
   const rooms = await a.homeserver.replication.rooms();
   expect(rooms).toEqual([{ roomId, extremities: [eventIdOf(second!, '12')], servers: [b.serverName], maxDepth: second!.depth }]);
-  await net.close();
 });
 
 test('a batch is checked as one and written in ONE storage write; a forged event is refused alone, its descendants wait', async () => {
-  const { net, a, b, chain } = await setupPair();
+  const { a, b, chain } = await setupPair();
   const events = await chain(6);
   const ids = events.map((e) => eventIdOf(e, '12'));
   // The third event loses its signatures: invalid, and the three built on it lack a parent.
@@ -101,11 +93,10 @@ test('a batch is checked as one and written in ONE storage write; a forged event
   // The batch's events took consecutive stream positions in DAG order, and the room's tip moved to the last one.
   expect(stored.get(ids[1]!)!.streamOrdering).toBe(stored.get(ids[0]!)!.streamOrdering! + 1);
   expect(await a.storage.read((t) => t.dag.extremities(events[0]!.room_id as string))).toEqual([ids[1]!]);
-  await net.close();
 });
 
 test('a batch whose write fails is written event by event, so one event that cannot be stored sinks no other', async () => {
-  const { net, a, roomId, chain } = await setupPair();
+  const { a, roomId, chain } = await setupPair();
   const events = await chain(4);
   const write = a.storage.write.bind(a.storage);
   let writes = 0;
@@ -125,5 +116,4 @@ test('a batch whose write fails is written event by event, so one event that can
   const tips = await a.storage.read((t) => t.dag.extremities(roomId));
   expect(tips).toHaveLength(1);
   expect(await a.storage.read((t) => t.dag.prevEvents(tips[0]!))).toEqual([last]);
-  await net.close();
 });
