@@ -2,7 +2,8 @@
 // profiles (each its own server) share a room. Alice attaches an image (shown inline from authenticated
 // media) and a text file (downloaded byte for byte); the others display the image and download the file,
 // which needs their servers to fetch remote media from Alice's. Alice renames the room, sets its topic and
-// makes Bob a moderator, which Bob sees; Carol leaves. Screenshots at 1280 px and 375 px go to test-results/.
+// makes Bob a moderator, which Bob sees; Carol leaves. Alice's avatar, a picture she picks in the sidebar,
+// shows beside her messages on the others' pages. Screenshots at 1280 px and 375 px go to test-results/.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { expect, it } from 'vitest';
@@ -21,6 +22,10 @@ describeInChromium('files, room settings and invites in Chromium', () => {
   const image = (page: Page, name: string) => timeline(page).getByRole('article').getByRole('img', { name });
   /** The decoded width of an image in the page (0 until it has loaded). */
   const naturalWidth = (page: Page, name: string) => image(page, name).evaluate((img: HTMLImageElement) => (img.complete ? img.naturalWidth : 0)).catch(() => 0);
+
+  /** The decoded width of the first avatar picture inside `scope` (0 while it shows initials). */
+  const avatarWidth = (scope: ReturnType<Page['locator']>) =>
+    scope.locator('img.avatar').first().evaluate((img: HTMLImageElement) => (img.complete ? img.naturalWidth : 0)).catch(() => 0);
 
   async function attach(page: Page, file: string): Promise<void> {
     const chooser = page.waitForEvent('filechooser');
@@ -66,6 +71,12 @@ describeInChromium('files, room settings and invites in Chromium', () => {
       await expect.poll(() => page.getByRole('heading', { name: 'Photo club' }).count(), { timeout: UI_TIMEOUT }).toBe(1);
     }
 
+    // Alice picks a picture as her avatar: the sidebar shows it.
+    const avatarChooser = pa.waitForEvent('filechooser');
+    await pa.getByRole('button', { name: 'Change avatar' }).click();
+    await (await avatarChooser).setFiles(join(FIXTURES, 'garden.png'));
+    await expect.poll(() => avatarWidth(pa.locator('.sidebar')), { timeout: UI_TIMEOUT }).toBe(160);
+
     // Alice attaches an image: it shows inline at its own size (160 x 120 fits the preview box).
     await attach(pa, 'garden.png');
     await expect.poll(() => naturalWidth(pa, 'garden.png'), { timeout: UI_TIMEOUT }).toBe(160);
@@ -109,6 +120,9 @@ describeInChromium('files, room settings and invites in Chromium', () => {
       await expect.poll(() => timeline(page).getByRole('button', { name: 'Download garden.png' }).count(), { timeout: UI_TIMEOUT }).toBe(1);
       await expect.poll(() => image(page, 'garden.png').count(), { timeout: UI_TIMEOUT }).toBe(1);
       await expect.poll(() => naturalWidth(page, 'garden.png'), { timeout: UI_TIMEOUT }).toBe(160);
+      // Alice's avatar beside her message, fetched from her server like the image.
+      const byAlice = timeline(page).getByRole('article').filter({ has: page.getByRole('img', { name: 'garden.png' }) });
+      await expect.poll(() => avatarWidth(byAlice), { timeout: UI_TIMEOUT }).toBe(160);
     }
     expect(await downloadText(pb, 'notes.txt')).toBe(await readFile(join(FIXTURES, 'notes.txt'), 'utf8'));
     await shoot(pb, 'room-with-image-bob');

@@ -2,7 +2,7 @@
  * matrix-js-sdk event names as the SDK's own enum types, written as strings so the UI imports the SDK's
  * types only (the SDK itself is loaded by src/app, lazily). A renamed event fails the typecheck here.
  */
-import type { ClientEvent, MatrixEventEvent, RoomEvent, RoomMemberEvent, RoomStateEvent } from 'matrix-js-sdk';
+import type { ClientEvent, MatrixEventEvent, RoomEvent, RoomMemberEvent, RoomStateEvent, UserEvent } from 'matrix-js-sdk';
 
 export const SYNC = 'sync' as ClientEvent.Sync;
 export const ROOM_ADDED = 'Room' as ClientEvent.Room;
@@ -28,3 +28,5 @@ export const DEVICES_UPDATED = 'crypto.devicesUpdated' as never;
 export const USER_TRUST_CHANGED = 'userTrustStatusChanged' as never;
 /** A member joined, left, was invited… */
 export const MEMBER_MEMBERSHIP = 'RoomMember.membership' as RoomMemberEvent.Membership;
+/** The user's avatar_url changed (set by this client, or seen in presence). */
+export const USER_AVATAR = 'User.avatarUrl' as UserEvent.AvatarUrl;

@@ -117,6 +117,11 @@ export class TimelineState {
     return this.room?.getMember(userId)?.name ?? userId;
   }
 
+  /** The mxc:// URI of a member's avatar in this room, when they have set one. */
+  avatarOf(userId: string): string | undefined {
+    return this.room?.getMember(userId)?.getMxcAvatarUrl() || undefined;
+  }
+
   // SDK events come in bursts (a sync batch, a send's echo and remote echo): fold once per burst.
   #queueRefresh(): void {
     if (this.#refreshQueued) return;

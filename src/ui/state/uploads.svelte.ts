@@ -37,6 +37,32 @@ export async function measureWithImageBitmap(file: Blob): Promise<ImageSize | un
   }
 }
 
+/**
+ * POST /_matrix/media/v3/upload through the client's fetchFn, streaming the file so that `progress` hears
+ * every chunk the server reads; resolves with the mxc:// URI.
+ */
+export async function uploadFile(client: MatrixClient, file: File, mimetype: string, progress: (loaded: number) => void = () => {}): Promise<string> {
+  let loaded = 0;
+  const counted = file.stream().pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        loaded += chunk.byteLength;
+        progress(loaded);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const response = await client.http.authedRequest<{ content_uri?: unknown }>(
+    'POST' as Method,
+    '/upload',
+    { filename: file.name },
+    counted as never,
+    { prefix: '/_matrix/media/v3', headers: { 'Content-Type': mimetype } },
+  );
+  if (typeof response.content_uri !== 'string' || !response.content_uri.startsWith('mxc://')) throw new Error('the server gave no content URI');
+  return response.content_uri;
+}
+
 export interface UploadsOptions {
   /** How image sizes are read (the browser's decoder by default). */
   measureImage?: (file: Blob) => Promise<ImageSize | undefined>;
@@ -65,7 +91,7 @@ export class UploadsState {
     try {
       const mimetype = file.type || 'application/octet-stream';
       const size = mimetype.startsWith('image/') ? await this.#measureImage(file) : undefined;
-      const contentUri = await this.#upload(file, mimetype, (loaded) => update({ loaded }));
+      const contentUri = await uploadFile(this.#client, file, mimetype, (loaded) => update({ loaded }));
       update({ phase: 'sending', loaded: file.size });
       const content = size
         ? { msgtype: 'm.image', body: upload.name, filename: upload.name, url: contentUri, info: { w: size.w, h: size.h, mimetype, size: file.size } }
@@ -82,28 +108,6 @@ export class UploadsState {
   /** Removes a failed upload from the list. */
   dismiss(id: number): void {
     this.uploads = this.uploads.filter((u) => u.id !== id);
-  }
-
-  async #upload(file: File, mimetype: string, progress: (loaded: number) => void): Promise<string> {
-    let loaded = 0;
-    const counted = file.stream().pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          loaded += chunk.byteLength;
-          progress(loaded);
-          controller.enqueue(chunk);
-        },
-      }),
-    );
-    const response = await this.#client.http.authedRequest<{ content_uri?: unknown }>(
-      'POST' as Method,
-      '/upload',
-      { filename: file.name },
-      counted as never,
-      { prefix: '/_matrix/media/v3', headers: { 'Content-Type': mimetype } },
-    );
-    if (typeof response.content_uri !== 'string' || !response.content_uri.startsWith('mxc://')) throw new Error('the server gave no content URI');
-    return response.content_uri;
   }
 
   dispose(): void {
