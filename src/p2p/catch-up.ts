@@ -30,6 +30,15 @@
  * finds its parents there. The responder is not trusted: every event goes
  * through every receive check.
  *
+ * A long gap (the heads lie more than a page deeper than our newest event)
+ * is first taken forward with Hometab's
+ * `POST /_matrix/federation/unstable/org.hometab/forward/{roomId}`: the
+ * peer's timeline above our extremities, oldest first, a page at a time,
+ * each page handed to `receivePdus` while the next one is on the wire, so
+ * fetching and storing overlap (walking back cannot: its first storable
+ * events come last). Whatever that leaves missing (other branches, a peer
+ * without the endpoint) is walked back as above.
+ *
  * A parked event whose chase fails (every server asked was unreachable, or
  * the gap was too long), and likewise a head an anti-entropy walk could not
  * finish (a page lost or timed out), is kept, bounded, and chased again after
@@ -119,6 +128,7 @@ export interface CatchUp {
 }
 
 export const EXTREMITIES_PATH = '/_matrix/federation/unstable/org.hometab/extremities';
+export const FORWARD_PATH = '/_matrix/federation/unstable/org.hometab/forward/';
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -246,9 +256,22 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
     }
 
     let open = await openEnds(headIds);
+    /** Events the forward pages took from this pull's budget; heads they stored are done. */
+    let budgetUsed = 0;
+    const storedHeads = new Set<string>();
+    if (open.length > 0 && status.estimated !== undefined && status.estimated > pageLimit) {
+      budgetUsed = await pullForward(peer, roomId, earliest, status);
+      for (const id of await replication.storedEvents([...headIds])) {
+        storedHeads.add(id);
+        held.delete(id);
+      }
+      // What was absent may be stored now.
+      absent.clear();
+      open = await openEnds([...headIds].filter((id) => held.has(id)));
+    }
     let complete = open.length === 0;
     while (!complete && !stopped) {
-      if (held.size >= maxEventsPerPull) {
+      if (held.size + budgetUsed >= maxEventsPerPull) {
         log.warn(`catch-up: the gap in ${roomId} is longer than ${maxEventsPerPull} events; ${peer}'s newest events there wait for a later chase`);
         break;
       }
@@ -262,7 +285,7 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
           {
             method: 'POST',
             path: `/_matrix/federation/v1/get_missing_events/${encodeURIComponent(roomId)}`,
-            body: { earliest_events: earliest, latest_events: latest, limit: Math.min(pageLimit, maxEventsPerPull - held.size), min_depth: 0 },
+            body: { earliest_events: earliest, latest_events: latest, limit: Math.min(pageLimit, maxEventsPerPull - held.size - budgetUsed), min_depth: 0 },
           },
           timeout,
         );
@@ -300,9 +323,62 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
       progress({ ...status });
     }
     return [...headIds].every((id) => {
+      if (storedHeads.has(id)) return true;
       const outcome = outcomes.get(id)?.outcome;
       return outcome !== undefined && outcome !== 'missingPrevs';
     });
+  }
+
+  /**
+   * The forward half of a long pull: pages of `peer`'s timeline above our
+   * extremities, oldest first, each stored (in `submitChunk` batches) while
+   * the next is fetched. Stops at the end of the peer's timeline, at
+   * `maxEventsPerPull`, or at the first failure; the backward walk then
+   * finds what is still missing.
+   */
+  async function pullForward(peer: string, roomId: string, earliest: readonly string[], status: CatchUpProgress): Promise<number> {
+    let from: unknown;
+    let fetched = 0;
+    let storing: Promise<void> = Promise.resolve();
+    const store = async (events: unknown[]): Promise<void> => {
+      for (let i = 0; i < events.length && !stopped; i += submitChunk) {
+        const results = await replication.receivePdus(events.slice(i, i + submitChunk), peer);
+        status.stored += results.filter((r) => r.outcome === 'accepted' || r.outcome === 'softFailed').length;
+        progress({ ...status });
+      }
+    };
+    try {
+      while (!stopped && fetched < maxEventsPerPull) {
+        let response;
+        try {
+          response = await transport.request(
+            peer,
+            { method: 'POST', path: `${FORWARD_PATH}${encodeURIComponent(roomId)}`, body: { earliest_events: earliest, limit: Math.min(pageLimit, maxEventsPerPull - fetched), ...(from !== undefined ? { from } : {}) } },
+            timeout,
+          );
+        } catch (error) {
+          log.debug(`catch-up: forward page from ${peer} failed`, error);
+          return fetched;
+        }
+        const body = response.body;
+        const events = response.status === 200 && isObject(body) && Array.isArray(body.events) ? body.events : [];
+        // Its signatures are checked (identifyPdus) while the page before is written...
+        if (events.length > 0) void replication.eventIds(roomId, events).catch(() => undefined);
+        // ...which must be stored before this one goes in: its events are this one's parents.
+        await storing;
+        if (events.length === 0) return fetched;
+        fetched += events.length;
+        status.fetched += events.length;
+        progress({ ...status });
+        storing = store(events);
+        storing.catch(() => undefined);
+        if (!isObject(body) || !isObject(body.next)) return fetched;
+        from = body.next;
+      }
+      return fetched;
+    } finally {
+      await storing;
+    }
   }
 
   /** Resolves true when the parked event got its parents (or needs none any more). */

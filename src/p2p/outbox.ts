@@ -28,6 +28,17 @@
  * arrive while a transaction is in flight go together in the next one. Only
  * a backoff (after a failure) delays a send, as before.
  *
+ * A backlog (a destination that was away: its queue, read from storage,
+ * holds more than `backlogPdus` PDUs) goes by catch-up, not PDU by PDU: of
+ * each page of the queue only the newest PDU of each room and every state
+ * PDU and EDU are sent, and the messages before them are acknowledged
+ * unsent. The receiver lacks the newest one's parents and fetches the gap
+ * behind it (catch-up.ts, from this server or any other), as its own
+ * anti-entropy does when it returns, so it stores each event once instead
+ * of once by each path. Nothing is lost: a local event lists the room's
+ * forward extremities, which lead to every earlier event, as parents, and
+ * anti-entropy brings any event that is still an extremity here.
+ *
  * Non-state PDUs of rooms in gossip mode (see replicator.ts) are not sent
  * here: they go to `onGossip` once and are acknowledged, so a message in a
  * room with 200 servers costs one publish, not 200 requests. State events
@@ -59,6 +70,8 @@ export interface OutboxOptions {
   requestTimeoutMs?: number;
   /** Records counted when reporting queue length; a longer queue is reported as this many with `more: true`. @default 1_000 */
   queueReportLimit?: number;
+  /** PDUs in a queue read from storage above which it is a backlog, left to the receiver's catch-up (see above). @default 200 */
+  backlogPdus?: number;
 }
 
 /** Detail of an `outbox:queue` event. */
@@ -120,6 +133,8 @@ interface DestinationState {
   noticed?: OutboundRecord[];
   /** The storage writes of acknowledgements, in order. */
   acking: Promise<void>;
+  /** The highest seq acknowledged in memory whose write has not begun (it merges into the next write). */
+  ackWaiting?: number;
   acksPending: number;
 }
 
@@ -143,6 +158,7 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
   const maxMs = init.backoffMaxMs ?? 60_000;
   const jitter = init.backoffJitter ?? 0.5;
   const reportLimit = init.queueReportLimit ?? 1_000;
+  const backlogPdus = init.backlogPdus ?? 200;
   const { storage, transport, clock, log } = init;
   const local = transport.localServer;
   const destinations = new Map<string, DestinationState>();
@@ -182,9 +198,9 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
   }
 
   /** The records to send next: the mirror when it is known, else the stored queue (which makes the mirror known when it is read whole). */
-  async function nextRecords(destination: string, state: DestinationState): Promise<OutboundRecord[]> {
+  async function nextRecords(destination: string, state: DestinationState): Promise<{ records: OutboundRecord[]; read: boolean }> {
     const limit = Math.max(reportLimit, maxPdus + maxEdus);
-    if (state.mirror) return state.mirror.slice(0, limit);
+    if (state.mirror) return { records: state.mirror.slice(0, limit), read: false };
     // Acknowledgements still being written would come back from the peek as unsent.
     await state.acking;
     state.noticed = [];
@@ -204,7 +220,7 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
     }
     state.queued = Math.min(records.length, reportLimit);
     state.more = records.length > reportLimit;
-    return records.slice(0, limit);
+    return { records: records.slice(0, limit), read: true };
   }
 
   /** A committed record for `destination`, from the storage's commit notice. */
@@ -224,18 +240,43 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
   /**
    * Acknowledges up to `upTo`: at once in memory, in storage behind the
    * send path (a crash before it commits resends a transaction the receiver
-   * deduplicates). Writes stay in order, one after another.
+   * deduplicates). Writes stay in order, one after another; acknowledgements
+   * made while one is being written go together in the next, so a busy
+   * destination costs fewer writes that the homeserver's own must queue
+   * behind (IndexedDB runs read-write transactions one at a time).
    */
   function acknowledge(destination: string, state: DestinationState, upTo: number): void {
     if (state.mirror) state.mirror = state.mirror.filter((r) => r.seq > upTo);
+    if (state.ackWaiting !== undefined) {
+      state.ackWaiting = Math.max(state.ackWaiting, upTo);
+      return;
+    }
+    state.ackWaiting = upTo;
     state.acksPending++;
     state.acking = state.acking
-      .then(() => storage.write((txn) => txn.outbound.ack(destination, upTo)))
-      .catch((error: unknown) => {
-        if (!stopped) log.warn(`outbox: acknowledging ${destination} up to ${upTo} failed; the queue is read again`, error);
-        state.mirror = undefined;
+      .then(() => {
+        const to = state.ackWaiting!;
+        state.ackWaiting = undefined;
+        return storage.write((txn) => txn.outbound.ack(destination, to)).catch((error: unknown) => {
+          if (!stopped) log.warn(`outbox: acknowledging ${destination} up to ${to} failed; the queue is read again`, error);
+          state.mirror = undefined;
+        });
       })
       .finally(() => state.acksPending--);
+  }
+
+  /** In a backlog page: the non-state PDUs that a later PDU of their room in the page descends from. */
+  function coveredByLater(items: readonly Item[]): Set<Item> {
+    const covered = new Set<Item>();
+    if (items.filter((item) => item.kind === 'pdu').length <= backlogPdus) return covered;
+    const laterInRoom = new Set<string>();
+    for (let i = items.length - 1; i >= 0; i--) {
+      const item = items[i]!;
+      if (item.kind !== 'pdu' || typeof item.pdu.room_id !== 'string') continue;
+      if (laterInRoom.has(item.pdu.room_id) && item.pdu.state_key === undefined) covered.add(item);
+      laterInRoom.add(item.pdu.room_id);
+    }
+    return covered;
   }
 
   async function drain(destination: string, state: DestinationState): Promise<void> {
@@ -245,7 +286,7 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
     try {
       for (;;) {
         if (stopped) return;
-        const records = await nextRecords(destination, state);
+        const { records, read } = await nextRecords(destination, state);
         if (state.mirror) {
           state.queued = Math.min(state.mirror.length, reportLimit);
           state.more = state.mirror.length > reportLimit;
@@ -261,8 +302,14 @@ export function createOutboxSender(init: OutboxInit): OutboxSender {
         const edus: Record<string, unknown>[] = [];
         let lastSeq = -Infinity;
         let firstSeq = records[0]!.seq;
-        for (const record of records) {
-          const item = classify(record);
+        const items = records.map(classify);
+        const covered = read ? coveredByLater(items) : new Set<Item>();
+        for (const item of items) {
+          const { record } = item;
+          if (covered.has(item)) {
+            lastSeq = record.seq;
+            continue;
+          }
           if (item.kind === 'pdu') {
             const roomId = item.pdu.room_id;
             if (typeof roomId === 'string' && item.pdu.state_key === undefined && init.gossipRoom(roomId)) init.onGossip(roomId, item.pdu);

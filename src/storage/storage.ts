@@ -31,6 +31,7 @@ class EngineStorage implements Storage {
       async (t) => {
         const txn = Txn.over(t);
         const result = await fn(txn);
+        await txn.context.finish();
         const { changes } = txn.context;
         // Read before the commit, while the transaction is still live.
         if (changes.length > 0) commit = { position: await txn.context.streamPosition(), changes };

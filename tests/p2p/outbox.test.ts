@@ -89,6 +89,34 @@ describe('outbox sender', () => {
     outbox.stop();
   });
 
+  it('leaves a backlog to catch-up: of each page only the newest PDU of each room, state PDUs and EDUs go', async () => {
+    const storage = createMemoryStorage();
+    const { transport, sent } = recordingTransport(() => ({ status: 200, body: { pdus: {} } }));
+    const state = { pdu: { room_id: '!r:me', type: 'm.room.topic', state_key: '', content: { topic: 't' }, hashes: { sha256: 'topic' } } };
+    // Two rooms interleaved, a state event and an EDU among them; more PDUs than `backlogPdus`.
+    const queue = [...Array.from({ length: 150 }, (_, i) => pdu(i, i % 2 ? '!s:me' : '!r:me')), state, edu(0), ...Array.from({ length: 100 }, (_, i) => pdu(150 + i))];
+    await enqueue(storage, 'x', queue);
+    const outbox = createOutboxSender({ storage, transport, clock: manualClock(), log: silentLog, events: new EventTarget(), gossipRoom: () => false, onGossip: () => {}, backlogPdus: 200 });
+    await outbox.start();
+    await settle();
+    const bodies = sent.map((s) => s.request.body as { pdus: unknown[]; edus: unknown[] });
+    expect(bodies.flatMap((b) => b.pdus)).toEqual([pdu(149, '!s:me').pdu, state.pdu, pdu(249).pdu]);
+    expect(bodies.flatMap((b) => b.edus)).toEqual([edu(0).edu]);
+    expect(await storage.read((txn) => txn.outbound.destinations())).toEqual([]);
+    outbox.stop();
+  });
+
+  it('sends a queue read from storage with no more PDUs than `backlogPdus` whole', async () => {
+    const storage = createMemoryStorage();
+    const { transport, sent } = recordingTransport(() => ({ status: 200, body: { pdus: {} } }));
+    await enqueue(storage, 'x', Array.from({ length: 200 }, (_, i) => pdu(i)));
+    const outbox = createOutboxSender({ storage, transport, clock: manualClock(), log: silentLog, events: new EventTarget(), gossipRoom: () => false, onGossip: () => {}, backlogPdus: 200 });
+    await outbox.start();
+    await settle();
+    expect(sent.flatMap((s) => (s.request.body as { pdus: unknown[] }).pdus)).toHaveLength(200);
+    outbox.stop();
+  });
+
   it('sends a freshly committed record at once, from the commit notice, without reading the queue back', async () => {
     const storage = createMemoryStorage();
     let reads = 0;

@@ -1,7 +1,9 @@
 /**
  * Reading a room's DAG over federation: the pull path (server-server API
  * "Retrieving events", "Backfilling and retrieving missing events") and the
- * anti-entropy exchange of forward extremities. Every read asks the access
+ * anti-entropy exchange of forward extremities, and Hometab's forward pages
+ * (a long gap oldest first, so the asker stores one page while it fetches
+ * the next). Every read asks the access
  * module first (serverMayRead: one of the server's users is joined) and
  * filters events by history visibility for servers (reads.ts).
  */
@@ -11,6 +13,7 @@ import type { RouteDefinition } from '../http/router.js';
 import { serverMayRead } from '../access/room-access.js';
 import { setOwn, getOwn } from '../own-keys.js';
 import { ReadCaches, RoomReader } from '../sync/room-reader.js';
+import type { EventRecord, TopologicalPosition } from '../../storage/types.js';
 import type { FederationDeps } from './deps.js';
 import { authChainOf, pduOf, walkBack } from './reads.js';
 import { eventIdList, federationRoute } from './route.js';
@@ -26,6 +29,16 @@ const MAX_MISSING_BYTES = 3 << 20;
 /** Most rooms and extremities one anti-entropy request may name. */
 const MAX_AE_ROOMS = 1000;
 const MAX_AE_TIPS = 100;
+
+/** A forward page's `from`: a (depth, stream ordering) position, as `next` gave it. */
+function positionOf(raw: unknown): TopologicalPosition | undefined {
+  if (raw === undefined) return undefined;
+  const { depth, stream_ordering: streamOrdering } = (raw ?? {}) as Record<string, unknown>;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || !Number.isSafeInteger(depth) || !Number.isSafeInteger(streamOrdering)) {
+    throw badJson('from must be {depth, stream_ordering}, integers');
+  }
+  return { depth: depth as number, streamOrdering: streamOrdering as number };
+}
 
 export function eventRoutes({ ctx, reads, rooms }: FederationDeps): RouteDefinition[] {
   const answer = (pdus: unknown[]) => ({ origin: ctx.serverName, origin_server_ts: ctx.clock.now(), pdus });
@@ -113,6 +126,41 @@ export function eventRoutes({ ctx, reads, rooms }: FederationDeps): RouteDefinit
           events.push({ pdu, depth: record.depth });
         }
         return { events: (events as { pdu: unknown; depth: number }[]).sort((a, b) => a.depth - b.depth).map((e) => e.pdu) };
+      });
+    }),
+
+    // POST /_matrix/federation/unstable/org.hometab/forward/{roomId} (Hometab catch-up: a long gap oldest first)
+    // The room's timeline above the lowest of `earliest_events` held here, in (depth, stream ordering) order, from
+    // `from` (the `next` of the page before) on; `next` is absent at the end. Events of other branches below that
+    // depth are not in it: the asker's backward walk (get_missing_events) finds what is still missing.
+    federationRoute('POST', '/unstable/org.hometab/forward/{roomId}', async ({ params, json, origin }) => {
+      const body = await json();
+      const earliest = eventIdList(body, 'earliest_events', MAX_AE_TIPS);
+      const limit = limitOf(body.limit as number | undefined, 100, MAX_MISSING);
+      const from = positionOf(body.from);
+      return reads.inRoom(params.roomId!, origin, async (reader) => {
+        let start = from;
+        if (!start) {
+          const known = [...(await reader.txn.events.getMany(earliest)).values()].filter((r) => r.roomId === params.roomId);
+          if (known.length === 0 || limit === 0) return { events: [] };
+          start = { depth: Math.min(...known.map((r) => r.depth)), streamOrdering: Number.MAX_SAFE_INTEGER };
+        }
+        const window = await reader.txn.timeline.topological(params.roomId!, { dir: 'f', from: start, limit });
+        const visible = new Set(await reads.visible(reader, origin, window));
+        const events: unknown[] = [];
+        let bytes = 0;
+        let last: EventRecord | undefined;
+        for (const record of window) {
+          if (visible.has(record)) {
+            const pdu = pduOf(record);
+            bytes += JSON.stringify(pdu).length;
+            if (bytes > MAX_MISSING_BYTES && events.length > 0) break;
+            events.push(pdu);
+          }
+          last = record;
+        }
+        const more = window.length === limit || events.length < window.filter((r) => visible.has(r)).length;
+        return { events, ...(more && last ? { next: { depth: last.depth, stream_ordering: last.streamOrdering } } : {}) };
       });
     }),
 

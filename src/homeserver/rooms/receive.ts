@@ -77,6 +77,24 @@ export interface ReceiveHost {
   loadRoom(roomId: string): Promise<RoomState | undefined>;
 }
 
+/** A PDU past steps 1–2: `raw` is the caller's parsed object, `wire` its signed form. */
+interface Formed {
+  index: number;
+  eventId: string;
+  roomId: string;
+  version: string;
+  wire: PDU;
+  raw: object;
+}
+
+/**
+ * What the batch knows of its own events' storage before it takes the room's lock: none was stored when
+ * receivePdus read them, and `storedSince` holds those a write stored since (the storage's observer).
+ */
+interface BatchAbsence {
+  storedSince: ReadonlyMap<string, EventRecord>;
+}
+
 /** A PDU past steps 1–4. */
 interface Checked {
   index: number;
@@ -97,7 +115,7 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
   };
 
   // 1–2. Format and event ID; duplicates within the batch.
-  const formed: { index: number; eventId: string; roomId: string; version: string; wire: PDU }[] = [];
+  const formed: Formed[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < pdus.length; i++) {
     const raw = pdus[i];
@@ -128,17 +146,44 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
       continue;
     }
     seen.add(eventId);
-    formed.push({ index: i, eventId, roomId, version: room.version, wire });
+    formed.push({ index: i, eventId, roomId, version: room.version, wire, raw: raw as object });
   }
-  const known = await ctx.storage.read(async (t) => t.events.getMany(formed.map((f) => f.eventId)));
-
-  // 3–4. Signatures and content hashes, concurrently.
-  const fresh = formed.filter((f) => {
-    if (!known.has(f.eventId)) return true;
-    outcomes[f.index] = { eventId: f.eventId, roomId: f.roomId, outcome: 'duplicate' };
-    return false;
+  // Events another write stores from now on (the outbox's /send of the same events, a concurrent chunk): with
+  // the read below, the batch knows under the room's lock which of its events are stored without reading them
+  // again. Without the storage's observer the batch reads them again under the lock.
+  const storedSince = ctx.storage.observe ? new Map<string, EventRecord>() : undefined;
+  const unobserve = storedSince && ctx.storage.observe?.((written) => {
+    for (const record of written.events) storedSince.set(record.eventId, record);
   });
-  const verified = await Promise.all(fresh.map((f) => verifySigned(host.keyOf, f.wire, f.version)));
+  try {
+    const known = await ctx.storage.read(async (t) => t.events.getMany(formed.map((f) => f.eventId)));
+
+    // 3–4. Signatures and content hashes, concurrently (begun already for a catch-up page: verifyAhead).
+    const fresh = formed.filter((f) => {
+      if (!known.has(f.eventId)) return true;
+      outcomes[f.index] = { eventId: f.eventId, roomId: f.roomId, outcome: 'duplicate' };
+      return false;
+    });
+    const verified = await Promise.all(fresh.map((f) => verifiedAhead(f.raw, f.version) ?? verifySigned(host.keyOf, f.wire, f.version)));
+    const absent = storedSince && { storedSince };
+    await receiveChecked(host, fresh, verified, absent, origin, outcomes, drop);
+  } finally {
+    unobserve?.();
+  }
+  return outcomes;
+}
+
+/** Steps 5–7 for the PDUs that passed 1–4, room by room; `absent`: the batch's events were not stored but for `storedSince`. */
+async function receiveChecked(
+  host: ReceiveHost,
+  fresh: readonly Formed[],
+  verified: readonly Awaited<ReturnType<typeof verifySigned>>[],
+  absent: BatchAbsence | undefined,
+  origin: string,
+  outcomes: PduOutcome[],
+  drop: (i: number, outcome: PduOutcome) => void,
+): Promise<void> {
+  const { ctx } = host;
   const byRoom = new Map<string, Checked[]>();
   fresh.forEach((f, n) => {
     const result = verified[n]!;
@@ -162,7 +207,7 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
       if (!room) throw new Error(`room ${roomId} vanished`);
       let results: Map<string, PduOutcome>;
       try {
-        results = await receiveBatch(host, room, ordered);
+        results = await receiveBatch(host, room, ordered, absent);
       } catch (error) {
         // The batch's write failed: nothing of it was stored (but what a redaction's early write kept). Each event
         // on its own then, so one that cannot be stored does not sink the others.
@@ -170,7 +215,7 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
         results = new Map();
         for (const c of ordered) {
           try {
-            for (const [id, outcome] of await receiveBatch(host, room, [c])) results.set(id, outcome);
+            for (const [id, outcome] of await receiveBatch(host, room, [c], absent)) results.set(id, outcome);
           } catch (single) {
             results.set(c.eventId, { eventId: c.eventId, roomId, outcome: 'invalid', reason: `not stored: ${single instanceof Error ? single.message : String(single)}` });
           }
@@ -185,7 +230,6 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
       }
     });
   }
-  return outcomes;
 }
 
 /**
@@ -204,14 +248,40 @@ function checkFormatOnce(raw: object, version: string): ReturnType<typeof checkF
   return result;
 }
 
-/** The event ID of each PDU of the room (steps 1–2, nothing stored), undefined where the format check fails. */
+/**
+ * The event ID of each PDU of the room (steps 1–2, nothing stored), undefined where the format check fails.
+ * Steps 3–4 (signatures, content hash) of the well-formed ones begin here too, without being awaited: catch-up
+ * asks for the IDs of each page as it arrives, so a page's signatures are checked while the next page is on
+ * the wire, where the walk back would otherwise leave this tab idle; receivePdus takes the results.
+ */
 export async function identifyPdus(host: ReceiveHost, roomId: string, pdus: readonly unknown[]): Promise<(string | undefined)[]> {
   const room = await host.room(roomId);
   return pdus.map((raw) => {
     if (!room || roomIdOf(raw) !== roomId) return undefined;
     const formed = checkFormatOnce(raw as object, room.version);
-    return 'failure' in formed ? undefined : formed.eventId;
+    if ('failure' in formed) return undefined;
+    verifyAhead(host.keyOf, raw as object, formed.wire, room.version);
+    return formed.eventId;
   });
+}
+
+/** Signature checks begun by identifyPdus, by the caller's parsed object (which is not changed in between, as for formatChecked). */
+const verifications = new WeakMap<object, { version: string; result: ReturnType<typeof verifySigned> }>();
+
+function verifyAhead(keyOf: KeyOf, raw: object, wire: PDU, version: string): void {
+  if (verifications.get(raw)?.version === version) return;
+  const result = verifySigned(keyOf, wire, version);
+  // Awaited (and its failure seen) by receivePdus; an event never handed on must not leave an unhandled rejection.
+  result.catch(() => undefined);
+  verifications.set(raw, { version, result });
+}
+
+/** The signature check identifyPdus began for this object, if any; taken once. */
+function verifiedAhead(raw: object, version: string): ReturnType<typeof verifySigned> | undefined {
+  const hit = verifications.get(raw);
+  if (!hit || hit.version !== version) return undefined;
+  verifications.delete(raw);
+  return hit.result;
 }
 
 /** The room a PDU is for: its room_id, or for a create event of a room version without one, the ID its hash gives. */
@@ -326,9 +396,9 @@ interface BatchEntry {
  * the working copy's place: nothing is visible before the commit. A
  * redaction ends a write (its effect on state must be seen by later checks).
  */
-async function receiveBatch(host: ReceiveHost, room: RoomState, ordered: readonly Checked[]): Promise<Map<string, PduOutcome>> {
+async function receiveBatch(host: ReceiveHost, room: RoomState, ordered: readonly Checked[], absent: BatchAbsence | undefined): Promise<Map<string, PduOutcome>> {
   const batch = new RoomBatch(host, room);
-  await batch.preload(ordered);
+  await batch.preload(ordered, absent);
   const results = new Map<string, PduOutcome>();
   for (const c of ordered) {
     if (batch.stored(c.eventId)) {
@@ -382,12 +452,15 @@ class RoomBatch {
   }
 
   /**
-   * One read: which batch events are stored already, the stored events they
-   * name, the states after their stored parents and the room's tips, and the
-   * state events the auth checks will read from those states.
+   * One read: which batch events are stored already (unless `absent` says:
+   * receivePdus read them before the lock and watched the writes since), the
+   * stored events they name, the states after their stored parents and the
+   * room's tips, and the state events the auth checks will read from those
+   * states.
    */
-  async preload(events: readonly Checked[]): Promise<void> {
+  async preload(events: readonly Checked[], absent: BatchAbsence | undefined): Promise<void> {
     const inBatch = new Set(events.map((e) => e.eventId));
+    if (absent) for (const id of inBatch) this.records.set(id, absent.storedSince.get(id) ?? null);
     const outside = new Set<string>();
     const parents = new Set<string>();
     const keys = new Map<string, [string, string]>();
@@ -404,8 +477,9 @@ class RoomBatch {
     }
     for (const id of this.work.extremities.keys()) if (!inBatch.has(id)) parents.add(id);
     await this.ctx.storage.read(async (t) => {
-      const found = await t.events.getMany([...inBatch, ...outside]);
-      for (const id of [...inBatch, ...outside]) this.records.set(id, found.get(id) ?? null);
+      const unread = absent ? [...outside] : [...inBatch, ...outside];
+      const found = await t.events.getMany(unread);
+      for (const id of unread) this.records.set(id, found.get(id) ?? null);
       const wanted = new Set<string>();
       for (const id of parents) {
         if (this.states.has(id)) continue;

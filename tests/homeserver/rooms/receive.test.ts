@@ -1,7 +1,8 @@
 // The receive path's order and outcomes, directly on the engine: known events are dropped before any
 // signature work, a batch goes in parents first whatever its order and in one storage write, unknown parents
 // and auth events come back as missingPrevs (nothing fetched, nothing stored), /send announces them to p2p
-// and answers per PDU, and a batch whose write fails is written event by event.
+// and answers per PDU, a batch whose write fails is written event by event, a batch that another write stored
+// meanwhile is seen as duplicates, and signatures checked ahead by identifyPdus still decide.
 import { expect, test } from 'vitest';
 import { eventIdOf, signEvent, stateKeyOf, type PDU } from '../../../src/core/index.js';
 import type { TestServer } from '../harness.js';
@@ -116,4 +117,48 @@ test('a batch whose write fails is written event by event, so one event that can
   const tips = await a.storage.read((t) => t.dag.extremities(roomId));
   expect(tips).toHaveLength(1);
   expect(await a.storage.read((t) => t.dag.prevEvents(tips[0]!))).toEqual([last]);
+});
+
+test('the same batch by two paths at once: the second learns from the first write, not a second read, that its events are stored', async () => {
+  const { net, a, chain } = await setupPair();
+  const events = await chain(5);
+  const read = a.storage.read.bind(a.storage);
+  const write = a.storage.write.bind(a.storage);
+  let readsDone = 0;
+  let opened: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (opened = resolve));
+  a.storage.read = (async (fn: never) => {
+    const result = await read(fn);
+    // The first batch's duplicate check and preload, then the second batch's duplicate check.
+    if (++readsDone === 3) opened();
+    return result;
+  }) as typeof a.storage.read;
+  let writes = 0;
+  a.storage.write = (async (fn: never) => {
+    writes++;
+    // The first batch's write waits until the second has read (and found none of the events stored).
+    await gate;
+    return write(fn);
+  }) as typeof a.storage.write;
+  const [first, second] = await Promise.all([a.homeserver.replication.receivePdus(events, 'one'), a.homeserver.replication.receivePdus(events, 'other')]);
+  expect(first!.map((o) => o.outcome)).toEqual(Array(5).fill('accepted'));
+  expect(second!.map((o) => o.outcome)).toEqual(Array(5).fill('duplicate'));
+  // One write: the second batch wrote nothing (a write of stored events would fail and be retried event by event).
+  expect(writes).toBe(1);
+  await net.close();
+});
+
+test('signatures checked ahead (identifyPdus, as catch-up asks for the IDs of a page) are taken by receivePdus, and a forgery found ahead is still refused', async () => {
+  const { net, a, roomId, chain } = await setupPair();
+  const events = await chain(3);
+  const forged = { ...events[2]!, content: { ...events[2]!.content }, signatures: { ...events[2]!.signatures } };
+  const [origin] = Object.keys(forged.signatures!);
+  forged.signatures![origin!] = { 'ed25519:12': 'A'.repeat(86) };
+  const batch = [events[0]!, events[1]!, forged];
+  const ids = await a.homeserver.replication.eventIds(roomId, batch);
+  expect(ids).toEqual(batch.map((e) => eventIdOf(e, '12')));
+  const outcomes = await a.homeserver.replication.receivePdus(batch, 'anyone');
+  expect(outcomes.map((o) => o.outcome)).toEqual(['accepted', 'accepted', 'invalid']);
+  expect(outcomes[2]!.reason).toContain('no valid signature');
+  await net.close();
 });
