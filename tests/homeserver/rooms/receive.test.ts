@@ -120,7 +120,7 @@ test('a batch whose write fails is written event by event, so one event that can
 });
 
 test('the same batch by two paths at once: the second learns from the first write, not a second read, that its events are stored', async () => {
-  const { net, a, chain } = await setupPair();
+  const { a, chain } = await setupPair();
   const events = await chain(5);
   const read = a.storage.read.bind(a.storage);
   const write = a.storage.write.bind(a.storage);
@@ -145,11 +145,10 @@ test('the same batch by two paths at once: the second learns from the first writ
   expect(second!.map((o) => o.outcome)).toEqual(Array(5).fill('duplicate'));
   // One write: the second batch wrote nothing (a write of stored events would fail and be retried event by event).
   expect(writes).toBe(1);
-  await net.close();
 });
 
 test('signatures checked ahead (identifyPdus, as catch-up asks for the IDs of a page) are taken by receivePdus, and a forgery found ahead is still refused', async () => {
-  const { net, a, roomId, chain } = await setupPair();
+  const { a, roomId, chain } = await setupPair();
   const events = await chain(3);
   const forged = { ...events[2]!, content: { ...events[2]!.content }, signatures: { ...events[2]!.signatures } };
   const [origin] = Object.keys(forged.signatures!);
@@ -160,5 +159,4 @@ test('signatures checked ahead (identifyPdus, as catch-up asks for the IDs of a 
   const outcomes = await a.homeserver.replication.receivePdus(batch, 'anyone');
   expect(outcomes.map((o) => o.outcome)).toEqual(['accepted', 'accepted', 'invalid']);
   expect(outcomes[2]!.reason).toContain('no valid signature');
-  await net.close();
 });
