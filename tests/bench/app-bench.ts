@@ -329,6 +329,9 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
     const page = await context.newPage();
     await page.setViewportSize({ width: 1280, height: 800 });
     page.on('pageerror', (e) => console.error('page error:', e));
+    page.on('console', (message) => {
+      if (message.type() === 'error') console.error('page console error:', message.text().slice(0, 500));
+    });
     const cdp = await context.newCDPSession(page);
     await page.goto(new URL('/?profile=scroll', server.url).toString());
     await page.getByRole('list', { name: 'Rooms' }).getByRole('button', { name: new RegExp(`^${SCROLL_ROOM}`) }).click();

@@ -4,12 +4,15 @@
 //   chats always encrypted, and says which rooms are;
 // - TimelineState shows a message whose key has not arrived as waiting for it, and the same row with its
 //   text once the key arrives (the room key's to-device message is held back in transit here);
+// - a history window (reading far back without the room keeping it) gets encrypted messages decrypted, as
+//   the room's own timeline does;
 // - RoomTrustState names the members with devices this user has not verified, and drops them once verified.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MatrixClient } from 'matrix-js-sdk';
 import { MEGOLM_ENCRYPTION, RoomsState } from '../../../src/ui/state/rooms.svelte.js';
 import { TimelineState } from '../../../src/ui/state/timeline.svelte.js';
 import { RoomTrustState } from '../../../src/ui/state/room-trust.svelte.js';
+import { HistoryWindow } from '../../../src/ui/state/history-window.js';
 import { startTestServer, type TestServer } from '../../homeserver/harness.js';
 import { startCryptoClient } from '../../support/e2ee.js';
 import { eventually } from './support.js';
@@ -112,6 +115,29 @@ describe('encrypted rooms in the state classes', () => {
     await eventually('the row is decrypted in place', () => benTimeline.messages.some((m) => m.id === waiting.id && m.body === 'the second secret' && !m.awaitingKey), 20_000);
     expect(benTimeline.messages.filter((m) => m.awaitingKey)).toEqual([]);
     expect(benTimeline.messages.map((m) => m.body)).toEqual(['the first secret', 'the second secret']);
+  });
+
+  it('decrypts the encrypted messages a history window pages in', async () => {
+    const ann = await cryptoUser('ann');
+    const ben = await cryptoUser('ben');
+    const roomId = await ann.rooms.create({ name: 'Secret', encrypted: true });
+    await ann.rooms.invite(roomId, ben.client.getUserId()!);
+    await eventually('ben is invited', () => ben.rooms.invites.some((r) => r.id === roomId));
+    await ben.rooms.accept(roomId);
+    await eventually('ann sees ben join', () => ann.client.getRoom(roomId)?.getMember(ben.client.getUserId()!)?.membership === 'join', 20_000);
+    for (let i = 0; i < 12; i++) await ann.client.sendTextMessage(roomId, `secret ${i}`);
+    const benTimeline = keep(new TimelineState(ben.client, roomId));
+    await eventually('ben reads the newest', () => benTimeline.messages.some((m) => m.body === 'secret 11' && !m.awaitingKey), 20_000);
+
+    // A window opened at the newest message, paged back over all of them: its own events, fetched anew.
+    const room = ben.client.getRoom(roomId)!;
+    const newest = benTimeline.messages.at(-1)!.id;
+    const history = await HistoryWindow.open(ben.client, room, newest);
+    while (history.canGoBack) await history.older(5);
+    const bodies = () => history.events().filter((e) => e.getWireType() === 'm.room.encrypted').map((e) => (e.getContent() as { body?: string }).body);
+    await eventually('the window decrypts them', () => bodies().length === 12 && bodies().every((b) => b !== undefined), 20_000);
+    expect(bodies()).toEqual(Array.from({ length: 12 }, (_, i) => `secret ${i}`));
+    expect(history.events().every((event) => !room.getUnfilteredTimelineSet().getTimelines().some((t) => t.getEvents().includes(event)))).toBe(true);
   });
 
   it('names the members whose devices are not verified, and drops them once verified', async () => {
