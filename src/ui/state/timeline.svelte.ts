@@ -278,7 +278,8 @@ export class TimelineState {
       if (!this.#history) {
         const live = timelines.flatMap((timeline) => timeline.getEvents());
         const anchor = live.find((event) => event.getId()?.startsWith('$'));
-        if (live.length < this.#bounds.live || !anchor) {
+        // A client made without timelineSupport cannot hold a timeline of its own: it pages the live one.
+        if (live.length < this.#bounds.live || !anchor || !this.#client.timelineSupport) {
           await this.#client.paginateEventTimeline(timelines[0]!, { backwards: true, limit });
           this.refresh();
           return this.#addedBefore(firstId);
