@@ -11,7 +11,7 @@
  *   interactive, split into first-load and lazy.
  * - scrolling a 100,000-event room: requestAnimationFrame deltas while a script scrolls the timeline
  *   back (early and late in the scroll) beside the idle frame interval of the same page, and the JS heap
- *   (after a forced GC) and DOM size when the room opens and after scrolling far back.
+ *   (after a forced GC) when the room opens, halfway and after scrolling far back, and the DOM's size.
  *
  * The dist/ copy the bench serves gains three test-only files: bench-blank.html, bench-seed.html and
  * bench-seed.js (tests/bench/browser/app-seed-entry.ts bundled).
