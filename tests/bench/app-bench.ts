@@ -352,6 +352,8 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
     const scrolled = { ...secondLeg, early: firstLeg.early, seconds: firstLeg.seconds + secondLeg.seconds };
     if (options.profile) for (const line of await stopCpuProfile(cdp, new URL(server.url).origin, 'scroll')) log(`  ${line}`);
     const heapEnd = await usedHeapMb(cdp);
+    log('  scrolling back down to the newest message …');
+    const down = (await page.evaluate(inPage(SCROLL_DOWN, { newest: scrollEvents - 1 }))) as { deltas: number[]; reached: boolean; seconds: number };
     const domEnd = (await page.evaluate(() => document.getElementsByTagName('*').length)) as number;
     const sortedIdle = [...idle].sort((a, b) => a - b);
     const stats = (d: number[]) => {
@@ -377,6 +379,15 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
       unit: 'MB',
       limit: { label: 'when the room opened', value: heapStart, unit: 'MB' },
       note: `${firstLeg.back.toLocaleString('en-US')} messages back: ${heapMid.toFixed(1)} MB; ${scrolled.articles.toLocaleString('en-US')} articles in the DOM; DOM elements ${domStart.toLocaleString('en-US')} → ${domEnd.toLocaleString('en-US')}; ${heapEnd <= heapStart * 1.25 ? 'flat' : 'grows'}`,
+    });
+    const downFrames = stats(down.deltas);
+    record({
+      where: WHERE,
+      figure: `scrolling back down to the newest message: ${down.reached ? 'reached' : 'NOT reached'} in ${down.seconds.toFixed(0)} s, frame time p50`,
+      value: downFrames.p50,
+      unit: 'ms',
+      limit: idleLimit,
+      note: `p99 ${downFrames.p99.toFixed(1)} ms`,
     });
     await page.close();
   } finally {
@@ -439,6 +450,33 @@ const SCROLL_BACK = `async ({ back, newest }) => {
     back: newest - oldestShown(),
     seconds: (performance.now() - started) / 1000,
   };
+}`;
+
+/**
+ * In the page: scrolls the Timeline log down 400 px per frame (a wheel event, then the scroll) until the
+ * newest seeded message ("#<newest>") is in the DOM with the log at its bottom, or two minutes pass;
+ * returns the frame deltas, whether it got there, and how long it took.
+ */
+const SCROLL_DOWN = `async ({ newest }) => {
+  const log = document.querySelector('[role="log"][aria-label="Timeline"]');
+  const deltas = [];
+  const started = performance.now();
+  let last = started;
+  let reached = false;
+  await new Promise((resolve) => {
+    const step = (now) => {
+      deltas.push(now - last);
+      last = now;
+      log.dispatchEvent(new WheelEvent('wheel', { deltaY: 400, bubbles: true }));
+      log.scrollTop = log.scrollTop + 400;
+      const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+      reached = atBottom && [...log.getElementsByTagName('article')].some((a) => (a.textContent ?? '').includes('#' + newest));
+      if (reached || now - started > 120000) resolve();
+      else requestAnimationFrame(step);
+    };
+    requestAnimationFrame(step);
+  });
+  return { deltas: deltas.slice(1), reached, seconds: (performance.now() - started) / 1000 };
 }`;
 
 const inPage = (source: string, arg: unknown) => `(${source})(${JSON.stringify(arg)})`;
