@@ -11,7 +11,7 @@
  *   interactive, split into first-load and lazy.
  * - scrolling a 100,000-event room: requestAnimationFrame deltas while a script scrolls the timeline
  *   back (early and late in the scroll) beside the idle frame interval of the same page, and the JS heap
- *   (after a forced GC) and DOM size when the room opens and after scrolling far back.
+ *   (after a forced GC) when the room opens, halfway and after scrolling far back, and the DOM's size.
  *
  * The dist/ copy the bench serves gains three test-only files: bench-blank.html, bench-seed.html and
  * bench-seed.js (tests/bench/browser/app-seed-entry.ts bundled).
@@ -329,6 +329,9 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
     const page = await context.newPage();
     await page.setViewportSize({ width: 1280, height: 800 });
     page.on('pageerror', (e) => console.error('page error:', e));
+    page.on('console', (message) => {
+      if (message.type() === 'error') console.error('page console error:', message.text().slice(0, 500));
+    });
     const cdp = await context.newCDPSession(page);
     await page.goto(new URL('/?profile=scroll', server.url).toString());
     await page.getByRole('list', { name: 'Rooms' }).getByRole('button', { name: new RegExp(`^${SCROLL_ROOM}`) }).click();
@@ -341,9 +344,16 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
     const idle = (await page.evaluate(inPage(IDLE_FRAME_DELTAS, 120))) as number[];
     log(`  scrolling back ${scrollBack.toLocaleString('en-US')} messages …`);
     if (options.profile) await startCpuProfile(cdp);
-    const scrolled = (await page.evaluate(inPage(SCROLL_BACK, { back: scrollBack, newest: scrollEvents - 1 }))) as { early: number[]; late: number[]; articles: number; back: number; seconds: number };
+    // Two legs, with the heap read between them: flat means the second half of the scroll adds nothing.
+    type Leg = { early: number[]; late: number[]; articles: number; back: number; seconds: number };
+    const firstLeg = (await page.evaluate(inPage(SCROLL_BACK, { back: Math.round(scrollBack / 2), newest: scrollEvents - 1 }))) as Leg;
+    const heapMid = await usedHeapMb(cdp);
+    const secondLeg = (await page.evaluate(inPage(SCROLL_BACK, { back: scrollBack, newest: scrollEvents - 1 }))) as Leg;
+    const scrolled = { ...secondLeg, early: firstLeg.early, seconds: firstLeg.seconds + secondLeg.seconds };
     if (options.profile) for (const line of await stopCpuProfile(cdp, new URL(server.url).origin, 'scroll')) log(`  ${line}`);
     const heapEnd = await usedHeapMb(cdp);
+    log('  scrolling back down to the newest message …');
+    const down = (await page.evaluate(inPage(SCROLL_DOWN, { newest: scrollEvents - 1 }))) as { deltas: number[]; reached: boolean; seconds: number };
     const domEnd = (await page.evaluate(() => document.getElementsByTagName('*').length)) as number;
     const sortedIdle = [...idle].sort((a, b) => a - b);
     const stats = (d: number[]) => {
@@ -368,7 +378,16 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
       value: heapEnd,
       unit: 'MB',
       limit: { label: 'when the room opened', value: heapStart, unit: 'MB' },
-      note: `${scrolled.articles.toLocaleString('en-US')} articles in the DOM; DOM elements ${domStart.toLocaleString('en-US')} → ${domEnd.toLocaleString('en-US')}; ${heapEnd <= heapStart * 1.25 ? 'flat' : 'grows'}`,
+      note: `${firstLeg.back.toLocaleString('en-US')} messages back: ${heapMid.toFixed(1)} MB; ${scrolled.articles.toLocaleString('en-US')} articles in the DOM; DOM elements ${domStart.toLocaleString('en-US')} → ${domEnd.toLocaleString('en-US')}; ${heapEnd <= heapStart * 1.25 ? 'flat' : 'grows'}`,
+    });
+    const downFrames = stats(down.deltas);
+    record({
+      where: WHERE,
+      figure: `scrolling back down to the newest message: ${down.reached ? 'reached' : 'NOT reached'} in ${down.seconds.toFixed(0)} s, frame time p50`,
+      value: downFrames.p50,
+      unit: 'ms',
+      limit: idleLimit,
+      note: `p99 ${downFrames.p99.toFixed(1)} ms`,
     });
     await page.close();
   } finally {
@@ -431,6 +450,33 @@ const SCROLL_BACK = `async ({ back, newest }) => {
     back: newest - oldestShown(),
     seconds: (performance.now() - started) / 1000,
   };
+}`;
+
+/**
+ * In the page: scrolls the Timeline log down 400 px per frame (a wheel event, then the scroll) until the
+ * newest seeded message ("#<newest>") is in the DOM with the log at its bottom, or two minutes pass;
+ * returns the frame deltas, whether it got there, and how long it took.
+ */
+const SCROLL_DOWN = `async ({ newest }) => {
+  const log = document.querySelector('[role="log"][aria-label="Timeline"]');
+  const deltas = [];
+  const started = performance.now();
+  let last = started;
+  let reached = false;
+  await new Promise((resolve) => {
+    const step = (now) => {
+      deltas.push(now - last);
+      last = now;
+      log.dispatchEvent(new WheelEvent('wheel', { deltaY: 400, bubbles: true }));
+      log.scrollTop = log.scrollTop + 400;
+      const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+      reached = atBottom && [...log.getElementsByTagName('article')].some((a) => (a.textContent ?? '').includes('#' + newest));
+      if (reached || now - started > 120000) resolve();
+      else requestAnimationFrame(step);
+    };
+    requestAnimationFrame(step);
+  });
+  return { deltas: deltas.slice(1), reached, seconds: (performance.now() - started) / 1000 };
 }`;
 
 const inPage = (source: string, arg: unknown) => `(${source})(${JSON.stringify(arg)})`;

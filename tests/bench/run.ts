@@ -85,11 +85,13 @@ if (wants('e2ee')) {
 if (wants('app')) {
   console.log('app (chromium, the built app as npm start serves it: cold start, first-load JS, scrolling a 100,000-event room)…');
   // APP_BENCH_EVENTS=cold,scroll shrinks the seeded rooms for a quick look (scroll 0 skips scrolling); the figures are for 10,000 and 100,000.
-  // BENCH_APP=cold: the cold start only (no 100,000-event room, no scrolling); BENCH_APP_RUNS=N cold starts.
+  // BENCH_APP=cold: the cold start only (no 100,000-event room, no scrolling); BENCH_APP_RUNS=N cold starts;
+  // APP_BENCH_BACK=N: how many messages back the scroll goes (default 3,000).
   const [coldEvents, sized] = (process.env.APP_BENCH_EVENTS ?? '').split(',').map((n) => (n ? Number(n) : undefined));
   const scrollEvents = process.env.BENCH_APP === 'cold' ? 0 : sized;
   const coldRuns = Number(process.env.BENCH_APP_RUNS) || undefined;
-  rows.push(...(await runAppBench({ coldEvents, scrollEvents, coldRuns, profile: !!process.env.BENCH_PROFILE, screenshot: process.env.APP_BENCH_SCREENSHOT })));
+  const scrollBack = Number(process.env.APP_BENCH_BACK) || undefined;
+  rows.push(...(await runAppBench({ coldEvents, scrollEvents, scrollBack, coldRuns, profile: !!process.env.BENCH_PROFILE, screenshot: process.env.APP_BENCH_SCREENSHOT })));
 }
 
 console.log(formatTable(rows));

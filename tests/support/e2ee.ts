@@ -152,10 +152,10 @@ export async function waitFor<T>(what: string, check: () => T | undefined | Prom
  * A registered user's matrix-js-sdk client with Rust crypto, synced once; `wrapFetch` may stand between it and
  * the server; `detachedPending` keeps unsent events out of the timeline, as the app does.
  */
-export async function startCryptoClient(server: TestServer, localpart: string, options: { wrapFetch?: (fetchFn: typeof fetch) => typeof fetch; detachedPending?: boolean } = {}): Promise<MatrixClient> {
+export async function startCryptoClient(server: TestServer, localpart: string, options: { wrapFetch?: (fetchFn: typeof fetch) => typeof fetch; detachedPending?: boolean; timelineSupport?: boolean } = {}): Promise<MatrixClient> {
   const { userId, accessToken, deviceId } = await server.register(localpart, PASSWORD);
   const fetchFn = options.wrapFetch ? options.wrapFetch(inProcessFetch(server)) : inProcessFetch(server);
-  const client = createClient({ baseUrl: server.baseUrl, userId, accessToken, deviceId, fetchFn, logger: quietSdkLogger });
+  const client = createClient({ baseUrl: server.baseUrl, userId, accessToken, deviceId, fetchFn, logger: quietSdkLogger, timelineSupport: options.timelineSupport });
   await client.initRustCrypto({ useIndexedDB: false });
   const prepared = new Promise<void>((resolve, reject) => {
     const onSync = (state: string, _prev: unknown, data?: { error?: Error }) => {

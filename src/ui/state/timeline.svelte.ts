@@ -4,10 +4,18 @@
  * client's scrollback, and the actions on messages: send (markdown), reply, edit, react / unreact, delete,
  * typing notifications and read receipts. An encrypted message whose key has not arrived is a row marked
  * `awaitingKey`, refreshed when the crypto decrypts it. Built per opened room; `dispose` when the room closes.
+ *
+ * What it holds stays bounded however far back the reader goes: the room's live timeline is paged back to
+ * `bounds.live` events at most; further back is read through a HistoryWindow (history-window.ts) holding
+ * `bounds.window` events at most, cut at the end away from the reader, and dropped once the reader is back
+ * at the newest messages. While the window is open, new messages still arrive in the live timeline, and
+ * paging the window forwards meets them there; edits, reactions and deletions that arrive meanwhile apply
+ * to the window's messages too.
  */
 import type { Direction, EventTimeline, MatrixClient, MatrixEvent, Room, RoomMember } from 'matrix-js-sdk';
 import { EVENT_DECRYPTED, MEMBER_NAME, MEMBER_TYPING, ROOM_LOCAL_ECHO, ROOM_RECEIPT, ROOM_REDACTION, ROOM_TIMELINE, ROOM_TIMELINE_RESET } from './events.js';
-import { aggregate, withDaySeparators, type SourceEvent, type TimelineItem, type TimelineMessage } from './aggregate.js';
+import { aggregate, replaces, withDaySeparators, type SourceEvent, type TimelineItem, type TimelineMessage } from './aggregate.js';
+import { HistoryWindow } from './history-window.js';
 import { asEdit, asReply, contentOf } from './compose.js';
 
 export type { TimelineMessage, TimelineItem, ReactionSummary, ReplyPreview } from './aggregate.js';
@@ -17,6 +25,14 @@ const TYPING_TIMEOUT_MS = 6_000;
 const TYPING_RENEW_MS = 4_000;
 /** EventTimeline.BACKWARDS: the SDK's enum is not imported at run time (the UI imports its types only). */
 const BACKWARDS = 'b' as Direction;
+
+export interface TimelineBounds {
+  /** Events the room's live timeline is paged back to at most; older ones are read through a history window. */
+  live: number;
+  /** Events shown from a history window at most (with the live ones it has met); its far end is cut beyond. */
+  window: number;
+}
+export const DEFAULT_BOUNDS: TimelineBounds = { live: 200, window: 300 };
 
 /**
  * The room's live timeline and those joined behind it, oldest first. A limited sync (a burst larger than
@@ -28,6 +44,11 @@ function timelinesOf(room: Room): EventTimeline[] {
   const chain = [room.getLiveTimeline()];
   for (let older = chain[0]!.getNeighbouringTimeline(BACKWARDS); older && !chain.includes(older); older = older.getNeighbouringTimeline(BACKWARDS)) chain.unshift(older);
   return chain;
+}
+
+/** Events that change other rows rather than being rows: edits, reactions, deletions. */
+function changesOthers(source: SourceEvent): boolean {
+  return source.type === 'm.reaction' || source.type === 'm.room.redaction' || (source.type === 'm.room.message' && replaces(source) !== undefined);
 }
 
 function sourceOf(event: MatrixEvent): SourceEvent {
@@ -62,6 +83,11 @@ export class TimelineState {
   /** False once the room's creation has been reached. */
   canLoadOlder = $state(true);
   loadingOlder = $state(false);
+  /** True while a history window shows older messages that have not met the live timeline yet. */
+  canLoadNewer = $state(false);
+  loadingNewer = $state(false);
+  /** Counts jumps back to the newest messages the view should follow (sending while reading history). */
+  liveJumps = $state(0);
   /** The message the composer replies to, or edits. */
   replyingTo = $state<TimelineMessage | undefined>();
   editing = $state<TimelineMessage | undefined>();
@@ -70,6 +96,12 @@ export class TimelineState {
   readonly roomId: string;
 
   readonly #client: MatrixClient;
+  readonly #bounds: TimelineBounds;
+  /** Open while the reader is further back than the live timeline goes. */
+  #history: HistoryWindow | undefined;
+  /** When the history window has met the live timeline: how many of the shown events are live ones. */
+  #liveShown: number | undefined;
+  #historyShown = 0;
   readonly #fetched = new Map<string, SourceEvent>();
   readonly #fetching = new Set<string>();
   #typingSentAt = 0;
@@ -90,8 +122,9 @@ export class TimelineState {
     if (event.getRoomId() === this.roomId) this.#queueRefresh();
   };
 
-  constructor(client: MatrixClient, roomId: string) {
+  constructor(client: MatrixClient, roomId: string, bounds: TimelineBounds = DEFAULT_BOUNDS) {
     this.#client = client;
+    this.#bounds = bounds;
     this.roomId = roomId;
     client.on(ROOM_TIMELINE, this.#onRoomEvent);
     client.on(ROOM_LOCAL_ECHO, this.#onRoomEvent);
@@ -136,19 +169,27 @@ export class TimelineState {
     const room = this.room;
     if (!room) return;
     const timelines = timelinesOf(room);
+    const live = timelines.flatMap((timeline) => timeline.getEvents());
+    const { shown, liveFrom } = this.#shownEvents(live);
     const events: SourceEvent[] = [];
     const seen = new Set<string>();
-    for (const timeline of timelines) {
-      for (const event of timeline.getEvents()) {
-        const source = sourceOf(event);
-        if (seen.has(source.id)) continue;
-        seen.add(source.id);
-        events.push(source);
-      }
-    }
-    for (const event of room.getPendingEvents?.() ?? []) {
+    for (const event of shown) {
       const source = sourceOf(event);
-      if (!seen.has(source.id)) events.push(source);
+      if (seen.has(source.id)) continue;
+      seen.add(source.id);
+      events.push(source);
+    }
+    if (liveFrom === undefined) {
+      // Reading history: what arrives meanwhile may still edit, react to or delete the messages shown.
+      for (const event of live) {
+        const source = sourceOf(event);
+        if (changesOthers(source) && !seen.has(source.id)) events.push(source);
+      }
+    } else {
+      for (const event of room.getPendingEvents?.() ?? []) {
+        const source = sourceOf(event);
+        if (!seen.has(source.id)) events.push(source);
+      }
     }
     const receipts = new Map<string, string>();
     for (const member of room.getJoinedMembers()) {
@@ -165,10 +206,37 @@ export class TimelineState {
     // Decided afresh each time: after a limited sync the live timeline starts after a gap, so a beginning
     // reached before is no longer in it until pagination joins them again.
     const oldest = timelines[0]!;
-    this.canLoadOlder = oldest.getEvents()[0]?.getType() !== 'm.room.create' && oldest.getPaginationToken(BACKWARDS) !== null;
+    this.canLoadOlder = this.#history ? this.#history.canGoBack : oldest.getEvents()[0]?.getType() !== 'm.room.create' && oldest.getPaginationToken(BACKWARDS) !== null;
+    this.canLoadNewer = this.#history !== undefined && liveFrom === undefined;
     // The message being edited or replied to follows its latest state (and goes when deleted).
     if (this.editing) this.editing = messages.find((m) => m.id === this.editing!.id && !m.deleted);
     if (this.replyingTo) this.replyingTo = messages.find((m) => m.id === this.replyingTo!.id && !m.deleted);
+  }
+
+  /**
+   * The events to show, oldest first: the live timeline's, or the history window's followed by the live
+   * timeline's from the first event they share on (`liveFrom`: its index in `live`; undefined while the
+   * window has not met the live timeline).
+   */
+  #shownEvents(live: readonly MatrixEvent[]): { shown: readonly MatrixEvent[]; liveFrom: number | undefined } {
+    const history = this.#history;
+    this.#liveShown = undefined;
+    if (!history) return { shown: live, liveFrom: 0 };
+    const liveIndex = new Map<string, number>();
+    live.forEach((event, i) => liveIndex.set(event.getId() ?? '', i));
+    const shown: MatrixEvent[] = [];
+    for (const event of history.events()) {
+      const at = liveIndex.get(event.getId() ?? '');
+      if (at !== undefined) {
+        this.#historyShown = shown.length;
+        this.#liveShown = live.length - at;
+        for (let i = at; i < live.length; i++) shown.push(live[i]!);
+        return { shown, liveFrom: at };
+      }
+      shown.push(event);
+    }
+    this.#historyShown = shown.length;
+    return { shown, liveFrom: undefined };
   }
 
   #fetchReplyTarget(eventId: string): void {
@@ -194,20 +262,95 @@ export class TimelineState {
       .finally(() => this.#fetching.delete(eventId));
   }
 
-  /** Fetches older events (GET /messages backwards); resolves with how many messages were added. */
+  /** How many messages now come before the one that came first (what a load added at the top). */
+  #addedBefore(firstId: string | undefined): number {
+    if (firstId === undefined) return this.messages.length;
+    return Math.max(0, this.messages.findIndex((m) => m.id === firstId));
+  }
+
+  /**
+   * Fetches older events (GET /messages backwards): into the live timeline up to `bounds.live` events,
+   * then through a history window opened at the live timeline's oldest event, whose newest events are cut
+   * once more than `bounds.window` would be shown. Resolves with how many messages were added at the top.
+   */
   async loadOlder(limit = 30): Promise<number> {
     const room = this.room;
     if (!room || this.loadingOlder || !this.canLoadOlder) return 0;
     this.loadingOlder = true;
-    const before = this.messages.length;
+    const firstId = this.messages[0]?.id;
     try {
-      const oldest = timelinesOf(room)[0]!;
-      await this.#client.paginateEventTimeline(oldest, { backwards: true, limit });
+      const timelines = timelinesOf(room);
+      if (!this.#history) {
+        const live = timelines.flatMap((timeline) => timeline.getEvents());
+        const anchor = live.find((event) => event.getId()?.startsWith('$'));
+        // A client made without timelineSupport cannot hold a timeline of its own: it pages the live one.
+        if (live.length < this.#bounds.live || !anchor || !this.#client.timelineSupport) {
+          await this.#client.paginateEventTimeline(timelines[0]!, { backwards: true, limit });
+          this.refresh();
+          return this.#addedBefore(firstId);
+        }
+        this.#history = await HistoryWindow.open(this.#client, room, anchor.getId()!);
+      }
+      const history = this.#history;
+      await history.older(limit);
       this.refresh();
+      const shown = this.#historyShown + (this.#liveShown ?? 0);
+      if (shown > this.#bounds.window && history === this.#history) {
+        // Cutting below the first event shared with the live timeline leaves the live events out too.
+        history.trimNewest(this.#liveShown === undefined ? this.#bounds.window : Math.min(this.#bounds.window, this.#historyShown));
+        this.refresh();
+      }
     } finally {
       this.loadingOlder = false;
     }
-    return this.messages.length - before;
+    return this.#addedBefore(firstId);
+  }
+
+  /**
+   * Pages the history window forwards (the reader is coming back down), cutting its oldest events beyond
+   * `bounds.window`; once it meets the live timeline the live events follow it. Resolves with how many
+   * events were fetched.
+   */
+  async loadNewer(limit = 30): Promise<number> {
+    const history = this.#history;
+    if (!history || this.loadingNewer || !this.canLoadNewer) return 0;
+    this.loadingNewer = true;
+    try {
+      const added = await history.newer(limit);
+      if (history !== this.#history) return added;
+      this.refresh();
+      if (this.canLoadNewer && added === 0) {
+        // At the room's newest without meeting the live timeline (it restarted after a gap): show it instead.
+        this.#history = undefined;
+        this.refresh();
+      } else if (this.#historyShown + (this.#liveShown ?? 0) > this.#bounds.window) {
+        history.trimOldest(Math.max(this.#bounds.window - (this.#liveShown ?? 0), limit * 2));
+        this.refresh();
+      }
+      return added;
+    } finally {
+      this.loadingNewer = false;
+    }
+  }
+
+  /** The reader is at the newest messages: a history window that has met the live timeline goes. */
+  followLive(): void {
+    if (!this.#history || this.canLoadNewer) return;
+    this.#history = undefined;
+    this.refresh();
+  }
+
+  /** Back to the newest messages at once, whatever is open (the view follows `liveJumps`). */
+  jumpToLive(): void {
+    if (!this.#history) return;
+    this.#history = undefined;
+    this.liveJumps++;
+    this.refresh();
+  }
+
+  /** Events this state has the SDK hold for it beyond the room's own timelines (a history window's). */
+  get historyEventCount(): number {
+    return this.#history?.size ?? 0;
   }
 
   /** Sends the composer's text: an edit while editing, a reply while replying, else a new message. */
@@ -219,6 +362,7 @@ export class TimelineState {
     this.editing = undefined;
     this.replyingTo = undefined;
     void this.setTyping(false);
+    this.jumpToLive();
     if (editing) await this.#client.sendMessage(this.roomId, asEdit(content, editing.id) as never);
     else if (replyingTo) await this.#client.sendMessage(this.roomId, asReply(content, replyingTo.id) as never);
     else await this.#client.sendMessage(this.roomId, content as never);
@@ -296,6 +440,7 @@ export class TimelineState {
 
   dispose(): void {
     void this.setTyping(false);
+    this.#history = undefined;
     this.#client.off(ROOM_TIMELINE, this.#onRoomEvent);
     this.#client.off(ROOM_LOCAL_ECHO, this.#onRoomEvent);
     this.#client.off(ROOM_TIMELINE_RESET, this.#onReset as never);

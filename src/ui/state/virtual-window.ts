@@ -28,6 +28,12 @@ export class RowHeights {
     return height - previous;
   }
 
+  /** Forgets the rows not in `ids` (rows cut from a long list would otherwise stay here for good). */
+  retain(ids: readonly string[]): void {
+    const listed = new Set(ids);
+    for (const id of this.#heights.keys()) if (!listed.has(id)) this.#heights.delete(id);
+  }
+
   offsetOf(ids: readonly string[], id: string): number | undefined {
     let offset = 0;
     for (const each of ids) {

@@ -202,4 +202,12 @@ describe('RowHeights', () => {
     expect(heights.range(ids, 0, 100, 0)).toMatchObject({ start: 0, end: 1, before: 0 });
     expect(heights.offsetOf(ids, 'nope')).toBeUndefined();
   });
+  it('forgets the heights of rows cut from the list, and keeps those still listed', () => {
+    const heights = new RowHeights(50);
+    for (const id of ids.slice(0, 10)) heights.measure(id, 80);
+    heights.retain(ids.slice(5, 20));
+    expect(heights.heightOf('r4')).toBe(50);
+    expect(heights.heightOf('r5')).toBe(80);
+    expect(heights.offsetOf(ids, 'r10')).toBe(5 * 50 + 5 * 80);
+  });
 });

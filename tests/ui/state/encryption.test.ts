@@ -4,12 +4,15 @@
 //   chats always encrypted, and says which rooms are;
 // - TimelineState shows a message whose key has not arrived as waiting for it, and the same row with its
 //   text once the key arrives (the room key's to-device message is held back in transit here);
+// - a history window (reading far back without the room keeping it) gets encrypted messages decrypted, as
+//   the room's own timeline does;
 // - RoomTrustState names the members with devices this user has not verified, and drops them once verified.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MatrixClient } from 'matrix-js-sdk';
 import { MEGOLM_ENCRYPTION, RoomsState } from '../../../src/ui/state/rooms.svelte.js';
 import { TimelineState } from '../../../src/ui/state/timeline.svelte.js';
 import { RoomTrustState } from '../../../src/ui/state/room-trust.svelte.js';
+import { HistoryWindow } from '../../../src/ui/state/history-window.js';
 import { startTestServer, type TestServer } from '../../homeserver/harness.js';
 import { startCryptoClient } from '../../support/e2ee.js';
 import { eventually } from './support.js';
@@ -29,7 +32,8 @@ afterEach(async () => {
 });
 
 async function cryptoUser(localpart: string, wrapFetch?: (fetchFn: typeof fetch) => typeof fetch): Promise<{ client: MatrixClient; rooms: RoomsState }> {
-  const client = await startCryptoClient(server, localpart, { wrapFetch, detachedPending: true });
+  // As src/app/boot.ts makes it (a history window needs timelineSupport).
+  const client = await startCryptoClient(server, localpart, { wrapFetch, detachedPending: true, timelineSupport: true });
   clients.push(client);
   await client.setDisplayName(localpart[0]!.toUpperCase() + localpart.slice(1));
   return { client, rooms: keep(new RoomsState(client)) };
@@ -58,6 +62,20 @@ function toDeviceDelay() {
       return new Response(JSON.stringify(body), { status: response.status, headers: response.headers });
     }) as typeof fetch;
   return { control, wrap };
+}
+
+/** A fetch whose /sync responses carry no m.room.encrypted timeline events (to-device messages pass). */
+function withoutEncryptedTimelineEvents(fetchFn: typeof fetch): typeof fetch {
+  return (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const response = await fetchFn(input, init);
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    if (!url.pathname.endsWith('/sync') || !response.ok) return response;
+    const body = (await response.json()) as { rooms?: { join?: Record<string, { timeline?: { events?: Array<{ type?: string }> } }> } };
+    for (const joined of Object.values(body.rooms?.join ?? {})) {
+      if (joined.timeline?.events) joined.timeline.events = joined.timeline.events.filter((event) => event.type !== 'm.room.encrypted');
+    }
+    return new Response(JSON.stringify(body), { status: response.status, headers: response.headers });
+  }) as typeof fetch;
 }
 
 async function encryptionOf(client: MatrixClient, roomId: string): Promise<unknown> {
@@ -112,6 +130,29 @@ describe('encrypted rooms in the state classes', () => {
     await eventually('the row is decrypted in place', () => benTimeline.messages.some((m) => m.id === waiting.id && m.body === 'the second secret' && !m.awaitingKey), 20_000);
     expect(benTimeline.messages.filter((m) => m.awaitingKey)).toEqual([]);
     expect(benTimeline.messages.map((m) => m.body)).toEqual(['the first secret', 'the second secret']);
+  });
+
+  it('decrypts the encrypted messages a history window pages in', async () => {
+    const ann = await cryptoUser('ann');
+    // Ben's syncs leave the room's encrypted events out (his keys still come): his room never holds those
+    // messages, so the window's events are mapped, and decrypted, anew.
+    const ben = await cryptoUser('ben', withoutEncryptedTimelineEvents);
+    const roomId = await ann.rooms.create({ name: 'Secret', encrypted: true });
+    await ann.rooms.invite(roomId, ben.client.getUserId()!);
+    await eventually('ben is invited', () => ben.rooms.invites.some((r) => r.id === roomId));
+    await ben.rooms.accept(roomId);
+    await eventually('ann sees ben join', () => ann.client.getRoom(roomId)?.getMember(ben.client.getUserId()!)?.membership === 'join', 20_000);
+    const sent: string[] = [];
+    for (let i = 0; i < 12; i++) sent.push((await ann.client.sendTextMessage(roomId, `secret ${i}`)).event_id);
+    const room = ben.client.getRoom(roomId)!;
+    expect(sent.some((id) => room.findEventById(id))).toBe(false);
+
+    const history = await HistoryWindow.open(ben.client, room, sent.at(-1)!);
+    while (history.canGoBack) await history.older(5);
+    const bodies = () => history.events().filter((e) => e.getWireType() === 'm.room.encrypted').map((e) => (e.getContent() as { body?: string }).body);
+    await eventually('the window decrypts them', () => bodies().length === 12 && bodies().every((b) => b !== undefined), 20_000);
+    expect(bodies()).toEqual(Array.from({ length: 12 }, (_, i) => `secret ${i}`));
+    expect(sent.some((id) => room.findEventById(id))).toBe(false);
   });
 
   it('names the members whose devices are not verified, and drops them once verified', async () => {
