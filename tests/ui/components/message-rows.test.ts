@@ -9,7 +9,7 @@ import Message from '../../../src/ui/components/Message.svelte';
 import type { TimelineMessage, TimelineState } from '../../../src/ui/state/timeline.svelte.js';
 
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/timeline-message.json', import.meta.url), 'utf8')) as TimelineMessage;
-const timeline = { userId: '@bob:hs.test', nameOf: (id: string) => id } as unknown as TimelineState;
+const timeline = { userId: '@bob:hs.test', nameOf: (id: string) => id, avatarOf: () => undefined } as unknown as TimelineState;
 
 afterEach(() => vi.restoreAllMocks());
 
