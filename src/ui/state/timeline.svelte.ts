@@ -263,12 +263,18 @@ export class TimelineState {
     await this.#client.redactEvent(this.roomId, messageId);
   }
 
-  /** Says whether this user is typing; renewals are throttled, a stop is sent at once. */
+  /**
+   * Says whether this user is typing; renewals are throttled, a stop is sent at once. In an encrypted room,
+   * typing also readies the room key (as Element does): a new Megolm session, or one shared with devices that
+   * joined since, goes out to every member's device while the user writes, not when they press Send.
+   */
   async setTyping(typing: boolean): Promise<void> {
     const now = Date.now();
     if (typing && now - this.#typingSentAt < TYPING_RENEW_MS) return;
     if (!typing && this.#typingSentAt === 0) return;
     this.#typingSentAt = typing ? now : 0;
+    const room = this.room;
+    if (typing && room?.hasEncryptionStateEvent()) this.#client.getCrypto()?.prepareToEncrypt(room);
     await this.#client.sendTyping(this.roomId, typing, TYPING_TIMEOUT_MS).catch(() => {});
   }
 
