@@ -213,10 +213,15 @@ export class TimelineState {
     const replyingTo = this.replyingTo;
     this.editing = undefined;
     this.replyingTo = undefined;
-    void this.setTyping(false);
-    if (editing) await this.#client.sendMessage(this.roomId, asEdit(content, editing.id) as never);
-    else if (replyingTo) await this.#client.sendMessage(this.roomId, asReply(content, replyingTo.id) as never);
-    else await this.#client.sendMessage(this.roomId, content as never);
+    try {
+      if (editing) await this.#client.sendMessage(this.roomId, asEdit(content, editing.id) as never);
+      else if (replyingTo) await this.#client.sendMessage(this.roomId, asReply(content, replyingTo.id) as never);
+      else await this.#client.sendMessage(this.roomId, content as never);
+    } finally {
+      // The typing notice stops once the message is on its way, not beside it: sent first, the stop would reach
+      // the other side first and take a sync of its own ahead of the message (half again its delivery time).
+      void this.setTyping(false);
+    }
   }
 
   startReply(message: TimelineMessage): void {
