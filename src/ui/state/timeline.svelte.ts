@@ -6,7 +6,7 @@
  * `awaitingKey`, refreshed when the crypto decrypts it. Built per opened room; `dispose` when the room closes.
  */
 import type { Direction, EventTimeline, MatrixClient, MatrixEvent, Room, RoomMember } from 'matrix-js-sdk';
-import { EVENT_DECRYPTED, MEMBER_NAME, MEMBER_TYPING, ROOM_LOCAL_ECHO, ROOM_RECEIPT, ROOM_REDACTION, ROOM_TIMELINE, ROOM_TIMELINE_RESET } from './events.js';
+import { CLIENT_EVENT, EVENT_DECRYPTED, MEMBER_NAME, MEMBER_TYPING, ROOM_LOCAL_ECHO, ROOM_RECEIPT, ROOM_REDACTION, ROOM_TIMELINE, ROOM_TIMELINE_RESET } from './events.js';
 import { aggregate, withDaySeparators, type SourceEvent, type TimelineItem, type TimelineMessage } from './aggregate.js';
 import { asEdit, asReply, contentOf } from './compose.js';
 
@@ -85,6 +85,12 @@ export class TimelineState {
   readonly #onMember = (_event: unknown, member: RoomMember) => {
     if (member.roomId === this.roomId) this.#queueRefresh();
   };
+  // Typing is read from the members; after a limited sync resets the timeline (a room joined through another
+  // server starts after a gap) the SDK no longer re-emits the new members' typing changes, but the m.typing
+  // event itself still reaches the client (without a room ID: any refreshes).
+  readonly #onEphemeral = (event: MatrixEvent) => {
+    if (event.getType() === 'm.typing') this.#queueRefresh();
+  };
   // A message waiting for its key is replaced in place once the key arrives and the crypto decrypts it.
   readonly #onDecrypted = (event: MatrixEvent) => {
     if (event.getRoomId() === this.roomId) this.#queueRefresh();
@@ -99,6 +105,7 @@ export class TimelineState {
     client.on(ROOM_REDACTION, this.#onRoomEvent as never);
     client.on(ROOM_RECEIPT, this.#onRoomEvent as never);
     client.on(MEMBER_TYPING, this.#onMember);
+    client.on(CLIENT_EVENT, this.#onEphemeral);
     client.on(MEMBER_NAME, this.#onMember);
     client.on(EVENT_DECRYPTED, this.#onDecrypted);
     this.refresh();
@@ -308,6 +315,7 @@ export class TimelineState {
     this.#client.off(ROOM_REDACTION, this.#onRoomEvent as never);
     this.#client.off(ROOM_RECEIPT, this.#onRoomEvent as never);
     this.#client.off(MEMBER_TYPING, this.#onMember);
+    this.#client.off(CLIENT_EVENT, this.#onEphemeral);
     this.#client.off(MEMBER_NAME, this.#onMember);
     this.#client.off(EVENT_DECRYPTED, this.#onDecrypted);
   }
