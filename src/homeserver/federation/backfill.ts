@@ -16,6 +16,7 @@
  */
 import type { HomeserverContext } from '../context.js';
 import { MatrixError } from '../http/errors.js';
+import { backwardExtremities } from '../rooms/history.js';
 import type { RoomEngine } from '../rooms/types.js';
 import type { RemoteServers } from './remote.js';
 
@@ -29,8 +30,6 @@ export const BACKFILL_TIMEOUT_MS = 10_000;
 export const BACKFILL_RETRY_MS = 60_000;
 /** Most backward extremities named in one request (the peer accepts 100). @default 20 */
 const MAX_V = 20;
-/** Earliest timeline events examined for missing parents. @default 50 */
-const EDGE_SCAN = 50;
 
 const enc = encodeURIComponent;
 const arrayOf = (value: unknown): unknown[] | undefined => (Array.isArray(value) ? value : undefined);
@@ -63,17 +62,8 @@ export class HistoryFetcher {
     return started;
   }
 
-  /** The missing parents of the room's earliest timeline events (outlier parents count as missing). */
-  private async backwardExtremities(roomId: string): Promise<string[]> {
-    return this.ctx.storage.read(async (t) => {
-      const earliest = await t.timeline.topological(roomId, { dir: 'f', limit: EDGE_SCAN });
-      const parents = [...new Set(earliest.flatMap((r) => r.event.prev_events))];
-      const held = await t.events.getMany(parents);
-      return parents.filter((id) => {
-        const record = held.get(id);
-        return !record || record.outlier;
-      }).filter((id) => !held.get(id)?.rejected).slice(0, MAX_V);
-    });
+  private backwardExtremities(roomId: string): Promise<string[]> {
+    return this.ctx.storage.read((t) => backwardExtremities(t, roomId, MAX_V));
   }
 
   private async fill(roomId: string, limit: number): Promise<number> {

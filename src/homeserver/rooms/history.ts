@@ -20,6 +20,10 @@
  *
  * Checks happen outside the room's lock (the peer may be slow); the one write
  * takes it, so a concurrent receive of the same event is seen and skipped.
+ *
+ * Also where the held history ends: `backwardExtremities`, the missing
+ * parents of the earliest events held (what backfill asks for, and what tells
+ * /sync that a newly joined room has history before its timeline).
  */
 import {
   authEventTypesFor,
@@ -37,11 +41,31 @@ import { checkFormat, verifySigned } from './receive.js';
 import { authFormOf, type RoomState } from './room-state.js';
 import type { KeyOf } from './server-keys.js';
 import type { ReadCaches } from '../sync/room-reader.js';
+import type { ReadTxn } from '../../storage/types.js';
 
 /** Most state answers asked of the peer for one batch. @default 5 */
 export const MAX_STATE_FETCHES = 5;
 /** The meta key holding the lowest historical stream position handed out so far. */
 const HISTORY_POSITION_KEY = 'history.position';
+
+/** Earliest timeline events examined for missing parents. @default 50 */
+const EDGE_SCAN = 50;
+
+/**
+ * The missing parents of the room's earliest timeline events (outlier parents count as missing, rejected ones
+ * never will be filled): empty when this server holds the room from its start, or up to `limit` event IDs.
+ */
+export async function backwardExtremities(txn: ReadTxn, roomId: string, limit: number): Promise<string[]> {
+  const earliest = await txn.timeline.topological(roomId, { dir: 'f', limit: EDGE_SCAN });
+  const parents = [...new Set(earliest.flatMap((r) => r.event.prev_events))];
+  const held = await txn.events.getMany(parents);
+  return parents
+    .filter((id) => {
+      const record = held.get(id);
+      return !record || (record.outlier && !record.rejected);
+    })
+    .slice(0, limit);
+}
 
 /** The state before an event, as the peer holds it: `state`'s answer. */
 export type StateFetcher = (eventId: string) => Promise<{ pdus: readonly unknown[]; authChain: readonly unknown[] }>;

@@ -37,6 +37,7 @@ import type { TypingTracker } from './typing.js';
 import { UnreadCounter } from './unread.js';
 import { deviceListDelta, type DeviceListDelta } from '../keys/device-lists.js';
 import { skipCorruptRows } from '../corrupt-rows.js';
+import { backwardExtremities } from '../rooms/history.js';
 import { getOwn, ownSlot, setOwn } from '../own-keys.js';
 
 export interface SyncParams {
@@ -397,6 +398,11 @@ export class SyncService {
     const timeline: RecentEvents = timelineMayChange
       ? await loadRecent(reader, roomId, view, lower, upTo, filter.timelineLimit, filter.timeline)
       : { events: [], limited: false, seen: { events: [], from: since! } };
+    // A room joined since the last sync whose start this server does not hold (joined through another server:
+    // what came before is fetched by backfill) has history before its timeline, so the timeline is limited.
+    // The client knew the room as an invite and keeps that timeline; matrix-js-sdk takes prev_batch as the
+    // place to page back from only when the timeline is limited, and a late joiner could not scroll back at all.
+    if (newly && !timeline.limited && timeline.events.length > 0 && (await backwardExtremities(txn, roomId, 1)).length > 0) timeline.limited = true;
     const timelineIds = new Set(timeline.events.map((e) => e.eventId));
 
     // State.

@@ -19,6 +19,8 @@ export const MEMBER_NAME = 'RoomMember.name' as RoomMemberEvent.Name;
 export const ROOM_STATE_UPDATE = 'RoomState.update' as RoomStateEvent.Update;
 export const ROOM_REDACTION = 'Room.redaction' as RoomEvent.Redaction;
 export const MEMBER_TYPING = 'RoomMember.typing' as RoomMemberEvent.Typing;
+/** Every event a sync brings, ephemeral ones (m.typing) included. */
+export const CLIENT_EVENT = 'event' as ClientEvent.Event;
 /** An encrypted event was decrypted, or failed to be (the client re-emits it for every event it maps). */
 export const EVENT_DECRYPTED = 'Event.decrypted' as MatrixEventEvent.Decrypted;
 // The SDK's main entry does not export CryptoEvent's type: these two are checked by the tests that use them.

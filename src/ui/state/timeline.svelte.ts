@@ -13,7 +13,7 @@
  * to the window's messages too.
  */
 import type { Direction, EventTimeline, MatrixClient, MatrixEvent, Room, RoomMember } from 'matrix-js-sdk';
-import { EVENT_DECRYPTED, MEMBER_NAME, MEMBER_TYPING, ROOM_LOCAL_ECHO, ROOM_RECEIPT, ROOM_REDACTION, ROOM_TIMELINE, ROOM_TIMELINE_RESET } from './events.js';
+import { CLIENT_EVENT, EVENT_DECRYPTED, MEMBER_NAME, MEMBER_TYPING, ROOM_LOCAL_ECHO, ROOM_RECEIPT, ROOM_REDACTION, ROOM_TIMELINE, ROOM_TIMELINE_RESET } from './events.js';
 import { aggregate, replaces, withDaySeparators, type SourceEvent, type TimelineItem, type TimelineMessage } from './aggregate.js';
 import { HistoryWindow } from './history-window.js';
 import { asEdit, asReply, contentOf } from './compose.js';
@@ -117,6 +117,12 @@ export class TimelineState {
   readonly #onMember = (_event: unknown, member: RoomMember) => {
     if (member.roomId === this.roomId) this.#queueRefresh();
   };
+  // Typing is read from the members; after a limited sync resets the timeline (a room joined through another
+  // server starts after a gap) the SDK no longer re-emits the new members' typing changes, but the m.typing
+  // event itself still reaches the client (without a room ID: any refreshes).
+  readonly #onEphemeral = (event: MatrixEvent) => {
+    if (event.getType() === 'm.typing') this.#queueRefresh();
+  };
   // A message waiting for its key is replaced in place once the key arrives and the crypto decrypts it.
   readonly #onDecrypted = (event: MatrixEvent) => {
     if (event.getRoomId() === this.roomId) this.#queueRefresh();
@@ -132,6 +138,7 @@ export class TimelineState {
     client.on(ROOM_REDACTION, this.#onRoomEvent as never);
     client.on(ROOM_RECEIPT, this.#onRoomEvent as never);
     client.on(MEMBER_TYPING, this.#onMember);
+    client.on(CLIENT_EVENT, this.#onEphemeral);
     client.on(MEMBER_NAME, this.#onMember);
     client.on(EVENT_DECRYPTED, this.#onDecrypted);
     this.refresh();
@@ -361,11 +368,16 @@ export class TimelineState {
     const replyingTo = this.replyingTo;
     this.editing = undefined;
     this.replyingTo = undefined;
-    void this.setTyping(false);
     this.jumpToLive();
-    if (editing) await this.#client.sendMessage(this.roomId, asEdit(content, editing.id) as never);
-    else if (replyingTo) await this.#client.sendMessage(this.roomId, asReply(content, replyingTo.id) as never);
-    else await this.#client.sendMessage(this.roomId, content as never);
+    try {
+      if (editing) await this.#client.sendMessage(this.roomId, asEdit(content, editing.id) as never);
+      else if (replyingTo) await this.#client.sendMessage(this.roomId, asReply(content, replyingTo.id) as never);
+      else await this.#client.sendMessage(this.roomId, content as never);
+    } finally {
+      // The typing notice stops once the message is on its way, not beside it: sent first, the stop would reach
+      // the other side first and take a sync of its own ahead of the message (half again its delivery time).
+      void this.setTyping(false);
+    }
   }
 
   startReply(message: TimelineMessage): void {
@@ -412,12 +424,18 @@ export class TimelineState {
     await this.#client.redactEvent(this.roomId, messageId);
   }
 
-  /** Says whether this user is typing; renewals are throttled, a stop is sent at once. */
+  /**
+   * Says whether this user is typing; renewals are throttled, a stop is sent at once. In an encrypted room,
+   * typing also readies the room key (as Element does): a new Megolm session, or one shared with devices that
+   * joined since, goes out to every member's device while the user writes, not when they press Send.
+   */
   async setTyping(typing: boolean): Promise<void> {
     const now = Date.now();
     if (typing && now - this.#typingSentAt < TYPING_RENEW_MS) return;
     if (!typing && this.#typingSentAt === 0) return;
     this.#typingSentAt = typing ? now : 0;
+    const room = this.room;
+    if (typing && room?.hasEncryptionStateEvent()) this.#client.getCrypto()?.prepareToEncrypt(room);
     await this.#client.sendTyping(this.roomId, typing, TYPING_TIMEOUT_MS).catch(() => {});
   }
 
@@ -447,6 +465,7 @@ export class TimelineState {
     this.#client.off(ROOM_REDACTION, this.#onRoomEvent as never);
     this.#client.off(ROOM_RECEIPT, this.#onRoomEvent as never);
     this.#client.off(MEMBER_TYPING, this.#onMember);
+    this.#client.off(CLIENT_EVENT, this.#onEphemeral);
     this.#client.off(MEMBER_NAME, this.#onMember);
     this.#client.off(EVENT_DECRYPTED, this.#onDecrypted);
   }

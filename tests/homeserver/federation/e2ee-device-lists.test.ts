@@ -134,6 +134,35 @@ describe('device lists across servers', () => {
     expect(a.serverName).not.toBe(b.serverName);
   });
 
+  test("a remote user's master and self-signing keys come in user/keys/query's answer, never the user-signing key", async () => {
+    const { a, b, alice, bob } = await sharedRoom();
+    await uploadDeviceKeys(bob, 31);
+    const master = await makeKey(bob.userId, 41);
+    const ssk = await makeKey(bob.userId, 42);
+    const usk = await makeKey(bob.userId, 43);
+    await bob.call('POST', '/keys/device_signing/upload', {
+      master_key: await crossSigningKey(bob.userId, 'master', master),
+      self_signing_key: await crossSigningKey(bob.userId, 'self_signing', ssk, master),
+      user_signing_key: await crossSigningKey(bob.userId, 'user_signing', usk, master),
+    });
+    // B's answer to A itself.
+    const direct = await b.homeserver.handleFederation(
+      new Request(`http://${b.serverName}/_matrix/federation/v1/user/keys/query`, { method: 'POST', body: JSON.stringify({ device_keys: { [bob.userId]: [] } }) }),
+      a.serverName,
+    );
+    const answer: any = await direct.json();
+    expect(answer.master_keys[bob.userId].keys).toEqual({ [`ed25519:${master.publicKey}`]: master.publicKey });
+    expect(answer.self_signing_keys[bob.userId].keys).toEqual({ [`ed25519:${ssk.publicKey}`]: ssk.publicKey });
+    expect(answer.user_signing_keys).toBeUndefined();
+    expect(JSON.stringify(answer)).not.toContain(usk.publicKey);
+    // Alice's keys/query, before any m.signing_key_update reached A: asked of B, answered with both keys.
+    const seen = await query(alice, bob.userId);
+    expect(federationCalls('POST /_matrix/federation/v1/user/keys/query')).toBe(1);
+    expect(seen.master_keys[bob.userId]).toEqual(answer.master_keys[bob.userId]);
+    expect(seen.self_signing_keys[bob.userId]).toEqual(answer.self_signing_keys[bob.userId]);
+    expect(seen.user_signing_keys?.[bob.userId]).toBeUndefined();
+  });
+
   test('concurrent queries about the same remote users make one request to their server', async () => {
     const { a, alice, bob } = await sharedRoom();
     await uploadDeviceKeys(bob, 31);

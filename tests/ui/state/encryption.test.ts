@@ -155,6 +155,37 @@ describe('encrypted rooms in the state classes', () => {
     expect(sent.some((id) => room.findEventById(id))).toBe(false);
   });
 
+  it('typing in an encrypted room shares a new room key before Send, so the send only encrypts; the typing notice stops after the message', async () => {
+    const sendsToDevice: string[] = [];
+    const ann = await cryptoUser('ann', (fetchFn) =>
+      (async (input: RequestInfo | URL, init?: RequestInit) => {
+        const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
+        if (path.includes('/sendToDevice/') || path.includes('/typing/') || path.includes('/send/')) sendsToDevice.push(path);
+        return fetchFn(input, init);
+      }) as typeof fetch);
+    const ben = await cryptoUser('ben');
+    const roomId = await ann.rooms.startDirect(ben.client.getUserId()!);
+    await eventually('ben is invited', () => ben.rooms.invites.some((r) => r.id === roomId));
+    await ben.rooms.accept(roomId);
+    await eventually('ann sees ben join', () => ann.client.getRoom(roomId)?.getMember(ben.client.getUserId()!)?.membership === 'join', 20_000);
+    const annTimeline = keep(new TimelineState(ann.client, roomId));
+    const benTimeline = keep(new TimelineState(ben.client, roomId));
+
+    // No session yet: typing makes one and sends its key to Ben's device, before anything is sent.
+    annTimeline.draft = 'hello';
+    await annTimeline.setTyping(true);
+    await eventually('the room key goes out while Ann types', () => sendsToDevice.some((p) => p.includes('/sendToDevice/m.room.encrypted/')), 20_000);
+    const keysShared = sendsToDevice.filter((p) => p.includes('/sendToDevice/')).length;
+    await annTimeline.send('hello');
+    await eventually('ben reads it', () => benTimeline.messages.some((m) => m.body === 'hello' && !m.awaitingKey), 20_000);
+    // The send reused the session typing had shared: no key went out with it.
+    expect(sendsToDevice.filter((p) => p.includes('/sendToDevice/')).length).toBe(keysShared);
+    // The typing notice stopped after the message went, not ahead of it.
+    await eventually('the typing notice stops', () => sendsToDevice.filter((p) => p.includes('/typing/')).length === 2);
+    const order = sendsToDevice.filter((p) => !p.includes('/sendToDevice/')).map((p) => (p.includes('/typing/') ? 'typing' : 'message'));
+    expect(order).toEqual(['typing', 'message', 'typing']);
+  });
+
   it('names the members whose devices are not verified, and drops them once verified', async () => {
     const ann = await cryptoUser('ann');
     const ben = await cryptoUser('ben');

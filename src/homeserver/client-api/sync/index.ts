@@ -86,10 +86,11 @@ export const syncRoutes: RouteModule = (services) => {
         filter: parseRoomEventFilterParam(query.get('filter'), { maxDepth: ctx.config.maxJsonDepth }),
       } as const;
       const page = await roomMessages(sync, ctx.clock.now(), requester.userId, params.roomId, messagesParams);
-      // Paging back past the oldest event held: fetch older history from a server in the room (as Synapse),
-      // then answer from it. The page was allowed above, so only readers of the room cause a backfill.
-      const short = Array.isArray(page.chunk) && page.chunk.length < messagesParams.limit;
-      if (dirRaw !== 'b' || page.end !== undefined || !short || messagesParams.to !== undefined) return page;
+      // Paging back to the oldest event held (no `end`: nothing older here): fetch older history from a server in
+      // the room (as Synapse), then answer from it. A full page that ends there is no exception: without an `end`
+      // the client would stop paging and never ask for what lies behind. The page was allowed above, so only
+      // readers of the room cause a backfill.
+      if (dirRaw !== 'b' || page.end !== undefined || messagesParams.to !== undefined) return page;
       if (!(await federation.history.hasGap(params.roomId))) return page;
       if ((await federation.history.backfill(params.roomId, Math.max(messagesParams.limit, BACKFILL_PAGE))) === 0) return page;
       return roomMessages(sync, ctx.clock.now(), requester.userId, params.roomId, messagesParams);
