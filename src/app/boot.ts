@@ -10,12 +10,14 @@
  * the peer are imported lazily so that the first paint needs neither (but requested as soon as the host
  * exists, side by side: see loadStartChunks), and the peer's replicator and libp2p
  * node (its own chunk) start only once the client's first sync is applied and painted: the room list and timeline come
- * from IndexedDB before any network. The crypto WASM (src/app/crypto.ts) is fetched and compiled after the
+ * from IndexedDB before any network. A registered user's start answers before the client is up, with the
+ * client-server API as that user: the UI reads the room list through it while the SDK loads (the SDK's chunk
+ * is most of a cold start), and the client follows. The crypto WASM (src/app/crypto.ts) is fetched and compiled after the
  * first paint, alongside the peer and the SDK, and the client's Rust crypto starts before its first sync. Each cold-start step leaves a `hometab:*` performance mark (README,
  * "App" figures).
  */
 import type { MatrixClient } from 'matrix-js-sdk';
-import type { SessionHost, StartOutcome } from '../ui/state/host.js';
+import type { ClientApiGet, SessionHost, StartOutcome } from '../ui/state/host.js';
 import type { BootedPeer } from './boot-peer.js';
 import type { ConnectionParts, LiveConnectionSource } from './connection.js';
 import { warmIdbDatabase } from '../storage/idb/warm.js';
@@ -150,6 +152,12 @@ export function createAppHost(options: AppHostOptions): SessionHost {
     }) as typeof fetch;
   }
 
+  /** GETs of the client-server API as the local user, through the same in-process fetch the SDK's client uses. */
+  function clientApiOf(booted: BootedPeer, session: StoredSession): ClientApiGet {
+    const fetchFn = fetchFnOf(booted);
+    return (path) => fetchFn(`https://${booted.serverName}${path}`, { headers: { authorization: `Bearer ${session.accessToken}` } });
+  }
+
   /** The replicator and libp2p start once the first sync's rooms are painted (a frame, then a task), never before. */
   function startNetworkAfterPaint(booted: BootedPeer): void {
     requestAnimationFrame(() => setTimeout(() => startNetwork(booted), 0));
@@ -224,7 +232,11 @@ export function createAppHost(options: AppHostOptions): SessionHost {
         startNetwork(booted);
         return { kind: 'running', serverName: booted.serverName, connection };
       }
-      return { kind: 'running', serverName: booted.serverName, connection, client: await startClient(booted, stored) };
+      // The UI shows the room list from the server through `api` while the SDK loads and starts (its chunk is
+      // most of a cold start); the client follows.
+      const client = startClient(booted, stored);
+      client.catch(() => {});
+      return { kind: 'running', serverName: booted.serverName, connection, signedIn: { userId: stored.userId, api: clientApiOf(booted, stored), client } };
     },
 
     async register(displayName: string): Promise<MatrixClient> {

@@ -107,6 +107,40 @@ describe('SessionState', () => {
     expect(second.client!.getDeviceId()).toBe(deviceId);
   });
 
+  it('is ready on a cold start before the client, with the room list read from the server, and takes the client when it comes', async () => {
+    server = await startTestServer();
+    const hs = server;
+    const user = await hs.register('eve');
+    const clientReady = Promise.withResolvers<MatrixClient>();
+    const host: SessionHost = {
+      profile: 'p',
+      start: async () => ({
+        kind: 'running',
+        serverName: hs.serverName,
+        connection: new FakePeers(),
+        signedIn: {
+          userId: user.userId,
+          api: (path) => hs.homeserver.handleClient(new Request(hs.baseUrl + path, { headers: { authorization: `Bearer ${user.accessToken}` } })),
+          client: clientReady.promise,
+        },
+      }),
+      register: () => Promise.reject(new Error('unreachable')),
+      takeOver: () => Promise.resolve(),
+      onTakenOver: () => {},
+    };
+    const session = new SessionState(host);
+    await session.start();
+    expect(session.phase).toBe('ready');
+    expect(session.userId).toBe(user.userId);
+    expect(session.client).toBeUndefined();
+    expect(await session.provisionalRooms).toEqual([]);
+    const client = await startClientFor(hs, user);
+    clients.push(client);
+    clientReady.resolve(client);
+    await expect.poll(() => session.client).toBe(client);
+    expect(session.phase).toBe('ready');
+  });
+
   it('reports a failed start with its reason', async () => {
     const host: SessionHost = {
       profile: 'broken',
