@@ -289,7 +289,16 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
       // Then a click opens the room and its newest messages show.
       const clickAt = (await page.evaluate(() => performance.now())) as number;
       await page.getByRole('list', { name: 'Rooms' }).getByRole('button', { name: new RegExp(`^${COLD_ROOM}`) }).click();
-      await page.getByRole('log', { name: 'Timeline' }).getByRole('article').first().waitFor();
+      await page
+        .getByRole('log', { name: 'Timeline' })
+        .getByRole('article')
+        .first()
+        .waitFor()
+        .catch(async (error: unknown) => {
+          const marks = (await page.evaluate(() => performance.getEntriesByType('mark').map((m) => `${m.name} ${Math.round(m.startTime)}`))) as string[];
+          log(`  the room did not open; the page shows: ${((await page.evaluate(() => document.body.innerText)) as string).slice(0, 600).replace(/\s+/g, ' ')}; marks: ${marks.join(', ')}; console since: ${[...consoleLines.keys()].join(' | ')}`);
+          throw error;
+        });
       opened.push(((await page.evaluate(() => performance.now())) as number) - clickAt);
       await page.close();
     }
