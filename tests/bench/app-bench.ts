@@ -250,6 +250,7 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
     const listed: number[] = [];
     const interactive: number[] = [];
     const opened: number[] = [];
+    const openedSinceNavigation: number[] = [];
     const stepTimes = new Map<string, number[]>();
     let loadedJs: string[] = [];
     for (let i = 0; i < COLD_RUNS; i++) {
@@ -277,14 +278,6 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
       }
       listed.push(at[0]!);
       interactive.push(at[1]!);
-      // The app's own marks (src/app/boot.ts, boot-peer.ts, RoomList.svelte), from navigation start.
-      const marks = (await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('hometab:')).map((m) => [m.name, m.startTime]))) as Array<[string, number]>;
-      for (const [name, time] of marks) stepTimes.set(name, [...(stepTimes.get(name) ?? []), time]);
-      if (profiling) log(`  marks (last run, ms): ${marks.sort((a, b) => a[1] - b[1]).map(([name, time]) => `${name.slice('hometab:'.length)} ${Math.round(time)}`).join(', ')}`);
-      if (i === COLD_RUNS - 1) {
-        const requests = (await page.evaluate(() => performance.getEntriesByType('measure').filter((m) => m.name.startsWith('hometab:request ')).map((m) => [m.name, m.startTime, m.duration]))) as Array<[string, number, number]>;
-        log(`  the client's requests until its first sync (last run; start / duration ms): ${requests.map(([name, start, ms]) => `${name.slice('hometab:request '.length)} @${Math.round(start)} ${Math.round(ms)}`).join('; ')}`);
-      }
       loadedJs = (await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name))) as string[];
       // Then a click opens the room and its newest messages show.
       const clickAt = (await page.evaluate(() => performance.now())) as number;
@@ -299,7 +292,18 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
           log(`  the room did not open; the page shows: ${((await page.evaluate(() => document.body.innerText)) as string).slice(0, 600).replace(/\s+/g, ' ')}; marks: ${marks.join(', ')}; console since: ${[...consoleLines.keys()].join(' | ')}`);
           throw error;
         });
-      opened.push(((await page.evaluate(() => performance.now())) as number) - clickAt);
+      const openedAt = (await page.evaluate(() => performance.now())) as number;
+      opened.push(openedAt - clickAt);
+      openedSinceNavigation.push(openedAt);
+      // The app's own marks (src/app/boot.ts, boot-peer.ts, RoomList.svelte), from navigation start, read once
+      // the room is open: the client's steps come after the list when the list is read before the client.
+      const marks = (await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('hometab:')).map((m) => [m.name, m.startTime]))) as Array<[string, number]>;
+      for (const [name, time] of marks) stepTimes.set(name, [...(stepTimes.get(name) ?? []), time]);
+      if (profiling) log(`  marks (last run, ms): ${marks.sort((a, b) => a[1] - b[1]).map(([name, time]) => `${name.slice('hometab:'.length)} ${Math.round(time)}`).join(', ')}`);
+      if (i === COLD_RUNS - 1) {
+        const requests = (await page.evaluate(() => performance.getEntriesByType('measure').filter((m) => m.name.startsWith('hometab:request ')).map((m) => [m.name, m.startTime, m.duration]))) as Array<[string, number, number]>;
+        log(`  the client's requests until its first sync (last run; start / duration ms): ${requests.map(([name, start, ms]) => `${name.slice('hometab:request '.length)} @${Math.round(start)} ${Math.round(ms)}`).join('; ')}`);
+      }
       await page.close();
     }
     const coldMs = median(interactive);
@@ -316,6 +320,7 @@ export async function runAppBench(options: AppBenchOptions = {}): Promise<BenchR
     for (const [name, ms] of steps) record({ where: WHERE, figure: `cold start step: ${name} (from navigation start, median of ${COLD_RUNS})`, value: ms, unit: 'ms' });
     record({ where: WHERE, figure: 'raw IndexedDB read, one cursor pass over 10,000 records of 500 B', value: rawReads, unit: 'records/s' });
     record({ where: WHERE, figure: 'click on the room → its newest messages shown', value: median(opened), unit: 'ms' });
+    record({ where: WHERE, figure: `navigation start → the room's newest messages shown, clicked as soon as the list was interactive (median of ${COLD_RUNS})`, value: median(openedSinceNavigation), unit: 'ms' });
 
     const origin = new URL(server.url).origin;
     const loadedFiles = loadedJs.filter((n) => n.startsWith(origin)).map((n) => new URL(n).pathname.slice(1)).filter((p) => p.endsWith('.js') || p.endsWith('.wasm'));
