@@ -210,6 +210,8 @@ export function createAppHost(options: AppHostOptions): SessionHost {
     });
     // Before the first sync, which carries the to-device messages (room keys) that only the crypto can take.
     await enableCrypto(started, profile);
+    // Another tab may have taken the profile over while the SDK loaded (this tab's server is then closed).
+    if (peer !== booted) throw new Error('the profile was taken over by another tab');
     started.once('sync' as never, (() => {
       performance.mark('hometab:first-sync-done');
       measuringRequests = false;

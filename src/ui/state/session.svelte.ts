@@ -27,10 +27,13 @@ export class SessionState {
   provisionalRooms = $state.raw<Promise<RoomSummary[]> | undefined>(undefined);
 
   readonly #host: SessionHost;
+  /** Counts starts and take-overs: an answer for an earlier one is dropped. */
+  #generation = 0;
 
   constructor(host: SessionHost) {
     this.#host = host;
     host.onTakenOver(() => {
+      this.#generation++;
       this.client = undefined;
       this.phase = 'taken-over';
     });
@@ -41,6 +44,7 @@ export class SessionState {
   }
 
   async start(): Promise<void> {
+    this.#generation++;
     this.phase = 'starting';
     try {
       const outcome = await this.#host.start();
@@ -89,11 +93,16 @@ export class SessionState {
     this.provisionalRooms = rooms;
     this.userId = signedIn.userId;
     this.phase = 'ready';
+    // A client that comes (or fails) after the tab was taken over, or started again, belongs to no screen.
+    const generation = this.#generation;
+    const current = () => this.#generation === generation && this.phase === 'ready';
     signedIn.client.then(
       (client) => {
-        if (this.phase === 'ready' && this.userId === signedIn.userId) this.#ready(client);
+        if (current()) this.#ready(client);
       },
-      (error: unknown) => this.#fail(error),
+      (error: unknown) => {
+        if (current()) this.#fail(error);
+      },
     );
   }
 

@@ -141,6 +141,36 @@ describe('SessionState', () => {
     expect(session.phase).toBe('ready');
   });
 
+  it('drops a client that comes after the tab was taken over', async () => {
+    server = await startTestServer();
+    const hs = server;
+    const user = await hs.register('eve');
+    const clientReady = Promise.withResolvers<MatrixClient>();
+    const takenOver: Array<() => void> = [];
+    const host: SessionHost = {
+      profile: 'p',
+      start: async () => ({
+        kind: 'running',
+        serverName: hs.serverName,
+        connection: new FakePeers(),
+        signedIn: { userId: user.userId, api: (path) => hs.homeserver.handleClient(new Request(hs.baseUrl + path)), client: clientReady.promise },
+      }),
+      register: () => Promise.reject(new Error('unreachable')),
+      takeOver: () => Promise.resolve(),
+      onTakenOver: (listener) => void takenOver.push(listener),
+    };
+    const session = new SessionState(host);
+    await session.start();
+    expect(session.phase).toBe('ready');
+    // Unauthenticated: the list could not be read, which is no failure (the client's list comes anyway).
+    await expect(session.provisionalRooms).rejects.toThrow('401');
+    for (const listener of takenOver) listener();
+    clientReady.reject(new Error('the profile was taken over by another tab'));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(session.phase).toBe('taken-over');
+    expect(session.client).toBeUndefined();
+  });
+
   it('reports a failed start with its reason', async () => {
     const host: SessionHost = {
       profile: 'broken',
