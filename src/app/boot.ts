@@ -170,7 +170,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
     return {
       get(path) {
         const answer = fetchFn(`https://${booted.serverName}${path}`, { headers: { authorization: `Bearer ${session.accessToken}` } });
-        if (!asked) void answer.then(afterPaint, afterPaint).then(shown.resolve);
+        if (!asked) void answer.finally(() => { preloadClientChunks(); void prefetchCryptoWasm(); }).then(afterPaint, afterPaint).then(shown.resolve);
         asked = true;
         return answer;
       },
@@ -261,9 +261,6 @@ export function createAppHost(options: AppHostOptions): SessionHost {
       // most of a cold start); the client follows. Compiling the crypto's WASM holds the main thread for most
       // of a second on a busy machine, and evaluating the SDK a few hundred ms: both start once that list is
       // on screen, not while it is read.
-      // Fetching and compiling their chunks and fetching the WASM's bytes is mostly off the main thread; it starts now, beside the list's read.
-      preloadClientChunks();
-      void prefetchCryptoWasm();
       const api = earlyClientApi(booted, stored);
       const client = startClient(booted, stored, () => api.shown);
       client.catch(() => {});
