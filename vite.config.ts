@@ -2,7 +2,7 @@
 // Build (app) and test (vitest) configuration in one place. Tests run as two projects: the homeserver's, with
 // the shared prototypes frozen (tests/homeserver/frozen-prototypes.ts explains why), and everything else.
 import { svelte } from '@sveltejs/vite-plugin-svelte';
-import { defineConfig, type Plugin } from 'vite';
+import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 import { relayDevPlugin } from './src/node/vite-relay.js';
 import { configDefaults } from 'vitest/config';
@@ -12,7 +12,7 @@ const HOMESERVER_TESTS = 'tests/homeserver/**/*.test.ts';
 export default defineConfig(({ mode }) => ({
   // Svelte for the app and for the UI state classes (*.svelte.ts) the tests import; the relay and /config.json for `npm run dev`;
   // in builds only, the PWA: a service worker that precaches the app shell (so the URL opens with no network) and the manifest.
-  plugins: [svelte(), relayDevPlugin(), ...(mode === 'test' ? [] : [appShellPwa(), clientChunksPreload()])],
+  plugins: [svelte(), relayDevPlugin(), ...(mode === 'test' ? [] : [appShellPwa()])],
   build: { target: 'es2022', outDir: 'dist' },
   test: {
     testTimeout: 30_000,
@@ -38,45 +38,6 @@ export default defineConfig(({ mode }) => ({
     ],
   },
 }));
-
-/** The modules the client's start imports lazily (src/app/boot.ts, src/app/crypto.ts), as their built chunks' facades end. */
-const CLIENT_ENTRY_MODULES = ['src/app/matrix-client.ts', '@matrix-org/matrix-sdk-crypto-wasm/index.mjs', 'matrix-js-sdk/lib/rust-crypto/index.js'];
-
-/**
- * index.html gains the list (`#hometab-client-chunks`, JSON) of each chunk the client's start imports lazily and
- * of the chunks those import statically, for src/app/boot.ts to preload (`<link rel="modulepreload">`: fetched
- * and compiled, not evaluated) once the room list is being read; it evaluates them after that list is on
- * screen. As links in index.html itself they were fetched and compiled beside the peer's chunk, which then came
- * 1.2 s later (measured: README, App figures).
- */
-function clientChunksPreload(): Plugin {
-  return {
-    name: 'hometab-client-chunks-preload',
-    apply: 'build',
-    transformIndexHtml: {
-      order: 'post',
-      handler(_html, context) {
-        const bundle = context.bundle;
-        if (!bundle) return [];
-        const chunks = Object.values(bundle).filter((output) => output.type === 'chunk');
-        const byFileName = new Map(chunks.map((chunk) => [chunk.fileName, chunk]));
-        const entry = chunks.find((chunk) => chunk.isEntry);
-        const alreadyStatic = new Set(entry ? [entry.fileName, ...entry.imports] : []);
-        const wanted = new Set<string>();
-        const visit = (fileName: string) => {
-          if (wanted.has(fileName) || alreadyStatic.has(fileName)) return;
-          wanted.add(fileName);
-          for (const imported of byFileName.get(fileName)?.imports ?? []) visit(imported);
-        };
-        for (const chunk of chunks) {
-          const facade = chunk.facadeModuleId?.replaceAll('\\', '/') ?? '';
-          if (CLIENT_ENTRY_MODULES.some((module) => facade.endsWith(module))) visit(chunk.fileName);
-        }
-        return [{ tag: 'script', attrs: { type: 'application/json', id: 'hometab-client-chunks' }, children: JSON.stringify([...wanted].map((fileName) => `/${fileName}`)), injectTo: 'head' as const }];
-      },
-    },
-  };
-}
 
 /**
  * The service worker precaches every built asset, the crypto WASM included (7.8 MB: every start of the client

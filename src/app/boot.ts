@@ -21,7 +21,7 @@ import type { ClientApiGet, SessionHost, StartOutcome } from '../ui/state/host.j
 import type { BootedPeer } from './boot-peer.js';
 import type { ConnectionParts, LiveConnectionSource } from './connection.js';
 import { warmIdbDatabase } from '../storage/idb/warm.js';
-import { enableCrypto, prefetchCryptoWasm, warmCrypto } from './crypto.js';
+import { enableCrypto, warmCrypto } from './crypto.js';
 import { profileDatabase } from './profile-names.js';
 
 /** Meta-store key of the local user's credentials. */
@@ -170,7 +170,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
     return {
       get(path) {
         const answer = fetchFn(`https://${booted.serverName}${path}`, { headers: { authorization: `Bearer ${session.accessToken}` } });
-        if (!asked) void answer.finally(() => { preloadClientChunks(); void prefetchCryptoWasm(); }).then(afterPaint, afterPaint).then(shown.resolve);
+        if (!asked) void answer.then(afterPaint, afterPaint).then(shown.resolve);
         asked = true;
         return answer;
       },
@@ -323,31 +323,6 @@ async function registerLocalUser(peer: BootedPeer, localpart: string): Promise<S
     if (body.errcode !== 'M_USER_IN_USE') throw new Error(`registration failed: ${String(body.error ?? response.status)}`);
   }
   throw new Error('registration failed: no free user name');
-}
-
-/**
- * Adds a `<link rel="modulepreload">` for each of the client's chunks that the build listed in index.html
- * (vite.config.ts, clientChunksPreload): the browser fetches and compiles them, and the client's start only
- * evaluates them. Nothing in `npm run dev`, which lists none.
- */
-function preloadClientChunks(): void {
-  const listed = document.getElementById('hometab-client-chunks')?.textContent;
-  if (!listed) return;
-  let chunks: unknown;
-  try {
-    chunks = JSON.parse(listed);
-  } catch {
-    return;
-  }
-  if (!Array.isArray(chunks)) return;
-  for (const href of chunks) {
-    if (typeof href !== 'string' || !/^\/assets\/[\w.-]+\.js$/.test(href)) continue;
-    const link = document.createElement('link');
-    link.rel = 'modulepreload';
-    link.crossOrigin = '';
-    link.href = href;
-    document.head.append(link);
-  }
 }
 
 /** Settles after the next frame is painted (a frame, then a task). */
