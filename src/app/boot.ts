@@ -6,20 +6,22 @@
  * device), and a matrix-js-sdk client whose `fetchFn` calls `homeserver.handleClient`: no HTTP in between.
  *
  * A second tab of a profile finds the profile's Web Lock held and says so; "Take over" asks the running tab
- * over a BroadcastChannel to stop its server, which releases the lock, and then starts here. The SDK and
- * the peer are imported lazily so that the first paint needs neither (but requested as soon as the host
- * exists, side by side: see loadStartChunks), and the peer's replicator and libp2p
- * node (its own chunk) start only once the client's first sync is applied and painted: the room list and timeline come
- * from IndexedDB before any network. The crypto WASM (src/app/crypto.ts) is fetched and compiled after the
- * first paint, alongside the peer and the SDK, and the client's Rust crypto starts before its first sync. Each cold-start step leaves a `hometab:*` performance mark (README,
- * "App" figures).
+ * over a BroadcastChannel to stop its server, which releases the lock, and then starts here.
+ *
+ * Cold start, local first: the peer's chunk is imported lazily (requested as soon as the host exists: see
+ * loadStartChunks), so the first paint needs neither it nor the SDK. A registered user's start answers as
+ * soon as the peer is booted, with the client-server API as that user: the UI reads the room list through it
+ * (one GET /sync) and shows it; only then are the SDK's chunk and the crypto WASM (src/app/crypto.ts) loaded,
+ * whose evaluation and compilation would hold the main thread while the list is read. The client's Rust
+ * crypto starts before its first sync, and the peer's replicator and libp2p node (its own chunk) once that
+ * sync is applied and painted. Each step leaves a `hometab:*` performance mark (README, "App" figures).
  */
 import type { MatrixClient } from 'matrix-js-sdk';
-import type { SessionHost, StartOutcome } from '../ui/state/host.js';
+import type { ClientApiGet, SessionHost, StartOutcome } from '../ui/state/host.js';
 import type { BootedPeer } from './boot-peer.js';
 import type { ConnectionParts, LiveConnectionSource } from './connection.js';
 import { warmIdbDatabase } from '../storage/idb/warm.js';
-import { enableCrypto, warmCryptoAfterPaint } from './crypto.js';
+import { enableCrypto, warmCrypto } from './crypto.js';
 import { profileDatabase } from './profile-names.js';
 
 /** Meta-store key of the local user's credentials. */
@@ -89,16 +91,19 @@ export interface AppHostOptions {
 }
 
 /**
- * The chunks a start needs, requested together: the peer's (storage, homeserver), the connection source's
- * and matrix-js-sdk's. Fetching and evaluating them is most of a cold start, so the host asks for them as
- * soon as it exists, before the UI mounts and before the lock is checked; a locked tab has fetched them
- * for nothing, which is cheap next to making every start wait.
+ * The chunks a start needs: the peer's (storage, homeserver) and the connection source's, requested
+ * together as soon as the host exists, before the UI mounts and before the lock is checked (a locked tab
+ * has fetched them for nothing, which is cheap next to making every start wait); and matrix-js-sdk's, asked
+ * for by `sdk()`. Evaluating the SDK's 700 KB holds the main thread for a few hundred ms on a busy machine,
+ * which a registered user's room list (read from the server before the client) must not wait behind: that
+ * start asks for it once the list is on screen, onboarding at once.
  */
 function loadStartChunks() {
+  let sdk: Promise<typeof import('./matrix-client.js')> | undefined;
   return {
     peer: import('./boot-peer.js').finally(() => performance.mark('hometab:peer-chunk-loaded')),
     connection: import('./connection.js'),
-    sdk: import('./matrix-client.js'),
+    sdk: () => (sdk ??= import('./matrix-client.js')),
   };
 }
 
@@ -108,7 +113,7 @@ export function createAppHost(options: AppHostOptions): SessionHost {
   // The browser loads the profile's database while the chunks load; released once the peer's storage is open.
   const releaseWarmDatabase = warmIdbDatabase(profileDatabase(profile));
   // A failed chunk is reported where it is awaited; this only keeps it from counting as unhandled meanwhile.
-  for (const chunk of Object.values(chunks)) chunk.catch(() => {});
+  for (const chunk of [chunks.peer, chunks.connection]) chunk.catch(() => {});
   let peer: BootedPeer | undefined;
   let client: MatrixClient | undefined;
   let connection: LiveConnectionSource | undefined;
@@ -150,9 +155,32 @@ export function createAppHost(options: AppHostOptions): SessionHost {
     }) as typeof fetch;
   }
 
+  /**
+   * GETs of the client-server API as the local user, through the same in-process fetch the SDK's client
+   * uses. `shown` settles once the first answer has been handed over and a frame painted after it (what the
+   * UI shows before the client is then on screen), or after a frame if the UI asked nothing by then.
+   */
+  function earlyClientApi(booted: BootedPeer, session: StoredSession): { get: ClientApiGet; shown: Promise<void> } {
+    const fetchFn = fetchFnOf(booted);
+    const shown = Promise.withResolvers<void>();
+    let asked = false;
+    void afterPaint().then(() => {
+      if (!asked) shown.resolve();
+    });
+    return {
+      get(path) {
+        const answer = fetchFn(`https://${booted.serverName}${path}`, { headers: { authorization: `Bearer ${session.accessToken}` } });
+        if (!asked) void answer.then(afterPaint, afterPaint).then(shown.resolve);
+        asked = true;
+        return answer;
+      },
+      shown: shown.promise,
+    };
+  }
+
   /** The replicator and libp2p start once the first sync's rooms are painted (a frame, then a task), never before. */
   function startNetworkAfterPaint(booted: BootedPeer): void {
-    requestAnimationFrame(() => setTimeout(() => startNetwork(booted), 0));
+    void afterPaint().then(() => startNetwork(booted));
   }
 
   function startNetwork(booted: BootedPeer): void {
@@ -165,8 +193,10 @@ export function createAppHost(options: AppHostOptions): SessionHost {
       .catch((error: unknown) => console.error('the network did not start', error));
   }
 
-  async function startClient(booted: BootedPeer, session: StoredSession): Promise<MatrixClient> {
-    const { createClient } = await chunks.sdk;
+  /** `before` (if given) settles before the SDK and the crypto, which take the main thread for a while, load. */
+  async function startClient(booted: BootedPeer, session: StoredSession, before?: () => Promise<void> | undefined): Promise<MatrixClient> {
+    await before?.();
+    const { createClient } = await chunks.sdk();
     performance.mark('hometab:sdk-loaded');
     const started = createClient({
       baseUrl: `https://${booted.serverName}`,
@@ -180,6 +210,8 @@ export function createAppHost(options: AppHostOptions): SessionHost {
     });
     // Before the first sync, which carries the to-device messages (room keys) that only the crypto can take.
     await enableCrypto(started, profile);
+    // Another tab may have taken the profile over while the SDK loaded (this tab's server is then closed).
+    if (peer !== booted) throw new Error('the profile was taken over by another tab');
     started.once('sync' as never, (() => {
       performance.mark('hometab:first-sync-done');
       measuringRequests = false;
@@ -196,7 +228,6 @@ export function createAppHost(options: AppHostOptions): SessionHost {
 
     async start(): Promise<StartOutcome> {
       performance.mark('hometab:host-start');
-      warmCryptoAfterPaint();
       const graceEnd = Date.now() + RELOAD_GRACE_MS;
       while (await profileLockHeld(profile)) {
         if (Date.now() > graceEnd) {
@@ -222,9 +253,19 @@ export function createAppHost(options: AppHostOptions): SessionHost {
       if (!isStoredSession(stored)) {
         // Onboarding: no room list to wait for.
         startNetwork(booted);
+        chunks.sdk().catch(() => {});
+        void afterPaint().then(() => warmCrypto().catch(() => {}));
         return { kind: 'running', serverName: booted.serverName, connection };
       }
-      return { kind: 'running', serverName: booted.serverName, connection, client: await startClient(booted, stored) };
+      // The UI shows the room list from the server through `api` while the SDK loads and starts (its chunk is
+      // most of a cold start); the client follows. Compiling the crypto's WASM holds the main thread for most
+      // of a second on a busy machine, and evaluating the SDK a few hundred ms: both start once that list is
+      // on screen, not while it is read.
+      const api = earlyClientApi(booted, stored);
+      const client = startClient(booted, stored, () => api.shown);
+      client.catch(() => {});
+      void api.shown.then(() => warmCrypto().catch(() => {}));
+      return { kind: 'running', serverName: booted.serverName, connection, signedIn: { userId: stored.userId, api: api.get, client } };
     },
 
     async register(displayName: string): Promise<MatrixClient> {
@@ -282,6 +323,11 @@ async function registerLocalUser(peer: BootedPeer, localpart: string): Promise<S
     if (body.errcode !== 'M_USER_IN_USE') throw new Error(`registration failed: ${String(body.error ?? response.status)}`);
   }
   throw new Error('registration failed: no free user name');
+}
+
+/** Settles after the next frame is painted (a frame, then a task). */
+function afterPaint(): Promise<void> {
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 }
 
 function quietDebug() {

@@ -1,10 +1,11 @@
 /**
  * End-to-end encryption for the tab's matrix-js-sdk client: the Rust crypto (matrix-sdk-crypto-wasm, Olm and
  * Megolm) with its IndexedDB store named after the profile, so two profiles in one browser never share
- * device keys or sessions. The 7.8 MB WASM is never in the first-load JavaScript: `warmCrypto` fetches and
- * compiles it once the first paint is done, while the peer and the SDK load, so `enableCrypto` usually only
- * opens the store. If the crypto cannot start (no WASM, a broken store) the client runs without it: the
- * rooms stay readable in the clear and sending to an encrypted room fails with the SDK's own error.
+ * device keys or sessions. The 7.8 MB WASM is never in the first-load JavaScript: src/app/boot.ts has
+ * `warmCrypto` fetch and compile it once the room list is on screen (or onboarding is), while the SDK
+ * loads, so `enableCrypto` usually only opens the store. If the crypto cannot start (no WASM, a broken
+ * store) the client runs without it: the rooms stay readable in the clear and sending to an encrypted room
+ * fails with the SDK's own error.
  */
 import type { MatrixClient } from 'matrix-js-sdk';
 
@@ -24,11 +25,6 @@ export function warmCrypto(): Promise<void> {
     .then(() => undefined)
     .finally(() => performance.mark('hometab:crypto-wasm-ready'));
   return warming;
-}
-
-/** `warmCrypto` once the page has painted (a frame, then a task): never ahead of the first paint. */
-export function warmCryptoAfterPaint(): void {
-  requestAnimationFrame(() => setTimeout(() => void warmCrypto().catch(() => {}), 0));
 }
 
 /**

@@ -8,10 +8,29 @@ import type { MatrixClient } from 'matrix-js-sdk';
 
 /** What starting the profile led to. */
 export type StartOutcome =
-  /** This tab runs the profile's server; `client` is there when the local user is already registered. */
-  | { kind: 'running'; serverName: string; client?: MatrixClient; connection: ConnectionSource }
+  /**
+   * This tab runs the profile's server. When the local user is already registered, `client` is the started
+   * client, or `signedIn` is there at once while the client is still on its way (a cold start).
+   */
+  | { kind: 'running'; serverName: string; client?: MatrixClient; signedIn?: SignedIn; connection: ConnectionSource }
   /** Another tab of this browser runs the profile. */
   | { kind: 'locked' };
+
+/**
+ * A GET of the client-server API as the local user (`path` under the server's root, e.g.
+ * `/_matrix/client/v3/sync?…`), answered by the same server the client talks to, the same way.
+ */
+export type ClientApiGet = (path: string) => Promise<Response>;
+
+/**
+ * The registered user of a start whose matrix-js-sdk client is not ready yet: what the UI may show before it
+ * (the room list, from one `GET /sync` through `api`) and the client, once started (its first sync asked).
+ */
+export interface SignedIn {
+  userId: string;
+  api: ClientApiGet;
+  client: Promise<MatrixClient>;
+}
 
 /** Peers as the transport reports them; `change` fires on every peer event. */
 export interface ConnectionSource {

@@ -79,6 +79,26 @@ class NodeHost implements SessionHost {
   }
 }
 
+/** A host of a registered user's cold start, as src/app/boot.ts answers it: the API at once, the client when the test says. */
+function coldStartHost(hs: TestServer, userId: string, authorization: string | undefined) {
+  const client = Promise.withResolvers<MatrixClient>();
+  const takenOver: Array<() => void> = [];
+  const headers: HeadersInit = authorization ? { authorization } : {};
+  const host: SessionHost = {
+    profile: 'p',
+    start: async () => ({
+      kind: 'running',
+      serverName: hs.serverName,
+      connection: new FakePeers(),
+      signedIn: { userId, api: (path) => hs.homeserver.handleClient(new Request(hs.baseUrl + path, { headers })), client: client.promise },
+    }),
+    register: () => Promise.reject(new Error('unreachable')),
+    takeOver: () => Promise.resolve(),
+    onTakenOver: (listener) => void takenOver.push(listener),
+  };
+  return { host, client, takenOver };
+}
+
 describe('SessionState', () => {
   it('onboards once, then a second tab is locked out, takes over, and comes back as the same user and device', async () => {
     server = await startTestServer();
@@ -105,6 +125,39 @@ describe('SessionState', () => {
     expect(second.phase).toBe('ready');
     expect(second.userId).toBe(first.userId);
     expect(second.client!.getDeviceId()).toBe(deviceId);
+  });
+
+  it('is ready on a cold start before the client, with the room list read from the server, and takes the client when it comes', async () => {
+    server = await startTestServer();
+    const user = await server.register('eve');
+    const cold = coldStartHost(server, user.userId, `Bearer ${user.accessToken}`);
+    const session = new SessionState(cold.host);
+    await session.start();
+    expect(session.phase).toBe('ready');
+    expect(session.userId).toBe(user.userId);
+    expect(session.client).toBeUndefined();
+    expect(await session.provisionalRooms).toEqual([]);
+    const client = await startClientFor(server, user);
+    clients.push(client);
+    cold.client.resolve(client);
+    await expect.poll(() => session.client).toBe(client);
+    expect(session.phase).toBe('ready');
+  });
+
+  it('drops a client that comes after the tab was taken over', async () => {
+    server = await startTestServer();
+    const user = await server.register('eve');
+    const cold = coldStartHost(server, user.userId, undefined);
+    const session = new SessionState(cold.host);
+    await session.start();
+    expect(session.phase).toBe('ready');
+    // Unauthenticated: the list could not be read, which is no failure (the client's list comes anyway).
+    await expect(session.provisionalRooms).rejects.toThrow('401');
+    for (const listener of cold.takenOver) listener();
+    cold.client.reject(new Error('the profile was taken over by another tab'));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(session.phase).toBe('taken-over');
+    expect(session.client).toBeUndefined();
   });
 
   it('reports a failed start with its reason', async () => {
