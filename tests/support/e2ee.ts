@@ -14,7 +14,7 @@ import type { FederationTransport } from '../../src/p2p/transport.js';
 import type { Logger } from '../../src/homeserver/context.js';
 import type { HomeserverSettings } from '../../src/homeserver/index.js';
 import { createNodeTransport } from '../../src/p2p/node-node.js';
-import { createRelay } from '../../src/p2p/relay.js';
+import { createRelay, type RelayInit } from '../../src/p2p/relay.js';
 import type { Storage } from '../../src/storage/types.js';
 import { startTestServer, type TestServer } from '../homeserver/harness.js';
 import { hexSigner } from './federation.js';
@@ -65,11 +65,11 @@ export interface E2eeNetwork {
  */
 export async function startE2eeNetwork(
   count: number,
-  options: { firstSeed?: number; storage?: (index: number) => Storage; transport?: 'memory' | 'libp2p'; config?: HomeserverSettings } = {},
+  options: { firstSeed?: number; storage?: (index: number) => Storage; transport?: 'memory' | 'libp2p'; config?: HomeserverSettings; relay?: RelayInit } = {},
 ): Promise<E2eeNetwork> {
   // Ordinary timers for the replicators (the clients run in real time too); the network's queue only orders deliveries.
   const network = new MemoryNetwork({ seed: 9, minDelayMs: 0, maxDelayMs: 1, requestTimeoutMs: 60_000, holdTimeForHandlersMs: 5_000 });
-  const relay = options.transport === 'libp2p' ? await createRelay() : undefined;
+  const relay = options.transport === 'libp2p' ? await createRelay(options.relay) : undefined;
   const seeds = new Map<string, Uint8Array>();
   const peers: E2eePeer[] = [];
   const startReplicator = async (peer: Omit<E2eePeer, 'transport' | 'replicator'>) => {
