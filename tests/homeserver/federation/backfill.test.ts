@@ -47,14 +47,23 @@ async function waitFor(what: string, check: () => boolean): Promise<void> {
   }
 }
 
-async function lateJoin(visibility: 'shared' | 'joined', count: number) {
-  net = await startFederation(2);
-  const stopPump = net.pump();
-  const [a, b] = net.servers as [TestServer, TestServer];
+/** Two servers with their outboxes pumped, alice's client on A and bob's on B (stopped after the test). */
+async function aliceAndBob() {
+  const network = await startFederation(2);
+  net = network;
+  const stopPump = network.pump();
+  const [a, b] = network.servers as [TestServer, TestServer];
   const alice = await registerClient(target(a), 'alice');
   const bob = await registerClient(target(b), 'bob');
   clients.push(alice, bob);
-  const { room_id: roomId } = await alice.createRoom({ name: 'history', initial_state: [{ type: 'm.room.history_visibility', state_key: '', content: { history_visibility: visibility } }] });
+  return { net: network, a, b, alice, bob, stopPump };
+}
+
+const historyRoom = (visibility: 'shared' | 'joined') => ({ name: 'history', initial_state: [{ type: 'm.room.history_visibility', state_key: '', content: { history_visibility: visibility } }] });
+
+async function lateJoin(visibility: 'shared' | 'joined', count: number) {
+  const { net, a, b, alice, bob, stopPump } = await aliceAndBob();
+  const { room_id: roomId } = await alice.createRoom(historyRoom(visibility));
   const sent: string[] = [];
   for (let i = 0; i < count; i++) {
     const body = `before bob ${i}`;
@@ -97,14 +106,9 @@ describe('backfill: history from before a server joined', () => {
   }, 60_000);
 
   it('shared: a client that was running through the invite and the join pages back into the history from before the join', async () => {
-    net = await startFederation(2);
-    const stopPump = net.pump();
-    const [a, b] = net.servers as [TestServer, TestServer];
-    const alice = await registerClient(target(a), 'alice');
-    const bob = await registerClient(target(b), 'bob');
-    clients.push(alice, bob);
+    const { a, b, alice, bob, stopPump } = await aliceAndBob();
     await startAndSync(bob);
-    const { room_id: roomId } = await alice.createRoom({ name: 'history', initial_state: [{ type: 'm.room.history_visibility', state_key: '', content: { history_visibility: 'shared' } }] });
+    const { room_id: roomId } = await alice.createRoom(historyRoom('shared'));
     const sent: string[] = [];
     for (let i = 0; i < 30; i++) {
       sent.push(`before bob ${i}`);

@@ -83,6 +83,17 @@ async function encryptionOf(client: MatrixClient, roomId: string): Promise<unkno
   return json;
 }
 
+type CryptoUser = Awaited<ReturnType<typeof cryptoUser>>;
+
+/** Ann starts a direct chat with Ben (encrypted, as direct chats always are), Ben accepts, and Ann sees him join. */
+async function directChat(ann: CryptoUser, ben: CryptoUser): Promise<string> {
+  const roomId = await ann.rooms.startDirect(ben.client.getUserId()!);
+  await eventually('ben is invited', () => ben.rooms.invites.some((r) => r.id === roomId));
+  await ben.rooms.accept(roomId);
+  await eventually('ann sees ben join', () => ann.client.getRoom(roomId)?.getMember(ben.client.getUserId()!)?.membership === 'join', 20_000);
+  return roomId;
+}
+
 describe('encrypted rooms in the state classes', () => {
   it('creates encrypted rooms when asked and direct chats always encrypted, and marks them in the room list', async () => {
     const ann = await cryptoUser('ann');
@@ -164,10 +175,7 @@ describe('encrypted rooms in the state classes', () => {
         return fetchFn(input, init);
       }) as typeof fetch);
     const ben = await cryptoUser('ben');
-    const roomId = await ann.rooms.startDirect(ben.client.getUserId()!);
-    await eventually('ben is invited', () => ben.rooms.invites.some((r) => r.id === roomId));
-    await ben.rooms.accept(roomId);
-    await eventually('ann sees ben join', () => ann.client.getRoom(roomId)?.getMember(ben.client.getUserId()!)?.membership === 'join', 20_000);
+    const roomId = await directChat(ann, ben);
     const annTimeline = keep(new TimelineState(ann.client, roomId));
     const benTimeline = keep(new TimelineState(ben.client, roomId));
 
@@ -189,10 +197,7 @@ describe('encrypted rooms in the state classes', () => {
   it('names the members whose devices are not verified, and drops them once verified', async () => {
     const ann = await cryptoUser('ann');
     const ben = await cryptoUser('ben');
-    const roomId = await ann.rooms.startDirect(ben.client.getUserId()!);
-    await eventually('ben is invited', () => ben.rooms.invites.some((r) => r.id === roomId));
-    await ben.rooms.accept(roomId);
-    await eventually('ann sees ben join', () => ann.client.getRoom(roomId)?.getMember(ben.client.getUserId()!)?.membership === 'join', 20_000);
+    const roomId = await directChat(ann, ben);
 
     const trust = keep(new RoomTrustState(ann.client, roomId));
     await trust.refresh();
