@@ -159,7 +159,7 @@ export function eventRoutes({ ctx, reads, rooms }: FederationDeps): RouteDefinit
           }
           last = record;
         }
-        const more = window.length === limit || events.length < window.filter((r) => visible.has(r)).length;
+        const more = window.length === limit || events.length < visible.size;
         return { events, ...(more && last ? { next: { depth: last.depth, stream_ordering: last.streamOrdering } } : {}) };
       });
     }),

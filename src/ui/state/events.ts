@@ -2,7 +2,7 @@
  * matrix-js-sdk event names as the SDK's own enum types, written as strings so the UI imports the SDK's
  * types only (the SDK itself is loaded by src/app, lazily). A renamed event fails the typecheck here.
  */
-import type { ClientEvent, MatrixEventEvent, RoomEvent, RoomMemberEvent, RoomStateEvent, UserEvent } from 'matrix-js-sdk';
+import type { MatrixClient, ClientEvent, MatrixEventEvent, RoomEvent, RoomMemberEvent, RoomStateEvent, UserEvent } from 'matrix-js-sdk';
 
 export const SYNC = 'sync' as ClientEvent.Sync;
 export const ROOM_ADDED = 'Room' as ClientEvent.Room;
@@ -32,3 +32,12 @@ export const USER_TRUST_CHANGED = 'userTrustStatusChanged' as never;
 export const MEMBER_MEMBERSHIP = 'RoomMember.membership' as RoomMemberEvent.Membership;
 /** The user's avatar_url changed (set by this client, or seen in presence). */
 export const USER_AVATAR = 'User.avatarUrl' as UserEvent.AvatarUrl;
+
+/**
+ * Runs `run` once the client's first sync is in (at once when it is): requests a screen does not wait for
+ * then do not compete with the ones the room list waits for.
+ */
+export function afterFirstSync(client: MatrixClient, run: () => void): void {
+  if (client.isInitialSyncComplete()) run();
+  else client.once(SYNC, run);
+}

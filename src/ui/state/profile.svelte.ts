@@ -6,7 +6,7 @@
  */
 import type { MatrixClient } from 'matrix-js-sdk';
 import { uploadFile } from './uploads.svelte.js';
-import { SYNC, USER_AVATAR } from './events.js';
+import { afterFirstSync, USER_AVATAR } from './events.js';
 
 /** Picture types an avatar may be: what MediaState previews, SVG excluded (it can carry script). */
 export const AVATAR_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] as const;
@@ -27,14 +27,12 @@ export class ProfileState {
     this.#userId = client.getUserId() ?? '';
     this.#onAvatar();
     client.getUser(this.#userId)?.on(USER_AVATAR, this.#onAvatar);
-    // Asked once the first sync is in, as the session asks for the display name: not beside the room list's requests.
-    const fetchProfile = () =>
+    afterFirstSync(client, () =>
       void client.getProfileInfo(this.#userId, 'avatar_url').then(
         (info) => (this.avatarUrl = typeof info.avatar_url === 'string' && info.avatar_url ? info.avatar_url : this.avatarUrl),
         () => {},
-      );
-    if (client.isInitialSyncComplete()) fetchProfile();
-    else client.once(SYNC, fetchProfile);
+      ),
+    );
   }
 
   /** Uploads `file` and makes it the avatar; a file that is not a small picture is refused with a reason. */

@@ -130,8 +130,9 @@ export class RoomsState {
 
   refresh(): void {
     const client = this.#client;
-    // While the client's first sync is processed its rooms are a part of the list: the provisional rows stay.
-    if (!client || (this.provisional && !this.loaded)) return;
+    // While the client's first sync is processed its rooms are a part of the list: the provisional rows stay
+    // (`provisional` ends when that sync is applied).
+    if (!client || this.provisional) return;
     const userId = client.getUserId() ?? '';
     const list: RoomSummary[] = [];
     for (const room of client.getRooms()) {

@@ -7,7 +7,7 @@
  * list read through the client-server API (provisional-rooms.ts), asked for at once, and `client` follows.
  */
 import type { MatrixClient } from 'matrix-js-sdk';
-import { SYNC } from './events.js';
+import { afterFirstSync } from './events.js';
 import type { ConnectionSource, SessionHost, SignedIn } from './host.js';
 import { fetchProvisionalRooms } from './provisional-rooms.js';
 import type { RoomSummary } from './rooms.svelte.js';
@@ -111,14 +111,12 @@ export class SessionState {
     this.userId = client.getUserId() ?? '';
     this.displayName = client.getUser(this.userId)?.displayName ?? '';
     this.phase = 'ready';
-    // Asked once the first sync is in: until then the request would only compete with the ones the room list waits for.
-    const fetchProfile = () =>
-      client.getProfileInfo(this.userId).then(
+    afterFirstSync(client, () =>
+      void client.getProfileInfo(this.userId).then(
         (info) => (this.displayName = info.displayname ?? this.displayName),
         () => {},
-      );
-    if (client.isInitialSyncComplete()) void fetchProfile();
-    else client.once(SYNC, () => void fetchProfile());
+      ),
+    );
   }
 
   #fail(error: unknown): void {

@@ -246,6 +246,11 @@ export class TimelineState {
     return { shown, liveFrom: undefined };
   }
 
+  /** Events shown by the last refresh while a history window is open: its own and the live ones it has met. */
+  get #shownCount(): number {
+    return this.#historyShown + (this.#liveShown ?? 0);
+  }
+
   #fetchReplyTarget(eventId: string): void {
     if (this.#fetched.has(eventId) || this.#fetching.has(eventId)) return;
     this.#fetching.add(eventId);
@@ -301,8 +306,7 @@ export class TimelineState {
       const history = this.#history;
       await history.older(limit);
       this.refresh();
-      const shown = this.#historyShown + (this.#liveShown ?? 0);
-      if (shown > this.#bounds.window && history === this.#history) {
+      if (this.#shownCount > this.#bounds.window && history === this.#history) {
         // Cutting below the first event shared with the live timeline leaves the live events out too.
         history.trimNewest(this.#liveShown === undefined ? this.#bounds.window : Math.min(this.#bounds.window, this.#historyShown));
         this.refresh();
@@ -330,7 +334,7 @@ export class TimelineState {
         // At the room's newest without meeting the live timeline (it restarted after a gap): show it instead.
         this.#history = undefined;
         this.refresh();
-      } else if (this.#historyShown + (this.#liveShown ?? 0) > this.#bounds.window) {
+      } else if (this.#shownCount > this.#bounds.window) {
         history.trimOldest(Math.max(this.#bounds.window - (this.#liveShown ?? 0), limit * 2));
         this.refresh();
       }
