@@ -14,6 +14,9 @@
  * - the raw data channel's bulk rate (1 MiB in 16 KiB messages, echoed), the
  *   wire's floor under a catch-up page.
  *
+ * BENCH_REPLICATION_PARTS=delivery,catchup,join (the default: all three) picks
+ * the parts to run; the join figure is runJoinBench's (join-bench.ts).
+ *
  * BENCH_PROFILE=1 adds where the time goes: delivery split into the sender's
  * own send, the wire, the receiving handler and the /sync wake-up; the
  * returning tab's federation requests on a timeline; CPU profiles of both
@@ -68,6 +71,17 @@ async function startProfiles(pages: Page[]): Promise<{ stop(names: string[]): Pr
   };
 }
 
+/** The parts of the replication figures BENCH_REPLICATION_PARTS asks for (all when unset). */
+export function replicationParts(): Set<'delivery' | 'catchup' | 'join'> {
+  const asked = (process.env.BENCH_REPLICATION_PARTS ?? 'delivery,catchup,join').split(',').map((p) => p.trim());
+  const parts = new Set<'delivery' | 'catchup' | 'join'>();
+  for (const p of asked) {
+    if (p === 'delivery' || p === 'catchup' || p === 'join') parts.add(p);
+    else if (p) throw new Error(`BENCH_REPLICATION_PARTS: unknown part ${JSON.stringify(p)} (delivery, catchup, join)`);
+  }
+  return parts;
+}
+
 export interface ReplicationBenchOptions {
   /** Messages timed for delivery. @default 300 */
   deliveries?: number;
@@ -80,6 +94,8 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
     console.warn('chromium not found at /usr/bin/chromium: skipping replication figures');
     return [];
   }
+  const parts = replicationParts();
+  if (!parts.has('delivery') && !parts.has('catchup')) return [];
   const deliveries = options.deliveries ?? 300;
   const catchUpEvents = options.catchUpEvents ?? (Number(process.env.BENCH_CATCHUP_EVENTS) || 10_000);
   const server = await servePeerEntry();
@@ -106,25 +122,26 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
     await until('direct WebRTC link', () => call(p1, 'libp2pPeers'), directTo(s2));
     await until('direct WebRTC link', () => call(p2, 'libp2pPeers'), directTo(s1));
 
-    // Raw data channel between the same two pages: the limit.
-    const offer = await call(p1, 'rawRtcOffer');
-    await call(p1, 'rawRtcFinish', await call(p2, 'rawRtcAnswer', offer));
-    await call(p1, 'rawRtcTimes', 100);
+    if (parts.has('delivery')) {
+      // Raw data channel between the same two pages: the limit.
+      const offer = await call(p1, 'rawRtcOffer');
+      await call(p1, 'rawRtcFinish', await call(p2, 'rawRtcAnswer', offer));
+      await call(p1, 'rawRtcTimes', 100);
 
-    // Delivery: warm up, then alternate halves with the raw round trip.
-    await call(p2, 'startReceiving', bob);
-    await call(p1, 'sendSeries', alice, roomId, 'warm-', 30, 20);
-    await until('warm-up delivered', () => call(p2, 'arrived'), (n) => n >= 30, 30_000);
-    const raw: number[] = [];
-    const latencies: number[] = [];
-    for (let half = 0; half < 2; half++) {
-      raw.push(...(await call(p1, 'rawRtcTimes', 500)));
-      const prefix = `d${half}-`;
-      const sent = await call(p1, 'sendSeries', alice, roomId, prefix, deliveries / 2, 20);
-      const expected = 30 + (half + 1) * (deliveries / 2);
-      await until('deliveries', () => call(p2, 'arrived'), (n) => n >= expected, 60_000);
-      const arrivals = await call(p2, 'arrivalTimes');
-      for (const [body, at] of Object.entries(sent)) if (arrivals[body] !== undefined) latencies.push(arrivals[body]! - at);
+      // Delivery: warm up, then alternate halves with the raw round trip.
+      await call(p2, 'startReceiving', bob);
+      await call(p1, 'sendSeries', alice, roomId, 'warm-', 30, 20);
+      await until('warm-up delivered', () => call(p2, 'arrived'), (n) => n >= 30, 30_000);
+      const raw: number[] = [];
+      const latencies: number[] = [];
+      for (let half = 0; half < 2; half++) {
+        raw.push(...(await call(p1, 'rawRtcTimes', 500)));
+        const prefix = `d${half}-`;
+        const sent = await call(p1, 'sendSeries', alice, roomId, prefix, deliveries / 2, 20);
+        const expected = 30 + (half + 1) * (deliveries / 2);
+        await until('deliveries', () => call(p2, 'arrived'), (n) => n >= expected, 60_000);
+        const arrivals = await call(p2, 'arrivalTimes');
+        for (const [body, at] of Object.entries(sent)) if (arrivals[body] !== undefined) latencies.push(arrivals[body]! - at);
     }
     await call(p2, 'stopReceiving');
     if (process.env.BENCH_PROFILE) {
@@ -164,27 +181,31 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
     rows.push(
       { where, figure: `replication: tab-to-tab delivery, send → other tab's /sync, p50 (${latencies.length} msgs, WebRTC)`, value: percentile(latencies, 50), unit: 'ms', limit: { label: `goal 5 ms; raw RTCDataChannel round trip p50`, value: percentile(raw, 50), unit: 'ms' } },
       { where, figure: 'replication: tab-to-tab delivery, p99', value: percentile(latencies, 99), unit: 'ms', limit: { label: `goal 25 ms; raw RTCDataChannel round trip p99`, value: percentile(raw, 99), unit: 'ms' } },
+      { where, figure: 'replication: raw RTCDataChannel bulk, 1 MiB in 16 KiB messages echoed (the wire under a catch-up page)', value: rawBulkMiBs, unit: 'MiB/s', note: `median of 3: ${bulk[1]!.toFixed(0)} ms per MiB and back` },
     );
+    }
 
-    // Catch-up: bob's tab closes, alice writes, bob's tab returns on the same profile.
-    const bobProfile = `bench-b-${tag}`;
-    await call(p2, 'close');
-    await p2.close();
-    const written = await call(p1, 'sendMany', alice, roomId, 'c-', catchUpEvents);
-    rows.push({ where, figure: 'replication: local sends/s while the peer is away (IndexedDB, sequential)', value: written.rate, unit: '/s' });
-    p2 = await server.open(c2);
-    const rawIdb = await call(p2, 'rawIdbWrites', 500, 10_000);
-    await call(p2, 'expectEvents', written.ids);
-    const profiling = process.env.BENCH_PROFILE ? await startProfiles([p1, p2]) : undefined;
-    const t0 = Date.now();
-    await call(p2, 'boot', { profile: bobProfile, relays, trace: !!process.env.BENCH_PROFILE });
-    const booted = Date.now() - t0;
-    if (process.env.BENCH_PROFILE) {
-      // Until the direct link is back, federation crosses the relayed connection.
-      void until('direct WebRTC link back', () => call(p2, 'libp2pPeers').catch(() => []), directTo(s1), 60_000).then(
-        () => console.log(`--- direct WebRTC link back ${Date.now() - t0} ms after boot began`),
-        () => undefined,
-      );
+    if (parts.has('catchup')) {
+
+      // Catch-up: bob's tab closes, alice writes, bob's tab returns on the same profile.
+      const bobProfile = `bench-b-${tag}`;
+      await call(p2, 'close');
+      await p2.close();
+      const written = await call(p1, 'sendMany', alice, roomId, 'c-', catchUpEvents);
+      rows.push({ where, figure: 'replication: local sends/s while the peer is away (IndexedDB, sequential)', value: written.rate, unit: '/s' });
+      p2 = await server.open(c2);
+      const rawIdb = await call(p2, 'rawIdbWrites', 500, 10_000);
+      await call(p2, 'expectEvents', written.ids);
+      const profiling = process.env.BENCH_PROFILE ? await startProfiles([p1, p2]) : undefined;
+      const t0 = Date.now();
+      await call(p2, 'boot', { profile: bobProfile, relays, trace: !!process.env.BENCH_PROFILE });
+      const booted = Date.now() - t0;
+      if (process.env.BENCH_PROFILE) {
+        // Until the direct link is back, federation crosses the relayed connection.
+        void until('direct WebRTC link back', () => call(p2, 'libp2pPeers').catch(() => []), directTo(s1), 60_000).then(
+          () => console.log(`--- direct WebRTC link back ${Date.now() - t0} ms after boot began`),
+          () => undefined,
+        );
     }
     await until('catch-up', () => call(p2, 'hasLastExpected'), (v) => v, 600_000, 100);
     const seconds = (Date.now() - t0) / 1000;
@@ -218,8 +239,8 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
         limit: { label: 'goal 5,000 events/s; raw IndexedDB 500 records/txn', value: rawIdb, unit: 'records/s' },
         note: `${seconds.toFixed(1)} s total; boot ${booted} ms; ${rounds} catch-up rounds done`,
       },
-      { where, figure: 'replication: raw RTCDataChannel bulk, 1 MiB in 16 KiB messages echoed (the wire under a catch-up page)', value: rawBulkMiBs, unit: 'MiB/s', note: `median of 3: ${bulk[1]!.toFixed(0)} ms per MiB and back` },
     );
+    }
     await call(p1, 'close');
     await call(p2, 'close');
     return rows;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { runCoreBench } from './core-bench.js';
 import { runNodeHttpBench } from './node-http.js';
 import { runP2pBench } from './p2p-bench.js';
-import { runReplicationBench } from './replication-bench.js';
+import { replicationParts, runReplicationBench } from './replication-bench.js';
 import { runJoinBench } from './join-bench.js';
 import { runSimBench } from './sim-bench.js';
 import { runE2eeBench } from './e2ee-bench.js';
@@ -63,8 +63,10 @@ if (wants('p2p')) {
 if (wants('replication')) {
   console.log('replication (chromium, whole peers over IndexedDB and WebRTC through a Node relay)…');
   rows.push(...(await runReplicationBench()));
-  console.log('replication: joining a room of 1,000 members and 10,000 events (node, in-process servers)…');
-  rows.push(...(await runJoinBench()));
+  if (replicationParts().has('join')) {
+    console.log('replication: joining a room of 1,000 members and 10,000 events (node, in-process servers)…');
+    rows.push(...(await runJoinBench()));
+  }
 }
 
 if (wants('media')) {
