@@ -50,6 +50,7 @@ import { KeyedLock } from './lock.js';
 import { federationForm, persist, remoteServersOf } from './persist.js';
 import { ReadCaches } from '../sync/room-reader.js';
 import { checkFormat, identifyPdus, receivePdus, verifySigned, type PduOutcome, type ReceiveHost } from './receive.js';
+import { receiveOnTip, RecentEvents } from './receive-tip.js';
 import { RoomState, stateEntryOf } from './room-state.js';
 import { serverKeys, type KeyOf, type ServerKeyLookup } from './server-keys.js';
 import { importJoinedRoom, type JoinedRoomImport } from './join-import.js';
@@ -105,6 +106,8 @@ class Engine implements RoomEngine {
   private readonly lock = new KeyedLock();
   private readonly txns: ClientTxnMemory;
   private readonly receiveHost: ReceiveHost;
+  /** Events written since boot (bounded): what lets a peer's next message skip every read (receive-tip.ts). */
+  private readonly recent = new RecentEvents();
   private readonly keyOf: KeyOf;
   private readonly remoteInvite: RoomEngineOptions['remoteInvite'];
   /** Last origin_server_ts given to a v12 create event: keeps room IDs of quick successive creates apart. */
@@ -125,6 +128,7 @@ class Engine implements RoomEngine {
       room: (roomId) => this.room(roomId),
       loadRoom: (roomId) => this.loadRoom(roomId),
     };
+    this.recent.follow(ctx.storage);
   }
 
   // -------------------------------------------------------------------------
@@ -617,7 +621,11 @@ class Engine implements RoomEngine {
   // -------------------------------------------------------------------------
   // Events from peers (receive.ts runs the checks; persist.ts writes)
 
-  receivePdus(pdus: readonly unknown[], origin: string): Promise<PduOutcome[]> {
+  async receivePdus(pdus: readonly unknown[], origin: string): Promise<PduOutcome[]> {
+    if (pdus.length === 1) {
+      const onTip = await receiveOnTip(this.receiveHost, this.recent, this.txns, pdus[0], origin);
+      if (onTip) return [onTip];
+    }
     return receivePdus(this.receiveHost, pdus, origin);
   }
 

@@ -96,7 +96,7 @@ interface BatchAbsence {
 }
 
 /** A PDU past steps 1–4. */
-interface Checked {
+export interface Checked {
   index: number;
   eventId: string;
   roomId: string;
@@ -240,7 +240,7 @@ async function receiveChecked(
  */
 const formatChecked = new WeakMap<object, { version: string; result: ReturnType<typeof checkFormat> }>();
 
-function checkFormatOnce(raw: object, version: string): ReturnType<typeof checkFormat> {
+export function checkFormatOnce(raw: object, version: string): ReturnType<typeof checkFormat> {
   const hit = formatChecked.get(raw);
   if (hit && hit.version === version) return hit.result;
   const result = checkFormat(raw, version);
@@ -268,12 +268,14 @@ export async function identifyPdus(host: ReceiveHost, roomId: string, pdus: read
 /** Signature checks begun by identifyPdus, by the caller's parsed object (which is not changed in between, as for formatChecked). */
 const verifications = new WeakMap<object, { version: string; result: ReturnType<typeof verifySigned> }>();
 
-function verifyAhead(keyOf: KeyOf, raw: object, wire: PDU, version: string): void {
-  if (verifications.get(raw)?.version === version) return;
+export function verifyAhead(keyOf: KeyOf, raw: object, wire: PDU, version: string): ReturnType<typeof verifySigned> {
+  const hit = verifications.get(raw);
+  if (hit?.version === version) return hit.result;
   const result = verifySigned(keyOf, wire, version);
   // Awaited (and its failure seen) by receivePdus; an event never handed on must not leave an unhandled rejection.
   result.catch(() => undefined);
   verifications.set(raw, { version, result });
+  return result;
 }
 
 /** The signature check identifyPdus began for this object, if any; taken once. */
@@ -285,7 +287,7 @@ function verifiedAhead(raw: object, version: string): ReturnType<typeof verifySi
 }
 
 /** The room a PDU is for: its room_id, or for a create event of a room version without one, the ID its hash gives. */
-function roomIdOf(raw: unknown): string | undefined {
+export function roomIdOf(raw: unknown): string | undefined {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
   const { room_id: roomId, type, state_key: stateKey, content } = raw as Record<string, unknown>;
   if (typeof roomId === 'string') return roomId;
@@ -616,8 +618,11 @@ function workingCopy(room: RoomState): RoomState {
   return copy;
 }
 
+/** What steps 5–7 read and where they put the plan: a batch (RoomBatch), or memory alone (receive-tip.ts). */
+export type CheckView = Pick<RoomBatch, 'current' | 'currentGroup' | 'recordsOf' | 'statesAfter' | 'getEvent' | 'add'>;
+
 /** Steps 5–7 for one event of a batch: adds its plan to the batch's write. */
-async function checkInBatch(batch: RoomBatch, c: Checked): Promise<PduOutcome> {
+export async function checkInBatch(batch: CheckView, c: Checked): Promise<PduOutcome> {
   const room = batch.current;
   const { eventId, roomId, event } = c;
   const version = room.version;
