@@ -216,19 +216,30 @@ export async function serveMuxStream(stream: Stream, origin: string, deps: MuxSe
       return answer(id, matrixError(429, 'M_LIMIT_EXCEEDED', why, { retry_after_ms: admission.retryAfterMs }));
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let response: FederationResponse;
     try {
-      const response = await Promise.race([
+      response = await Promise.race([
         runHandler(deps.handler(), origin, request),
         new Promise<FederationResponse>((resolve) => {
           timer = setTimeout(() => resolve(matrixError(504, 'M_UNKNOWN', 'the handler did not answer in time')), options.handlerTimeoutMs);
         }),
       ]);
-      answer(id, response);
     } finally {
       clearTimeout(timer);
       admission.release();
-      inFlight.delete(id);
     }
+    // Answered from a task of its own: writing to a WebRTC data channel holds this thread (a call into
+    // the browser's network thread), and the commit that ends a handler usually wakes this tab's own
+    // clients too (the /sync long-poll that shows the event a PUT /send stored), which then read their
+    // answer first. The peer waits one task longer. Resolves once the answer is queued, so a stream the
+    // peer closed is closed after it.
+    await new Promise<void>((queued) =>
+      setTimeout(() => {
+        inFlight.delete(id);
+        answer(id, response);
+        queued();
+      }, 0),
+    );
   }
 
   try {

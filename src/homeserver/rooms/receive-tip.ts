@@ -39,7 +39,7 @@ import type { RoomState, StateEntry } from './room-state.js';
 export class RecentEvents {
   private readonly records = new Map<string, EventRecord>();
 
-  constructor(private readonly limit = 2_048) {}
+  constructor(private readonly limit = 1_024) {}
 
   /** Remembers what each committed write stored; returns the unsubscribe function (a no-op without an observer). */
   follow(storage: Storage): () => void {
