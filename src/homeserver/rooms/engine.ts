@@ -476,9 +476,8 @@ class Engine implements RoomEngine {
         const finalState = new Map<string, string | null>();
         for (const p of prepared) {
           const before = group;
-          records.push(await t.events.add({ eventId: p.eventId, roomId, event: p.event, depth: p.depth }));
           group = await t.stateGroups.create(roomId, new Map([[p.key as string, p.eventId]]), before);
-          await t.eventState.set({ eventId: p.eventId, before, after: group });
+          records.push(await t.events.add({ eventId: p.eventId, roomId, event: p.event, depth: p.depth, stateGroups: { before, after: group } }));
           finalState.set(p.key as string, p.eventId);
         }
         await t.currentState.apply(roomId, finalState);
