@@ -213,6 +213,8 @@ export interface EventsReader {
   getMany(eventIds: readonly string[]): Promise<Map<string, EventRecord>>;
   /** Whether the event is stored (outlier or not). */
   has(eventId: string): Promise<boolean>;
+  /** Which of `eventIds` are stored: by key alone, no row read (a duplicate check). */
+  storedIds(eventIds: readonly string[]): Promise<Set<string>>;
 }
 
 export interface EventsStore extends EventsReader {

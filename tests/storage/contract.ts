@@ -196,6 +196,9 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
           expect(await txn.events.get('$missing')).toBeUndefined();
           const many = await txn.events.getMany(['$a', '$missing']);
           expect([...many.keys()]).toEqual(['$a']);
+          // By key alone; an ID that is a prefix of a stored one is not stored.
+          expect(await txn.events.storedIds(['$missing', '$a', '$', '$a'])).toEqual(new Set(['$a']));
+          expect(await txn.events.storedIds([])).toEqual(new Set());
         });
         await expectCode(
           storage.write((txn) => txn.events.add({ eventId: '$a', roomId: ROOM, event: pdu(ROOM, 3) })),

@@ -625,8 +625,7 @@ class Engine implements RoomEngine {
   }
 
   async storedEvents(eventIds: readonly string[]): Promise<Set<string>> {
-    const found = await this.ctx.storage.read((t) => t.events.getMany(eventIds));
-    return new Set(found.keys());
+    return this.ctx.storage.read((t) => t.events.storedIds(eventIds));
   }
 
   async receiveEvent(input: PDU, origin: string): Promise<ReceiveResult> {

@@ -166,7 +166,7 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
     // save: it is skipped, one request per event less, and the write's inserts refuse what is stored after all.
     const ahead = new Map(formed.map((f) => [f, verifiedAhead(f.raw, f.version)]));
     const assumed = storedSince !== undefined && formed.length > 0 && [...ahead.values()].every((v) => v !== undefined);
-    const known = assumed ? new Map<string, EventRecord>() : await ctx.storage.read(async (t) => t.events.getMany(formed.map((f) => f.eventId)));
+    const known = assumed ? new Set<string>() : await ctx.storage.read(async (t) => t.events.storedIds(formed.map((f) => f.eventId)));
 
     // 3–4. Signatures and content hashes, concurrently (begun already for a catch-up page: verifyAhead).
     const fresh = formed.filter((f) => {

@@ -41,6 +41,13 @@ export class Events implements EventsStore {
     return (await this.ctx.t.count(T.events, { prefix: [eventId] })) > 0;
   }
 
+  async storedIds(eventIds: readonly string[]): Promise<Set<string>> {
+    // Counts, issued together: IndexedDB answers them from the keys, without copying the rows out.
+    const ids = [...new Set(eventIds)];
+    const counts = await Promise.all(ids.map((id) => this.ctx.t.count(T.events, { prefix: [id] })));
+    return new Set(ids.filter((_, i) => counts[i]! > 0));
+  }
+
   async add(input: NewEvent): Promise<EventRecord> {
     this.ctx.assertWritable();
     // With a native insert the taken key fails the write itself: no read before it.
