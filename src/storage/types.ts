@@ -218,7 +218,10 @@ export interface EventsReader {
 }
 
 export interface EventsStore extends EventsReader {
-  /** Stores a new event and its DAG edges; non-outliers take the next stream position. Throws EXISTS if stored. */
+  /**
+   * Stores a new event, one row (its DAG edges are its prev_events, indexed; its state groups ride along when
+   * given); non-outliers take the next stream position. Throws EXISTS if stored.
+   */
   add(event: NewEvent): Promise<EventRecord>;
   /** Changes an event's record (redaction, rejection); throws NOT_FOUND if absent. */
   update(eventId: string, patch: EventPatch): Promise<EventRecord>;
