@@ -65,12 +65,28 @@ export interface SchemaEditor {
   createTable(name: string, keyPath: readonly string[]): void;
   /** Drops a table and its indexes. */
   deleteTable(name: string): void;
-  /** Creates an index over existing and future rows; rows lacking a key field are left out. */
-  createIndex(table: string, name: string, keyPath: readonly string[]): void;
+  /**
+   * Creates an index over existing and future rows; rows lacking a key field are left out. A `multiEntry`
+   * index has a key path of one field (a name or a dotted path) holding an array: a row is under each distinct
+   * key part in it, as a one-part key (keys.ts `indexKeysOf`).
+   */
+  createIndex(table: string, name: string, keyPath: readonly string[], options?: IndexOptions): void;
   /** Drops an index. */
   deleteIndex(table: string, name: string): void;
   /** The upgrade transaction, for migrations that rewrite rows. */
   readonly txn: EngineTxn;
+}
+
+export interface IndexOptions {
+  /** One entry per element of the array at the key path (IndexedDB's multiEntry). @default false */
+  multiEntry?: boolean;
+}
+
+/** Throws SCHEMA for an index the backends cannot all build: a multiEntry index has a key path of one field. */
+export function checkIndex(name: string, keyPath: readonly string[], options: IndexOptions = {}): string {
+  if (keyPath.length === 0) throw new StorageError('SCHEMA', `index ${name} has an empty key path`);
+  if (options.multiEntry && keyPath.length !== 1) throw new StorageError('SCHEMA', `multiEntry index ${name} must have a key path of one field`);
+  return checkName(name);
 }
 
 /** One schema step; a database at version n has run migrations[0..n-1]. */

@@ -58,18 +58,48 @@ export function isKeyPart(value: unknown): value is KeyPart {
 }
 
 /**
- * Reads the key of `row` at `keyPath` (top-level field names). Returns
+ * Reads the key of `row` at `keyPath`: each entry a field name, or a dotted
+ * path into nested objects (`event.depth`) as in IndexedDB. Returns
  * undefined when a field is missing or not a key part: such a row has no entry
  * in an index, exactly as IndexedDB skips it.
  */
 export function keyOf(row: Readonly<Record<string, unknown>>, keyPath: readonly string[]): Key | undefined {
   const key: KeyPart[] = [];
   for (const field of keyPath) {
-    const value = row[field];
+    const value = valueAt(row, field);
     if (!isKeyPart(value)) return undefined;
     key.push(value);
   }
   return key;
+}
+
+/**
+ * The keys a row has in an index: one (`keyOf`), or for a multiEntry index
+ * (a key path of one field) one per distinct key part of the array at that
+ * field, each as a one-part key, as IndexedDB indexes them; elements that are
+ * not key parts are left out, and a single key part stands for itself.
+ */
+export function indexKeysOf(row: Readonly<Record<string, unknown>>, keyPath: readonly string[], multiEntry: boolean): Key[] {
+  if (!multiEntry) {
+    const key = keyOf(row, keyPath);
+    return key ? [key] : [];
+  }
+  const value = valueAt(row, keyPath[0]!);
+  if (!Array.isArray(value)) return isKeyPart(value) ? [[value]] : [];
+  const parts = new Set<KeyPart>();
+  for (const item of value) if (isKeyPart(item)) parts.add(item === 0 ? 0 : item);
+  return [...parts].map((part) => [part]);
+}
+
+/** The value at a field name, or at a dotted path through nested objects' own fields. */
+function valueAt(row: Readonly<Record<string, unknown>>, path: string): unknown {
+  if (!path.includes('.')) return row[path];
+  let value: unknown = row;
+  for (const field of path.split('.')) {
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, field)) return undefined;
+    value = (value as Record<string, unknown>)[field];
+  }
+  return value;
 }
 
 /** Like `keyOf`, for primary keys, which every row must have. */

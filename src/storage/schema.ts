@@ -11,6 +11,7 @@ import { accessTokenHash } from './token-hash.js';
 /** Table names, so stores and migrations cannot disagree on spelling. */
 export const T = {
   events: 'events',
+  /** Dropped by migration 6 (children come from the events' by_prev index): see DROPPED_TABLES. */
   eventEdges: 'event_edges',
   extremities: 'extremities',
   stateGroups: 'state_groups',
@@ -41,6 +42,9 @@ export const T = {
   counters: 'counters',
 } as const;
 
+/** Tables an earlier migration created and a later one dropped: named in T only for those migrations. */
+export const DROPPED_TABLES: ReadonlySet<string> = new Set([T.eventEdges]);
+
 /** The `eventId` of a room's one row of forward extremities (see migration 3); no event ID is empty. */
 export const EXTREMITIES_ROW = '';
 
@@ -49,6 +53,7 @@ export const I = {
   eventsByRoomStream: 'by_room_stream',
   eventsByStream: 'by_stream',
   eventsByRoomDepth: 'by_room_depth',
+  eventsByPrev: 'by_prev',
   membershipsByRoom: 'by_room',
   aliasesByRoom: 'by_room',
   accessTokensByDevice: 'by_device',
@@ -136,5 +141,13 @@ export const migrations: readonly Migration[] = [
   (s) => {
     s.createTable(T.mediaChunks, ['blobId', 'index']);
     s.createTable(T.mediaUploads, ['blobId']);
+  },
+  // 6: an event costs one row. Its children are found through a multiEntry index over its own prev_events
+  // (filled from the events already stored, so the event_edges rows, one per edge, go); its state groups live on
+  // its row (`stateGroups`) for events stored from now on, while rows stored before keep theirs in event_state,
+  // read as a fallback (stores/state.ts).
+  (s) => {
+    s.createIndex(T.events, I.eventsByPrev, ['event.prev_events'], { multiEntry: true });
+    s.deleteTable(T.eventEdges);
   },
 ];

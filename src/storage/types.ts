@@ -169,6 +169,17 @@ export interface EventRecord {
   softFailed?: boolean;
   /** The redaction event that redacted this one. */
   redactedBy?: string;
+  /**
+   * The state groups before and after the event, when stored with it (events stored since schema 6 with a
+   * state: not rejected ones). Events stored before keep them apart: `eventState.of(record)` reads either.
+   */
+  stateGroups?: EventStateGroups;
+}
+
+/** The state groups before and after an event (equal for non-state events). */
+export interface EventStateGroups {
+  before: number;
+  after: number;
 }
 
 export interface NewEvent {
@@ -189,6 +200,8 @@ export interface NewEvent {
    * it. The caller hands out the positions (descending as it walks back in time).
    */
   historicalPosition?: number;
+  /** The event's state groups, stored on its row: no separate write (`eventState.set`) needed. */
+  stateGroups?: EventStateGroups;
 }
 
 export type EventPatch = Partial<Pick<EventRecord, 'event' | 'rejected' | 'softFailed' | 'redactedBy'>>;
@@ -200,10 +213,15 @@ export interface EventsReader {
   getMany(eventIds: readonly string[]): Promise<Map<string, EventRecord>>;
   /** Whether the event is stored (outlier or not). */
   has(eventId: string): Promise<boolean>;
+  /** Which of `eventIds` are stored: by key alone, no row read (a duplicate check). */
+  storedIds(eventIds: readonly string[]): Promise<Set<string>>;
 }
 
 export interface EventsStore extends EventsReader {
-  /** Stores a new event and its DAG edges; non-outliers take the next stream position. Throws EXISTS if stored. */
+  /**
+   * Stores a new event, one row (its DAG edges are its prev_events, indexed; its state groups ride along when
+   * given); non-outliers take the next stream position. Throws EXISTS if stored.
+   */
   add(event: NewEvent): Promise<EventRecord>;
   /** Changes an event's record (redaction, rejection); throws NOT_FOUND if absent. */
   update(eventId: string, patch: EventPatch): Promise<EventRecord>;
@@ -285,20 +303,20 @@ export interface StateGroupsStore extends StateGroupsReader {
   createFromState(roomId: string, state: StateMap, prevGroupId?: number): Promise<number>;
 }
 
-/** The state groups before and after an event (equal for non-state events). */
-export interface EventStateRecord {
+/** An event's state groups, by its ID. */
+export interface EventStateRecord extends EventStateGroups {
   eventId: string;
-  before: number;
-  after: number;
 }
 
 export interface EventStateReader {
-  /** The event's state groups, if recorded. */
+  /** The event's state groups, if recorded (on its row, or apart for events stored before schema 6). */
   get(eventId: string): Promise<EventStateRecord | undefined>;
+  /** The state groups of an event whose record the caller holds: no read when they are on the record. */
+  of(record: EventRecord): Promise<EventStateGroups | undefined>;
 }
 
 export interface EventStateStore extends EventStateReader {
-  /** Records the event's state groups. */
+  /** Records the event's state groups: on its row if it is stored (a read and a put), else apart. */
   set(record: EventStateRecord): Promise<void>;
 }
 

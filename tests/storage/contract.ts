@@ -21,7 +21,7 @@ import {
   type StorageErrorCode,
   type WriteTxn,
 } from '../../src/storage/index.js';
-import { T } from '../../src/storage/schema.js';
+import { DROPPED_TABLES, T } from '../../src/storage/schema.js';
 
 /** One isolated place a backend keeps data (an IDBFactory and name, a file). */
 export interface StorageLocation {
@@ -103,13 +103,16 @@ async function writeEverything(txn: WriteTxn, { v1Layout = false } = {}): Promis
   await txn.meta.put('signing_seed', new Uint8Array([9, 9]));
 }
 
-/** Reads every store: equal snapshots mean equal contents. */
-async function readEverything(txn: ReadTxn): Promise<unknown> {
+/**
+ * Reads every store: equal snapshots mean equal contents. `children: false` leaves out the DAG's children,
+ * whose index a database before migration 6 lacks.
+ */
+async function readEverything(txn: ReadTxn, { children = true } = {}): Promise<unknown> {
   const eventState = await txn.eventState.get('$a1');
   return {
     events: await txn.events.getMany(['$create', '$a1', '$out']),
     timeline: await txn.timeline.rangeAll({ dir: 'f' }),
-    children: await txn.dag.children('$create'),
+    children: children ? await txn.dag.children('$create') : undefined,
     extremities: await txn.dag.extremities(ROOM),
     eventState,
     state: eventState && (await txn.stateGroups.load(eventState.after)),
@@ -193,6 +196,9 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
           expect(await txn.events.get('$missing')).toBeUndefined();
           const many = await txn.events.getMany(['$a', '$missing']);
           expect([...many.keys()]).toEqual(['$a']);
+          // By key alone; an ID that is a prefix of a stored one is not stored.
+          expect(await txn.events.storedIds(['$missing', '$a', '$', '$a'])).toEqual(new Set(['$a']));
+          expect(await txn.events.storedIds([])).toEqual(new Set());
         });
         await expectCode(
           storage.write((txn) => txn.events.add({ eventId: '$a', roomId: ROOM, event: pdu(ROOM, 3) })),
@@ -354,6 +360,25 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
         expect(await storage.read((txn) => txn.dag.extremities(ROOM))).toEqual(['$d']);
         expect(await storage.read((txn) => txn.dag.extremities(OTHER_ROOM))).toEqual(['$z']);
       });
+
+      it('lists a child once however often it names the parent, and follows a rewritten event', async () => {
+        await storage.write(async (txn) => {
+          await txn.events.add({ eventId: '$p', roomId: ROOM, event: pdu(ROOM, 1) });
+          await txn.events.add({ eventId: '$q', roomId: ROOM, event: pdu(ROOM, 1) });
+          await txn.events.add({ eventId: '$twice', roomId: ROOM, event: pdu(ROOM, 2, ['$p', '$q', '$p']) });
+          await txn.events.add({ eventId: '$rejected', roomId: ROOM, event: pdu(ROOM, 2, ['$p']), outlier: true, rejected: 'bad' });
+        });
+        await storage.read(async (txn) => {
+          expect(await txn.dag.children('$p')).toEqual(['$rejected', '$twice']);
+          expect(await txn.dag.children('$q')).toEqual(['$twice']);
+        });
+        // A redaction keeps prev_events; a record rewritten keeps its place in the DAG.
+        await storage.write((txn) => txn.events.update('$twice', { redactedBy: '$r', event: pdu(ROOM, 2, ['$q']) }));
+        await storage.read(async (txn) => {
+          expect(await txn.dag.children('$p')).toEqual(['$rejected']);
+          expect(await txn.dag.children('$q')).toEqual(['$twice']);
+        });
+      });
     });
 
     describe('state', () => {
@@ -425,6 +450,33 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
         await storage.write((txn) => txn.eventState.set({ eventId: '$e', before: 1, after: 2 }));
         expect(await storage.read((txn) => txn.eventState.get('$e'))).toEqual({ eventId: '$e', before: 1, after: 2 });
         expect(await storage.read((txn) => txn.eventState.get('$x'))).toBeUndefined();
+      });
+
+      it('keeps an event\'s groups on its record, stored with it or set later', async () => {
+        const written: string[] = [];
+        storage.observe?.((summary) => written.push(...summary.events.map((e) => `${e.eventId} ${JSON.stringify(e.stateGroups)}`)));
+        await storage.write(async (txn) => {
+          await txn.events.add({ eventId: '$with', roomId: ROOM, event: pdu(ROOM, 1), stateGroups: { before: 3, after: 4 } });
+          await txn.events.add({ eventId: '$later', roomId: ROOM, event: pdu(ROOM, 2, ['$with']) });
+          await txn.events.add({ eventId: '$none', roomId: ROOM, event: pdu(ROOM, 2, ['$with']), outlier: true, rejected: 'bad' });
+          await txn.eventState.set({ eventId: '$later', before: 4, after: 5 });
+        });
+        await storage.read(async (txn) => {
+          const withGroups = (await txn.events.get('$with'))!;
+          expect(withGroups.stateGroups).toEqual({ before: 3, after: 4 });
+          expect(await txn.eventState.of(withGroups)).toEqual({ before: 3, after: 4 });
+          expect(await txn.eventState.get('$with')).toEqual({ eventId: '$with', before: 3, after: 4 });
+          const later = (await txn.events.get('$later'))!;
+          expect(later.stateGroups).toEqual({ before: 4, after: 5 });
+          expect(await txn.eventState.get('$later')).toEqual({ eventId: '$later', before: 4, after: 5 });
+          expect(await txn.eventState.of((await txn.events.get('$none'))!)).toBeUndefined();
+          expect(await txn.eventState.get('$none')).toBeUndefined();
+          // Promoting and updating keep them.
+          expect((await txn.timeline.range(ROOM, { dir: 'f' })).map((e) => e.stateGroups)).toEqual([{ before: 3, after: 4 }, { before: 4, after: 5 }]);
+        });
+        await storage.write((txn) => txn.events.update('$with', { redactedBy: '$r' }));
+        expect((await storage.read((txn) => txn.events.get('$with')))!.stateGroups).toEqual({ before: 3, after: 4 });
+        if (storage.observe) expect(written).toContain('$later {"before":4,"after":5}');
       });
 
       it('keeps current state per room', async () => {
@@ -623,7 +675,7 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
         // A step after the last one reads every row of every table as stored.
         const rows: unknown[] = [];
         const dump: Migration = async (schema) => {
-          for (const table of Object.values(T)) rows.push(...(await schema.txn.scan(table)));
+          for (const table of Object.values(T)) if (!DROPPED_TABLES.has(table)) rows.push(...(await schema.txn.scan(table)));
         };
         storage = await location.open({ migrations: [...migrations, dump] });
         const stored = JSON.stringify(rows, (_key, value: unknown) => (value instanceof Uint8Array ? Array.from(value) : value));
@@ -1133,6 +1185,89 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
     });
 
     describe('schema', () => {
+      it('keeps the children and state groups of events stored before migration 6', async () => {
+        const old = backend.location();
+        // Rows in the layout before migration 6: an event row, an event_edges row per edge, an event_state row.
+        const oldRows: Migration = async (schema) => {
+          const chain: [string, string[]][] = [['$o1', []], ['$o2', ['$o1']], ['$o3', ['$o2', '$o1']]];
+          for (const [i, [eventId, prevs]] of chain.entries()) {
+            await schema.txn.put('events', { eventId, roomId: ROOM, event: pdu(ROOM, i + 1, prevs), depth: i + 1, outlier: false, streamOrdering: i + 1 });
+            for (const prevId of prevs) await schema.txn.put('event_edges', { prevId, eventId });
+            await schema.txn.put('event_state', { eventId, before: 10 + i, after: 11 + i });
+          }
+          await schema.txn.put('counters', { name: 'stream', value: chain.length });
+        };
+        const upgraded = await old.open({ migrations: [...migrations.slice(0, 5), oldRows, ...migrations.slice(5)] });
+        try {
+          // New events beside the old: a child of an old event, and a merge of an old and a new one.
+          await upgraded.write(async (txn) => {
+            await txn.events.add({ eventId: '$n1', roomId: ROOM, event: pdu(ROOM, 4, ['$o3']), stateGroups: { before: 13, after: 14 } });
+            await txn.events.add({ eventId: '$n2', roomId: ROOM, event: pdu(ROOM, 5, ['$n1', '$o2']), stateGroups: { before: 14, after: 14 } });
+          });
+          await upgraded.read(async (txn) => {
+            expect(await txn.dag.children('$o1')).toEqual(['$o2', '$o3']);
+            expect(await txn.dag.children('$o2')).toEqual(['$n2', '$o3']);
+            expect(await txn.dag.children('$o3')).toEqual(['$n1']);
+            expect(await txn.dag.children('$n1')).toEqual(['$n2']);
+            expect(await txn.dag.children('$n2')).toEqual([]);
+            const o2 = (await txn.events.get('$o2'))!;
+            expect(o2.stateGroups).toBeUndefined();
+            expect(await txn.eventState.of(o2)).toEqual({ before: 11, after: 12 });
+            expect(await txn.eventState.get('$o3')).toEqual({ eventId: '$o3', before: 12, after: 13 });
+            expect(await txn.eventState.get('$n2')).toEqual({ eventId: '$n2', before: 14, after: 14 });
+            expect((await txn.timeline.range(ROOM, { dir: 'f' })).map((e) => e.eventId)).toEqual(['$o1', '$o2', '$o3', '$n1', '$n2']);
+          });
+          // Set again, an old event's groups move onto its row and win over the old record.
+          await upgraded.write((txn) => txn.eventState.set({ eventId: '$o1', before: 20, after: 21 }));
+          expect(await upgraded.read((txn) => txn.eventState.get('$o1'))).toEqual({ eventId: '$o1', before: 20, after: 21 });
+        } finally {
+          await upgraded.close();
+          await old.cleanup?.();
+        }
+      });
+
+      it('indexes each element of an array under a multiEntry index, following the rows it indexes', async () => {
+        const old = backend.location();
+        const seen: Record<string, unknown> = {};
+        // The engine itself, through a migration's transaction: a table whose rows carry tags at a nested path.
+        const tagged: Migration = async (schema) => {
+          schema.createTable('tagged', ['id']);
+          await schema.txn.put('tagged', { id: 1, meta: { tags: ['a', 'b', 'a'] } });
+          // Filled from the rows already there, as IndexedDB fills a new index.
+          schema.createIndex('tagged', 'by_tag', ['meta.tags'], { multiEntry: true });
+          await schema.txn.put('tagged', { id: 2, meta: { tags: ['b', 3, null, { no: 'key' }] } });
+          await schema.txn.put('tagged', { id: 3, meta: { tags: 'c' } });
+          await schema.txn.put('tagged', { id: 4, meta: {} });
+          const ids = async (prefix: (string | number)[]) => (await schema.txn.scan('tagged', { index: 'by_tag', prefix })).map((row) => row.id);
+          seen.a = await ids(['a']);
+          seen.b = await ids(['b']);
+          seen.three = await ids([3]);
+          seen.c = await ids(['c']);
+          seen.countB = await schema.txn.count('tagged', { index: 'by_tag', prefix: ['b'] });
+          seen.range = (await schema.txn.scan('tagged', { index: 'by_tag', lower: ['a'], upper: ['b'], upperOpen: true })).map((row) => row.id);
+          await schema.txn.put('tagged', { id: 1, meta: { tags: ['c'] } });
+          await schema.txn.delete('tagged', [2]);
+          seen.bAfter = await ids(['b']);
+          seen.cAfter = await ids(['c']);
+          let refused: unknown;
+          try {
+            schema.createIndex('tagged', 'two_fields', ['id', 'meta.tags'], { multiEntry: true });
+          } catch (error) {
+            refused = error;
+          }
+          seen.refused = (refused as StorageError | undefined)?.code;
+        };
+        const upgraded = await old.open({ migrations: [...migrations, tagged] });
+        try {
+          // The memory backend migrates on its first transaction.
+          await upgraded.read(async () => undefined);
+          expect(seen).toEqual({ a: [1], b: [1, 2], three: [2], c: [3], countB: 2, range: [1], bAfter: [], cAfter: [1, 3], refused: 'SCHEMA' });
+        } finally {
+          await upgraded.close();
+          await old.cleanup?.();
+        }
+      });
+
       it('lacks later indexes at an older version', async () => {
         const old = backend.location();
         const storage = await old.open({ migrations: migrations.slice(0, 1) });
@@ -1152,10 +1287,13 @@ export function runStorageContract(name: string, backend: ContractBackend, t: Te
         storage = await location.open({ migrations: migrations.slice(0, 1) });
         await addChain(storage, ROOM, 3);
         await storage.write((txn) => writeEverything(txn, { v1Layout: true }));
-        const before = await storage.read(readEverything);
+        const before = await storage.read((txn) => readEverything(txn, { children: false }));
         await storage.close();
         storage = await location.open();
-        expect(await storage.read(readEverything)).toEqual(before);
+        expect(await storage.read((txn) => readEverything(txn, { children: false }))).toEqual(before);
+        // The index added by migration 6 covers events stored before it existed.
+        expect(await storage.read((txn) => txn.dag.children('$create'))).toEqual(['$a1', '$out']);
+        expect(await storage.read((txn) => txn.dag.children('$roo1'))).toEqual(['$roo2']);
         // The index added by migration 2 covers events stored before it existed.
         const topological = await storage.read((txn) => txn.timeline.topological(ROOM, { dir: 'b' }));
         expect(topological.map((e) => e.eventId)).toEqual(['$roo3', '$roo2', '$a1', '$roo1', '$create']);

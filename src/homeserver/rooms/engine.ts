@@ -480,9 +480,8 @@ class Engine implements RoomEngine {
         const finalState = new Map<string, string | null>();
         for (const p of prepared) {
           const before = group;
-          records.push(await t.events.add({ eventId: p.eventId, roomId, event: p.event, depth: p.depth }));
           group = await t.stateGroups.create(roomId, new Map([[p.key as string, p.eventId]]), before);
-          await t.eventState.set({ eventId: p.eventId, before, after: group });
+          records.push(await t.events.add({ eventId: p.eventId, roomId, event: p.event, depth: p.depth, stateGroups: { before, after: group } }));
           finalState.set(p.key as string, p.eventId);
         }
         await t.currentState.apply(roomId, finalState);
@@ -634,8 +633,7 @@ class Engine implements RoomEngine {
   }
 
   async storedEvents(eventIds: readonly string[]): Promise<Set<string>> {
-    const found = await this.ctx.storage.read((t) => t.events.getMany(eventIds));
-    return new Set(found.keys());
+    return this.ctx.storage.read((t) => t.events.storedIds(eventIds));
   }
 
   async receiveEvent(input: PDU, origin: string): Promise<ReceiveResult> {

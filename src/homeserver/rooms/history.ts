@@ -234,16 +234,16 @@ export async function importHistory(host: HistoryHost, room: RoomState, pdus: re
       for (let i = 0; i < toStore.length; i++) {
         const a = toStore[i]!;
         const position = lowest - (toStore.length - i);
-        if (a.outlier) {
-          await t.events.update(a.eventId, { event: a.event });
-          await t.events.promote(a.eventId, position);
-        } else {
-          await t.events.add({ eventId: a.eventId, roomId, event: a.event, historicalPosition: position });
-        }
         const parent = a.event.prev_events.length === 1 ? groups.get(a.event.prev_events[0]!) : undefined;
         const before = await t.stateGroups.createFromState(roomId, a.before, parent);
         const after = a.key === undefined ? before : await t.stateGroups.create(roomId, new Map([[a.key, a.eventId]]), before);
-        await t.eventState.set({ eventId: a.eventId, before, after });
+        if (a.outlier) {
+          await t.events.update(a.eventId, { event: a.event });
+          await t.events.promote(a.eventId, position);
+          await t.eventState.set({ eventId: a.eventId, before, after });
+        } else {
+          await t.events.add({ eventId: a.eventId, roomId, event: a.event, historicalPosition: position, stateGroups: { before, after } });
+        }
         groups.set(a.eventId, after);
         outcome.stored.push(a.eventId);
       }
@@ -282,7 +282,7 @@ async function parentsState(
     const stored = await host.ctx.storage.read(async (t) => {
       const record = await t.events.get(prev);
       if (!record || record.outlier || record.rejected) return undefined;
-      const groups = await t.eventState.get(prev);
+      const groups = await t.eventState.of(record);
       return groups ? host.caches.stateGroup(t, groups.after) : undefined;
     });
     if (!stored) return undefined;

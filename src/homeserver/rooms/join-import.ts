@@ -144,9 +144,8 @@ export async function importJoinedRoom(ctx: HomeserverContext, keyOf: KeyOf, inp
       await t.events.add({ eventId: id, roomId, event, depth: event.depth ?? 0, outlier: true, ...(reason ? { rejected: reason } : {}) });
     }
     const before = await t.stateGroups.createFromState(roomId, state);
-    await t.events.add({ eventId: joinId, roomId, event: join, depth: join.depth ?? 0 });
     const afterGroup = await t.stateGroups.create(roomId, new Map([[joinKey, joinId]]), before);
-    await t.eventState.set({ eventId: joinId, before, after: afterGroup });
+    await t.events.add({ eventId: joinId, roomId, event: join, depth: join.depth ?? 0, stateGroups: { before, after: afterGroup } });
     await t.currentState.replace(roomId, after);
     for (const [key, id] of after) {
       const [type, userId] = splitStateKey(key);

@@ -2,12 +2,13 @@
  * The one write step of the room engine (Conduit's append_pdu, Synapse's
  * persist_events): a local send (build, sign, authorise) and a received event
  * (the receive checks in receive.ts) each end in a WritePlan, and `persist`
- * writes it in one storage transaction: the event and its DAG edges, its
- * state groups, forward extremities, current state, memberships, a
- * redaction, the client's transaction ID and the outbox entries that carry a
- * local event to the other servers in the room. Only after the write commits
- * does it bring the room's in-memory state (room-state.ts) up to date, so a
- * failed write leaves storage and cache as they were.
+ * writes it in one storage transaction: the event (its row carries its DAG
+ * edges and state groups), new state groups, forward extremities, current
+ * state, memberships, a redaction, the client's transaction ID and the outbox
+ * entries that carry a local event to the other servers in the room. Only
+ * after the write commits does it bring the room's in-memory state
+ * (room-state.ts) up to date, so a failed write leaves storage and cache as
+ * they were.
  *
  * Rejected and soft-failed events are written too, as outliers (kept so they
  * are not fetched again, never shown or built on), by the same function.
@@ -169,9 +170,10 @@ export async function writeStaged(t: WriteTxn, roomId: string, staged: Staged, c
   // Known at once for an event that changes no state: later plans issued alongside this one may build on it.
   if (key === undefined && !plan.resolved) created.set(eventId, { after: before, current: before });
   const outlier = plan.status === 'softFailed';
-  const record = await t.events.add({ eventId, roomId, event: plan.event, depth: plan.depth, ...(outlier ? { outlier, softFailed: true } : {}) });
   const after = key === undefined ? before : await t.stateGroups.create(roomId, new Map([[key, eventId]]), before);
-  await t.eventState.set({ eventId, before, after });
+  // The state groups ride on the event's row: one request for a message event.
+  const stateGroups = { before, after };
+  const record = await t.events.add({ eventId, roomId, event: plan.event, depth: plan.depth, stateGroups, ...(outlier ? { outlier, softFailed: true } : {}) });
   created.set(eventId, { after });
   if (outlier) return { record };
 

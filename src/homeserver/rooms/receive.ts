@@ -8,6 +8,9 @@
  *    and versions stop here.
  * 2. Event ID right after the format check, and known events dropped before
  *    any signature work: gossip and anti-entropy deliver many duplicates.
+ *    A catch-up page, whose signatures identifyPdus began ahead, is not read
+ *    for them: its write's inserts refuse a stored event, and the batch is
+ *    then checked again with the read.
  * 3. Signatures of the sender's server (and of a restricted join's
  *    authorising server), all events of a batch verified concurrently.
  * 4. Content hash: a mismatch keeps the event, redacted.
@@ -89,10 +92,13 @@ interface Formed {
 
 /**
  * What the batch knows of its own events' storage before it takes the room's lock: none was stored when
- * receivePdus read them, and `storedSince` holds those a write stored since (the storage's observer).
+ * receivePdus read them (or, `assumed`, none is taken to be: see receivePdus), and `storedSince` holds those a
+ * write stored since (the storage's observer).
  */
 interface BatchAbsence {
   storedSince: ReadonlyMap<string, EventRecord>;
+  /** Not read: the write's inserts refuse an event stored after all (EXISTS), and the batch is then redone with a read. */
+  assumed?: boolean;
 }
 
 /** A PDU past steps 1–4. */
@@ -156,7 +162,11 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
     for (const record of written.events) storedSince.set(record.eventId, record);
   });
   try {
-    const known = await ctx.storage.read(async (t) => t.events.getMany(formed.map((f) => f.eventId)));
+    // Signatures begun ahead (a catch-up page, identifyPdus) leave the read of which events are stored nothing to
+    // save: it is skipped, one request per event less, and the write's inserts refuse what is stored after all.
+    const ahead = new Map(formed.map((f) => [f, verifiedAhead(f.raw, f.version)]));
+    const assumed = storedSince !== undefined && formed.length > 0 && [...ahead.values()].every((v) => v !== undefined);
+    const known = assumed ? new Set<string>() : await ctx.storage.read(async (t) => t.events.storedIds(formed.map((f) => f.eventId)));
 
     // 3–4. Signatures and content hashes, concurrently (begun already for a catch-up page: verifyAhead).
     const fresh = formed.filter((f) => {
@@ -164,8 +174,8 @@ export async function receivePdus(host: ReceiveHost, pdus: readonly unknown[], o
       outcomes[f.index] = { eventId: f.eventId, roomId: f.roomId, outcome: 'duplicate' };
       return false;
     });
-    const verified = await Promise.all(fresh.map((f) => verifiedAhead(f.raw, f.version) ?? verifySigned(host.keyOf, f.wire, f.version)));
-    const absent = storedSince && { storedSince };
+    const verified = await Promise.all(fresh.map((f) => ahead.get(f) ?? verifySigned(host.keyOf, f.wire, f.version)));
+    const absent = storedSince && { storedSince, assumed };
     await receiveChecked(host, fresh, verified, absent, origin, outcomes, drop);
   } finally {
     unobserve?.();
@@ -207,15 +217,20 @@ async function receiveChecked(
       if (!room) throw new Error(`room ${roomId} vanished`);
       let results: Map<string, PduOutcome>;
       try {
-        results = await receiveBatch(host, room, ordered, absent);
+        results = await receiveBatch(host, room, ordered, absent).catch((error: unknown) => {
+          // Some event of the batch was stored after all (taken as absent unread): again, reading which.
+          if (!absent?.assumed || (error as { code?: unknown } | null)?.code !== 'EXISTS') throw error;
+          return receiveBatch(host, room, ordered, undefined);
+        });
       } catch (error) {
         // The batch's write failed: nothing of it was stored (but what a redaction's early write kept). Each event
         // on its own then, so one that cannot be stored does not sink the others.
         ctx.log.warn(`batch of ${ordered.length} PDUs from ${origin} in ${roomId} failed as a whole; writing them one by one`, error);
         results = new Map();
+        const known = absent?.assumed ? undefined : absent;
         for (const c of ordered) {
           try {
-            for (const [id, outcome] of await receiveBatch(host, room, [c], absent)) results.set(id, outcome);
+            for (const [id, outcome] of await receiveBatch(host, room, [c], known)) results.set(id, outcome);
           } catch (single) {
             results.set(c.eventId, { eventId: c.eventId, roomId, outcome: 'invalid', reason: `not stored: ${single instanceof Error ? single.message : String(single)}` });
           }
@@ -485,7 +500,8 @@ class RoomBatch {
       const wanted = new Set<string>();
       for (const id of parents) {
         if (this.states.has(id)) continue;
-        const groups = found.has(id) || this.work.extremities.has(id) ? await t.eventState.get(id) : undefined;
+        const record = found.get(id);
+        const groups = record ? await t.eventState.of(record) : this.work.extremities.has(id) ? await t.eventState.get(id) : undefined;
         const state = groups ? await this.host.caches.stateGroup(t, groups.after) : undefined;
         this.states.set(id, groups && state ? { state, ref: groups.after } : null);
         if (state) for (const id2 of stateLookupIds(state, [...keys.values()])) if (!this.records.has(id2)) wanted.add(id2);
@@ -518,7 +534,8 @@ class RoomBatch {
     if (unseen.length > 0) {
       await this.ctx.storage.read(async (t) => {
         for (const id of unseen) {
-          const groups = await t.eventState.get(id);
+          const record = this.records.get(id);
+          const groups = record ? await t.eventState.of(record) : await t.eventState.get(id);
           const state = groups ? await this.host.caches.stateGroup(t, groups.after) : undefined;
           this.states.set(id, groups && state ? { state, ref: groups.after } : null);
         }

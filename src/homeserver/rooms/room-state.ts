@@ -65,7 +65,8 @@ export class RoomState {
     for (const eventId of extremities) loaded.extremities.set(eventId, records.get(eventId)?.depth ?? 0);
     // With one extremity the current state is the state after it; with a fork
     // it is a resolution of several, whose group the next write creates.
-    if (extremities.length === 1) loaded.stateGroup = (await txn.eventState.get(extremities[0]!))?.after;
+    const tip = extremities.length === 1 ? records.get(extremities[0]!) : undefined;
+    if (tip) loaded.stateGroup = (await txn.eventState.of(tip))?.after;
     return loaded;
   }
 

@@ -124,13 +124,13 @@ export class RoomReader implements AccessReader {
 
   /** The room state just before the event; undefined if the server never recorded it. */
   async stateBefore(record: EventRecord): Promise<StateMap | undefined> {
-    const groups = await this.txn.eventState.get(record.eventId);
+    const groups = await this.txn.eventState.of(record);
     return groups ? this.stateGroup(groups.before) : undefined;
   }
 
   /** The room state just after the event. */
   async stateAfter(record: EventRecord): Promise<StateMap | undefined> {
-    const groups = await this.txn.eventState.get(record.eventId);
+    const groups = await this.txn.eventState.of(record);
     return groups ? this.stateGroup(groups.after) : undefined;
   }
 

@@ -15,10 +15,10 @@
  * an exclusive storage keeps its counters in memory.
  */
 import { type IDBPDatabase, type IDBPTransaction, unwrap, wrap } from 'idb';
-import type { Engine, EngineTxn, KeyRange, Migration, Query, Row, SchemaEditor, TxnMode } from '../engine.js';
-import { checkName } from '../engine.js';
+import type { Engine, EngineTxn, IndexOptions, KeyRange, Migration, Query, Row, SchemaEditor, TxnMode } from '../engine.js';
+import { checkIndex, checkName } from '../engine.js';
 import { StorageError } from '../errors.js';
-import { type Key, primaryKeyOf } from '../keys.js';
+import { type Key, type KeyPart, primaryKeyOf } from '../keys.js';
 import { migrations as allMigrations, T } from '../schema.js';
 import { createStorage } from '../storage.js';
 import type { Storage } from '../types.js';
@@ -193,8 +193,11 @@ class IdbSchemaEditor implements SchemaEditor {
     this.db.deleteObjectStore(name);
   }
 
-  createIndex(table: string, name: string, keyPath: readonly string[]): void {
-    this.tx.objectStore(table).createIndex(checkName(name), [...keyPath]);
+  createIndex(table: string, name: string, keyPath: readonly string[], options?: IndexOptions): void {
+    checkIndex(name, keyPath, options);
+    // IndexedDB refuses an array key path for a multiEntry index: its keys are the array's elements themselves.
+    if (options?.multiEntry) this.tx.objectStore(table).createIndex(name, keyPath[0]!, { multiEntry: true });
+    else this.tx.objectStore(table).createIndex(name, [...keyPath]);
   }
 
   deleteIndex(table: string, name: string): void {
@@ -297,10 +300,10 @@ class IdbTxn implements EngineTxn {
 
   scan(table: string, query: Query = {}): Promise<Row[]> {
     try {
-      const range = this.toIdbRange(query);
-      if (range === 'empty' || (query.limit !== undefined && query.limit <= 0)) return Promise.resolve([]);
       const store = this.tx.objectStore(table);
       const source = query.index === undefined ? store : store.index(query.index);
+      const range = this.toIdbRange(query, isMultiEntry(source));
+      if (range === 'empty' || (query.limit !== undefined && query.limit <= 0)) return Promise.resolve([]);
       if (!query.reverse) return this.request(source.getAll(range, query.limit)) as Promise<Row[]>;
       if (hasGetAllRecords(source)) {
         // One request for a backward read (Chromium 141+, fake-indexeddb).
@@ -315,10 +318,11 @@ class IdbTxn implements EngineTxn {
 
   count(table: string, query: KeyRange & { index?: string } = {}): Promise<number> {
     return this.read(() => {
-      const range = this.toIdbRange(query);
-      if (range === 'empty') return undefined;
       const store = this.tx.objectStore(table);
-      return query.index === undefined ? store.count(range) : store.index(query.index).count(range);
+      const source = query.index === undefined ? store : store.index(query.index);
+      const range = this.toIdbRange(query, isMultiEntry(source));
+      if (range === 'empty') return undefined;
+      return source.count(range);
     }).then((n) => n ?? 0);
   }
 
@@ -385,8 +389,11 @@ class IdbTxn implements EngineTxn {
   /**
    * An IDBKeyRange for `range`; undefined for all keys; 'empty' where IndexedDB
    * would throw (lower above upper) but the other backends simply select nothing.
+   * Over a multiEntry index (`scalar`) the engine's one-part keys are IndexedDB's
+   * bare keys, which order as the one-part tuples do.
    */
-  private toIdbRange(range: KeyRange): IDBKeyRange | undefined | 'empty' {
+  private toIdbRange(range: KeyRange, scalar = false): IDBKeyRange | undefined | 'empty' {
+    if (scalar) return this.toScalarRange(range);
     if (range.prefix) {
       if (range.lower || range.upper) throw new StorageError('BAD_KEY', 'a range has a prefix or bounds, not both');
       // An array key sorts after every string and number, so [...prefix, []] closes the prefix.
@@ -402,6 +409,31 @@ class IdbTxn implements EngineTxn {
     }
     if (lower) return this.keyRange.lowerBound([...lower], lowerOpen);
     if (upper) return this.keyRange.upperBound([...upper], upperOpen);
+    return undefined;
+  }
+
+  private toScalarRange(range: KeyRange): IDBKeyRange | undefined | 'empty' {
+    const part = (key: Key | undefined): KeyPart | undefined => {
+      if (key === undefined) return undefined;
+      if (key.length !== 1) throw new StorageError('BAD_KEY', 'a multiEntry index has one-part keys');
+      return key[0];
+    };
+    if (range.prefix) {
+      if (range.lower || range.upper) throw new StorageError('BAD_KEY', 'a range has a prefix or bounds, not both');
+      if (range.prefix.length === 0) return undefined;
+      return this.keyRange.only(part(range.prefix)!);
+    }
+    const lower = part(range.lower);
+    const upper = part(range.upper);
+    const lowerOpen = range.lowerOpen ?? false;
+    const upperOpen = range.upperOpen ?? false;
+    if (lower !== undefined && upper !== undefined) {
+      const order = this.factory.cmp(lower, upper);
+      if (order > 0 || (order === 0 && (lowerOpen || upperOpen))) return 'empty';
+      return this.keyRange.bound(lower, upper, lowerOpen, upperOpen);
+    }
+    if (lower !== undefined) return this.keyRange.lowerBound(lower, lowerOpen);
+    if (upper !== undefined) return this.keyRange.upperBound(upper, upperOpen);
     return undefined;
   }
 }
@@ -459,6 +491,10 @@ type WithGetAllRecords = (IDBObjectStore | IDBIndex) & {
 
 function hasGetAllRecords(source: IDBObjectStore | IDBIndex): source is WithGetAllRecords {
   return typeof (source as Partial<WithGetAllRecords>).getAllRecords === 'function';
+}
+
+function isMultiEntry(source: IDBObjectStore | IDBIndex): boolean {
+  return 'multiEntry' in source && source.multiEntry;
 }
 
 function translate(error: unknown): unknown {

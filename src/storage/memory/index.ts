@@ -6,10 +6,10 @@
  * completely. Rows are cloned on the way in and out, as IndexedDB does.
  */
 import type { Engine, EngineTxn, KeyRange, Migration, Query, Row, SchemaEditor, TxnMode } from '../engine.js';
-import { checkName, encodeRange, type EncodedRange } from '../engine.js';
+import { checkIndex, checkName, encodeRange, type EncodedRange } from '../engine.js';
 import { StorageError } from '../errors.js';
 import { ActivityWindow, Exclusive } from '../exclusive.js';
-import { encodeKey, type Key, keyOf, primaryKeyOf } from '../keys.js';
+import { encodeKey, indexKeysOf, type Key, primaryKeyOf } from '../keys.js';
 import { migrations as allMigrations } from '../schema.js';
 import { createStorage } from '../storage.js';
 import type { Storage } from '../types.js';
@@ -33,31 +33,34 @@ class MemoryIndex {
   /** Encoded index key -> sorted encoded primary keys of the rows under it. */
   readonly entries = new Map<string, string[]>();
 
-  constructor(readonly keyPath: readonly string[]) {}
+  constructor(
+    readonly keyPath: readonly string[],
+    readonly multiEntry: boolean,
+  ) {}
 
   add(row: Row, primaryKey: string): void {
-    const key = keyOf(row, this.keyPath);
-    if (!key) return;
-    const encoded = encodeKey(key);
-    let primaryKeys = this.entries.get(encoded);
-    if (!primaryKeys) {
-      primaryKeys = [];
-      this.entries.set(encoded, primaryKeys);
-      insertSorted(this.keys, encoded);
+    for (const key of indexKeysOf(row, this.keyPath, this.multiEntry)) {
+      const encoded = encodeKey(key);
+      let primaryKeys = this.entries.get(encoded);
+      if (!primaryKeys) {
+        primaryKeys = [];
+        this.entries.set(encoded, primaryKeys);
+        insertSorted(this.keys, encoded);
+      }
+      insertSorted(primaryKeys, primaryKey);
     }
-    insertSorted(primaryKeys, primaryKey);
   }
 
   remove(row: Row, primaryKey: string): void {
-    const key = keyOf(row, this.keyPath);
-    if (!key) return;
-    const encoded = encodeKey(key);
-    const primaryKeys = this.entries.get(encoded);
-    if (!primaryKeys) return;
-    removeSorted(primaryKeys, primaryKey);
-    if (primaryKeys.length === 0) {
-      this.entries.delete(encoded);
-      removeSorted(this.keys, encoded);
+    for (const key of indexKeysOf(row, this.keyPath, this.multiEntry)) {
+      const encoded = encodeKey(key);
+      const primaryKeys = this.entries.get(encoded);
+      if (!primaryKeys) continue;
+      removeSorted(primaryKeys, primaryKey);
+      if (primaryKeys.length === 0) {
+        this.entries.delete(encoded);
+        removeSorted(this.keys, encoded);
+      }
     }
   }
 }
@@ -179,10 +182,10 @@ class MemoryEngine implements Engine {
         this.table(name);
         this.tables.delete(name);
       },
-      createIndex: (tableName, name, keyPath) => {
+      createIndex: (tableName, name, keyPath, options) => {
         const table = this.table(tableName);
-        if (table.indexes.has(checkName(name))) throw new StorageError('SCHEMA', `index ${name} exists`);
-        const index = new MemoryIndex([...keyPath]);
+        if (table.indexes.has(checkIndex(name, keyPath, options))) throw new StorageError('SCHEMA', `index ${name} exists`);
+        const index = new MemoryIndex([...keyPath], options?.multiEntry ?? false);
         for (const [key, row] of table.rows) index.add(row, key);
         table.indexes.set(name, index);
       },

@@ -18,11 +18,11 @@
 import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { deserialize, serialize } from 'node:v8';
 import Database from 'better-sqlite3';
-import type { Engine, EngineTxn, KeyRange, Migration, Query, Row, SchemaEditor, TxnMode } from '../engine.js';
-import { checkName, encodeRange, type EncodedRange } from '../engine.js';
+import type { Engine, EngineTxn, IndexOptions, KeyRange, Migration, Query, Row, SchemaEditor, TxnMode } from '../engine.js';
+import { checkIndex, checkName, encodeRange, type EncodedRange } from '../engine.js';
 import { StorageError } from '../errors.js';
 import { ActivityWindow, Exclusive } from '../exclusive.js';
-import { encodeKey, type Key, keyOf, primaryKeyOf } from '../keys.js';
+import { encodeKey, indexKeysOf, type Key, primaryKeyOf } from '../keys.js';
 import { migrations as allMigrations } from '../schema.js';
 import { createStorage } from '../storage.js';
 import type { Storage } from '../types.js';
@@ -64,9 +64,14 @@ function restrictFiles(path: string, mode: number): void {
   }
 }
 
+interface IndexSchema {
+  keyPath: readonly string[];
+  multiEntry: boolean;
+}
+
 interface TableSchema {
   keyPath: readonly string[];
-  indexes: Map<string, readonly string[]>;
+  indexes: Map<string, IndexSchema>;
 }
 
 type Db = Database.Database;
@@ -98,9 +103,12 @@ class SqliteEngine implements Engine {
     db.exec(`
       CREATE TABLE IF NOT EXISTS _tables (name TEXT PRIMARY KEY, key_path TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS _indexes (
-        table_name TEXT NOT NULL, name TEXT NOT NULL, key_path TEXT NOT NULL,
+        table_name TEXT NOT NULL, name TEXT NOT NULL, key_path TEXT NOT NULL, multi_entry INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (table_name, name));
     `);
+    // Databases from before multiEntry indexes lack the column; every index they have is a plain one.
+    const columns = db.prepare('PRAGMA table_info(_indexes)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'multi_entry')) db.exec('ALTER TABLE _indexes ADD COLUMN multi_entry INTEGER NOT NULL DEFAULT 0');
     this.loadSchema();
   }
 
@@ -181,12 +189,15 @@ class SqliteEngine implements Engine {
     this.schema.clear();
     const tables = this.db.prepare('SELECT name, key_path FROM _tables').all() as { name: string; key_path: string }[];
     for (const { name, key_path } of tables) this.schema.set(name, { keyPath: JSON.parse(key_path), indexes: new Map() });
-    const indexes = this.db.prepare('SELECT table_name, name, key_path FROM _indexes').all() as {
+    const indexes = this.db.prepare('SELECT table_name, name, key_path, multi_entry FROM _indexes').all() as {
       table_name: string;
       name: string;
       key_path: string;
+      multi_entry: number;
     }[];
-    for (const index of indexes) this.tableSchema(index.table_name).indexes.set(index.name, JSON.parse(index.key_path));
+    for (const index of indexes) {
+      this.tableSchema(index.table_name).indexes.set(index.name, { keyPath: JSON.parse(index.key_path), multiEntry: index.multi_entry === 1 });
+    }
   }
 }
 
@@ -213,9 +224,10 @@ class SqliteSchemaEditor implements SchemaEditor {
     this.engine.dropStatements();
   }
 
-  createIndex(table: string, name: string, keyPath: readonly string[]): void {
+  createIndex(table: string, name: string, keyPath: readonly string[], options?: IndexOptions): void {
     const schema = this.engine.tableSchema(table);
-    if (schema.indexes.has(checkName(name))) throw new StorageError('SCHEMA', `index ${name} exists`);
+    if (schema.indexes.has(checkIndex(name, keyPath, options))) throw new StorageError('SCHEMA', `index ${name} exists`);
+    const index: IndexSchema = { keyPath: [...keyPath], multiEntry: options?.multiEntry ?? false };
     const sql = indexSql(table, name);
     this.engine.db.exec(`CREATE TABLE ${sql} (ik BLOB NOT NULL, pk BLOB NOT NULL, PRIMARY KEY (ik, pk)) WITHOUT ROWID`);
     const insert = this.engine.db.prepare(`INSERT INTO ${sql} (ik, pk) VALUES (?, ?)`);
@@ -224,13 +236,12 @@ class SqliteSchemaEditor implements SchemaEditor {
     for (const { k, v } of rows) {
       // A row that cannot be decoded cannot be read through the index either: it stays out of it.
       const row = tryDecodeRow(table, v);
-      const key = row instanceof StorageError ? undefined : keyOf(row, keyPath);
-      if (key) insert.run(blob(encodeKey(key)), k);
+      if (!(row instanceof StorageError)) for (const key of indexKeysOf(row, index.keyPath, index.multiEntry)) insert.run(blob(encodeKey(key)), k);
     }
     this.engine.db
-      .prepare('INSERT INTO _indexes (table_name, name, key_path) VALUES (?, ?, ?)')
-      .run(table, name, JSON.stringify(keyPath));
-    schema.indexes.set(name, [...keyPath]);
+      .prepare('INSERT INTO _indexes (table_name, name, key_path, multi_entry) VALUES (?, ?, ?, ?)')
+      .run(table, name, JSON.stringify(keyPath), index.multiEntry ? 1 : 0);
+    schema.indexes.set(name, index);
     this.engine.dropStatements();
   }
 
@@ -269,13 +280,12 @@ class SqliteTxn implements EngineTxn {
     // The row being replaced, if any, names the index entries to move.
     const replaced = schema.indexes.size === 0 ? undefined : this.rowAt(table, primaryKey);
     this.engine.statement(`INSERT OR REPLACE INTO ${tableSql(table)} (k, v) VALUES (?, ?)`).run(primaryKey, value);
-    for (const [index, keyPath] of schema.indexes) {
-      const before = replaced && indexKeyOf(replaced, keyPath);
-      const after = indexKeyOf(row, keyPath);
-      if (before === after) continue;
-      if (before !== undefined) this.deleteIndexEntry(table, index, before, primaryKey);
-      if (after !== undefined) {
-        this.engine.statement(`INSERT INTO ${indexSql(table, index)} (ik, pk) VALUES (?, ?)`).run(blob(after), primaryKey);
+    for (const [index, indexSchema] of schema.indexes) {
+      const before = replaced ? encodedIndexKeys(replaced, indexSchema) : [];
+      const after = encodedIndexKeys(row, indexSchema);
+      for (const key of before) if (!after.includes(key)) this.deleteIndexEntry(table, index, key, primaryKey);
+      for (const key of after) {
+        if (!before.includes(key)) this.engine.statement(`INSERT INTO ${indexSql(table, index)} (ik, pk) VALUES (?, ?)`).run(blob(key), primaryKey);
       }
     }
   }
@@ -287,9 +297,10 @@ class SqliteTxn implements EngineTxn {
     // A new row has no index entries to move: no read of the key first, the primary key refuses a taken one.
     const inserted = this.engine.statement(`INSERT OR IGNORE INTO ${tableSql(table)} (k, v) VALUES (?, ?)`).run(primaryKey, serialize(row));
     if (inserted.changes === 0) throw new StorageError('EXISTS', `${table} already has a row at this key`);
-    for (const [index, keyPath] of schema.indexes) {
-      const key = indexKeyOf(row, keyPath);
-      if (key !== undefined) this.engine.statement(`INSERT INTO ${indexSql(table, index)} (ik, pk) VALUES (?, ?)`).run(blob(key), primaryKey);
+    for (const [index, indexSchema] of schema.indexes) {
+      for (const key of encodedIndexKeys(row, indexSchema)) {
+        this.engine.statement(`INSERT INTO ${indexSql(table, index)} (ik, pk) VALUES (?, ?)`).run(blob(key), primaryKey);
+      }
     }
   }
 
@@ -382,9 +393,8 @@ class SqliteTxn implements EngineTxn {
 
   /** Removes the index entries of `row`, stored at `primaryKey`. */
   private deleteIndexEntries(table: string, schema: TableSchema, row: Row, primaryKey: Buffer): void {
-    for (const [index, keyPath] of schema.indexes) {
-      const key = indexKeyOf(row, keyPath);
-      if (key !== undefined) this.deleteIndexEntry(table, index, key, primaryKey);
+    for (const [index, indexSchema] of schema.indexes) {
+      for (const key of encodedIndexKeys(row, indexSchema)) this.deleteIndexEntry(table, index, key, primaryKey);
     }
   }
 
@@ -422,10 +432,9 @@ function tryDecodeRow(table: string, bytes: Buffer): Row | StorageError {
   }
 }
 
-/** The encoded key a row has in an index, or undefined when the row lacks a key field (then it is not in the index). */
-function indexKeyOf(row: Row, keyPath: readonly string[]): string | undefined {
-  const key = keyOf(row, keyPath);
-  return key ? encodeKey(key) : undefined;
+/** The encoded keys a row has in an index: none when it lacks a key field, several in a multiEntry index. */
+function encodedIndexKeys(row: Row, index: IndexSchema): string[] {
+  return indexKeysOf(row, index.keyPath, index.multiEntry).map(encodeKey);
 }
 
 /** A WHERE clause for an encoded range on `column`, pushing its parameters. */

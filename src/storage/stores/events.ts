@@ -1,9 +1,11 @@
 /**
- * Room events and their order: the events table (one row per event, PDU and
- * bookkeeping together), the timelines read from its stream and depth indexes,
- * and the DAG: prev-event edges for walking forwards, and each room's forward
- * extremities. Storing an event writes its edges in the same transaction, so
- * the DAG never mentions an event that is not stored.
+ * Room events and their order: the events table (one row per event, PDU,
+ * bookkeeping and state groups together), the timelines read from its stream
+ * and depth indexes, and the DAG: children found through the multiEntry index
+ * over each row's own prev_events (so the DAG never mentions an event that is
+ * not stored), and each room's forward extremities. Storing an event is one
+ * row, one request: a catch-up of thousands of events costs what its rows
+ * cost, not a row per edge and another per state record beside each.
  */
 import { StorageError } from '../errors.js';
 import { EXTREMITIES_ROW, I, T } from '../schema.js';
@@ -39,6 +41,13 @@ export class Events implements EventsStore {
     return (await this.ctx.t.count(T.events, { prefix: [eventId] })) > 0;
   }
 
+  async storedIds(eventIds: readonly string[]): Promise<Set<string>> {
+    // Counts, issued together: IndexedDB answers them from the keys, without copying the rows out.
+    const ids = [...new Set(eventIds)];
+    const counts = await Promise.all(ids.map((id) => this.ctx.t.count(T.events, { prefix: [id] })));
+    return new Set(ids.filter((_, i) => counts[i]! > 0));
+  }
+
   async add(input: NewEvent): Promise<EventRecord> {
     this.ctx.assertWritable();
     // With a native insert the taken key fails the write itself: no read before it.
@@ -53,6 +62,7 @@ export class Events implements EventsStore {
       outlier,
       rejected: input.rejected,
       softFailed: input.softFailed,
+      stateGroups: input.stateGroups && { before: input.stateGroups.before, after: input.stateGroups.after },
     };
     const historical = input.historicalPosition;
     if (historical !== undefined && (outlier || !Number.isSafeInteger(historical) || historical >= 0)) {
@@ -62,10 +72,6 @@ export class Events implements EventsStore {
     const row = toRow(record);
     if (insert) await insert.call(this.ctx.t, T.events, row);
     else await this.ctx.t.put(T.events, row);
-    const prevs = Array.isArray(input.event.prev_events) ? input.event.prev_events : [];
-    for (const prevId of new Set(prevs)) {
-      await this.ctx.t.put(T.eventEdges, { prevId, eventId: input.eventId });
-    }
     // History is no news: /sync (woken by timeline notes) must not hear of it.
     if (historical === undefined) this.noteTimeline(record);
     this.ctx.noteEvent(row as unknown as EventRecord);
@@ -147,7 +153,7 @@ export class Dag implements DagStore {
   }
 
   async children(eventId: string): Promise<string[]> {
-    const rows = await this.ctx.t.scan(T.eventEdges, { prefix: [eventId] });
+    const rows = await this.ctx.t.scan(T.events, { index: I.eventsByPrev, prefix: [eventId] });
     return rows.map((row) => row.eventId as string);
   }
 

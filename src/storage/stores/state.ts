@@ -2,7 +2,8 @@
  * Room state: state groups (each a delta against an earlier group, so events
  * that share a state share one row, and a chain longer than
  * STATE_DELTA_CHAIN_LIMIT is cut by a full snapshot), which groups each event
- * sits between, and the room's current state as one row per (type, state_key)
+ * sits between (on the event's row, or apart for events stored before
+ * migration 6), and the room's current state as one row per (type, state_key)
  * for cheap reads of single entries.
  */
 import { splitStateKey, stateKeyOf, type StateMap } from '../../core/index.js';
@@ -10,6 +11,8 @@ import { StorageError } from '../errors.js';
 import { T } from '../schema.js';
 import {
   type CurrentStateStore,
+  type EventRecord,
+  type EventStateGroups,
   type EventStateRecord,
   type EventStateStore,
   STATE_DELTA_CHAIN_LIMIT,
@@ -110,16 +113,40 @@ function snapshotOf(delta: Map<string, string | null>): [string, string][] {
   return entries;
 }
 
+/**
+ * An event's state groups: on its events row (`stateGroups`) for events stored since migration 6, in an
+ * event_state row for those stored before. The row's pair wins: `set` on a stored event writes the row.
+ */
 export class EventState implements EventStateStore {
   constructor(private readonly ctx: TxnContext) {}
 
   async get(eventId: string): Promise<EventStateRecord | undefined> {
-    return fromRow<EventStateRecord>(await this.ctx.t.get(T.eventState, [eventId]));
+    const record = fromRow<EventRecord>(await this.ctx.t.get(T.events, [eventId]));
+    const groups = record?.stateGroups ?? (await this.stored(eventId));
+    return groups && { eventId, before: groups.before, after: groups.after };
   }
 
-  async set(record: EventStateRecord): Promise<void> {
+  async of(record: EventRecord): Promise<EventStateGroups | undefined> {
+    return record.stateGroups ?? (await this.stored(record.eventId));
+  }
+
+  async set(state: EventStateRecord): Promise<void> {
     this.ctx.assertWritable();
-    await this.ctx.t.put(T.eventState, toRow(record));
+    const { eventId, before, after } = state;
+    const record = fromRow<EventRecord>(await this.ctx.t.get(T.events, [eventId]));
+    if (!record) {
+      await this.ctx.t.put(T.eventState, toRow({ eventId, before, after }));
+      return;
+    }
+    const next: EventRecord = { ...record, stateGroups: { before, after } };
+    await this.ctx.t.put(T.events, toRow(next));
+    this.ctx.noteEvent(next);
+  }
+
+  /** The pair kept apart (events stored before migration 6, or recorded before their event). */
+  private async stored(eventId: string): Promise<EventStateGroups | undefined> {
+    const row = fromRow<EventStateRecord>(await this.ctx.t.get(T.eventState, [eventId]));
+    return row && { before: row.before, after: row.after };
   }
 }
 

@@ -9,6 +9,7 @@ import { openIdbStorage } from '../../../src/storage/index.js';
 import { createRoom, registerBenchUser, sendToSyncLatency, sequentialSends } from '../homeserver-bench.js';
 import type { BenchRow } from '../report.js';
 import { rawIdbWrites } from './raw-idb.js';
+import { storedEventRate } from './stored-events.js';
 
 async function run(): Promise<BenchRow[]> {
   const where = 'chromium';
@@ -17,6 +18,13 @@ async function run(): Promise<BenchRow[]> {
   const batched = await rawIdbWrites(500, 5000);
   rows.push({ where, figure: 'raw IndexedDB write, 1 record/txn', value: oneRecord, unit: 'records/s' });
   rows.push({ where, figure: 'raw IndexedDB write, 500 records/txn', value: batched, unit: 'records/s' });
+  rows.push({
+    where,
+    figure: 'storage: message events stored as a received batch writes them, 1,000 per write (IndexedDB)',
+    value: await storedEventRate(10_000, 1_000),
+    unit: 'events/s',
+    limit: { label: 'raw IndexedDB 500 records/txn', value: batched, unit: 'records/s' },
+  });
 
   // A fresh database only this page uses: the storage is its only writer, as the app's profile lock makes it.
   const storage = await openIdbStorage(`bench-${Date.now()}`, { exclusive: true });

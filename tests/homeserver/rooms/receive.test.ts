@@ -2,7 +2,8 @@
 // signature work, a batch goes in parents first whatever its order and in one storage write, unknown parents
 // and auth events come back as missingPrevs (nothing fetched, nothing stored), /send announces them to p2p
 // and answers per PDU, a batch whose write fails is written event by event, a batch that another write stored
-// meanwhile is seen as duplicates, and signatures checked ahead by identifyPdus still decide.
+// meanwhile is seen as duplicates, and signatures checked ahead by identifyPdus still decide; a page checked
+// ahead is written without a read of which of its events are stored, and one stored already costs a second write.
 import { expect, test } from 'vitest';
 import { eventIdOf, signEvent, stateKeyOf, type PDU } from '../../../src/core/index.js';
 import type { TestServer } from '../harness.js';
@@ -159,4 +160,38 @@ test('signatures checked ahead (identifyPdus, as catch-up asks for the IDs of a 
   const outcomes = await a.homeserver.replication.receivePdus(batch, 'anyone');
   expect(outcomes.map((o) => o.outcome)).toEqual(['accepted', 'accepted', 'invalid']);
   expect(outcomes[2]!.reason).toContain('no valid signature');
+});
+
+test('a page checked ahead is not read for stored events: one write stores it, and a stored event in it costs a second write, not the batch', async () => {
+  const { a, roomId, chain } = await setupPair();
+  const events = await chain(6);
+  // Two of the page's events arrived before it (as a live /send would bring them).
+  const early = await a.homeserver.replication.receivePdus(events.slice(0, 2), 'live');
+  expect(early.map((o) => o.outcome)).toEqual(['accepted', 'accepted']);
+
+  const read = a.storage.read.bind(a.storage);
+  const write = a.storage.write.bind(a.storage);
+  let reads = 0;
+  let writes = 0;
+  a.storage.read = ((fn: never) => (reads++, read(fn))) as typeof a.storage.read;
+  a.storage.write = ((fn: never) => (writes++, write(fn))) as typeof a.storage.write;
+  const fresh = events.slice(2, 4);
+  await a.homeserver.replication.eventIds(roomId, fresh);
+  const first = await a.homeserver.replication.receivePdus(fresh, 'peer');
+  expect(first.map((o) => o.outcome)).toEqual(['accepted', 'accepted']);
+  // One write, and no read of the page's own events: the preload reads only their stored parent.
+  expect({ reads, writes }).toEqual({ reads: 1, writes: 1 });
+
+  reads = writes = 0;
+  const overlapping = [events[1]!, ...events.slice(4)];
+  await a.homeserver.replication.eventIds(roomId, overlapping);
+  const second = await a.homeserver.replication.receivePdus(overlapping, 'peer');
+  expect(second.map((o) => o.outcome)).toEqual(['duplicate', 'accepted', 'accepted']);
+  // The first write refused the stored event (EXISTS) and stored nothing; the second, after a read, the rest.
+  expect(writes).toBe(2);
+  a.storage.read = read;
+  a.storage.write = write;
+  const stored = await a.storage.read((t) => t.events.getMany(events.map((e) => eventIdOf(e, '12'))));
+  expect(stored.size).toBe(6);
+  expect(await a.storage.read((t) => t.dag.children(eventIdOf(events[4]!, '12')))).toEqual([eventIdOf(events[5]!, '12')]);
 });

@@ -12,6 +12,7 @@ import type { Logger } from '../../../src/homeserver/context.js';
 import { MemoryNetwork, type MemoryNetworkInit } from '../../../src/p2p/memory-transport.js';
 import { createReplicator, type Replicator, type ReplicatorOptions } from '../../../src/p2p/replicator.js';
 import type { FederationTransport } from '../../../src/p2p/transport.js';
+import type { Storage } from '../../../src/storage/types.js';
 import { startTestServer, type TestServer } from '../../homeserver/harness.js';
 import { hexSigner, quietLogger } from '../../support/federation.js';
 import { virtualClock } from './harness.js';
@@ -46,12 +47,20 @@ export interface RealSim {
   close(): Promise<void>;
 }
 
-export async function createRealSim(init: { seed: number; servers: number; network?: MemoryNetworkInit; replicator?: ReplicatorOptions; firstSignerSeed?: number }): Promise<RealSim> {
+export async function createRealSim(init: {
+  seed: number;
+  servers: number;
+  network?: MemoryNetworkInit;
+  replicator?: ReplicatorOptions;
+  firstSignerSeed?: number;
+  /** Server i's storage (closed by the caller); memory storage by default. */
+  storage?: (i: number) => Promise<Storage>;
+}): Promise<RealSim> {
   setEd25519Backend('noble');
   const network = new MemoryNetwork({ seed: init.seed, requestTimeoutMs: 60_000, holdTimeForHandlersMs: 2_000, ...init.network });
   const peers: RealPeer[] = [];
   for (let i = 0; i < init.servers; i++) {
-    const server = await startTestServer({ signer: await hexSigner((init.firstSignerSeed ?? 41) + i), log: process.env.SIM_DEBUG ? homeserverLog(i) : quietLogger });
+    const server = await startTestServer({ ...(init.storage ? { storage: await init.storage(i) } : {}), signer: await hexSigner((init.firstSignerSeed ?? 41) + i), log: process.env.SIM_DEBUG ? homeserverLog(i) : quietLogger });
     const transport = network.transport(server.serverName);
     const replicator = createReplicator({
       storage: server.storage,
