@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import * as vitest from 'vitest';
+import { migrations } from '../../src/storage/index.js';
 import { openSqliteStorage } from '../../src/storage/sqlite/index.js';
 import { StorageError } from '../../src/storage/errors.js';
 import { plantRow, unreadableRowBytes } from '../support/poisoned-rows.js';
@@ -25,6 +26,44 @@ runStorageContract(
 );
 
 vitest.describe('sqlite layout', () => {
+  vitest.it('upgrades a database whose index list predates multiEntry indexes, and keeps its events\' children', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hometab-storage-'));
+    const path = join(dir, 'hometab.sqlite');
+    const event = (depth: number, prev: string[]) => ({ room_id: '!r:hs', sender: '@a:hs', type: 'm.room.message', content: {}, origin_server_ts: depth, prev_events: prev, auth_events: [], depth }) as never;
+    try {
+      // A database at schema 5, its index list in the layout before the multi_entry column.
+      const old = await openSqliteStorage(path, { migrations: migrations.slice(0, 5) });
+      await old.write(async (txn) => {
+        await txn.events.add({ eventId: '$1', roomId: '!r:hs', event: event(1, []) });
+        await txn.events.add({ eventId: '$2', roomId: '!r:hs', event: event(2, ['$1']) });
+      });
+      await old.close();
+      const older = new Database(path);
+      older.exec('ALTER TABLE _indexes DROP COLUMN multi_entry');
+      older.close();
+
+      const storage = await openSqliteStorage(path);
+      await storage.write((txn) => txn.events.add({ eventId: '$3', roomId: '!r:hs', event: event(3, ['$2', '$1']) }));
+      await storage.read(async (txn) => {
+        vitest.expect(await txn.dag.children('$1')).toEqual(['$2', '$3']);
+        vitest.expect(await txn.dag.children('$2')).toEqual(['$3']);
+        vitest.expect((await txn.timeline.range('!r:hs', { dir: 'f' })).map((e) => e.eventId)).toEqual(['$1', '$2', '$3']);
+      });
+      await storage.close();
+      const db = new Database(path, { readonly: true });
+      const indexes = db.prepare('SELECT name, multi_entry FROM _indexes WHERE table_name = ? ORDER BY name').all('events');
+      db.close();
+      vitest.expect(indexes).toEqual([
+        { name: 'by_prev', multi_entry: 1 },
+        { name: 'by_room_depth', multi_entry: 0 },
+        { name: 'by_room_stream', multi_entry: 0 },
+        { name: 'by_stream', multi_entry: 0 },
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   vitest.it('drops the (pk) indexes older databases kept beside index tables; index reads and moves still work', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hometab-storage-'));
     const path = join(dir, 'hometab.sqlite');
