@@ -16,7 +16,7 @@ export { rawRtcOffer, rawRtcAnswer, rawRtcFinish, rawRtcTimes, rawRtcBulkMs } fr
 
 let peer: BootedPeer | undefined;
 const tokens = new Map<string, string>();
-const catchUps: CatchUpProgress[] = [];
+const catchUps: (CatchUpProgress & { at: number; epoch: number })[] = [];
 const quiet = { debug() {}, warn() {}, error() {} };
 let txn = 0;
 
@@ -53,7 +53,10 @@ export async function boot(options: BootOptions): Promise<string> {
     },
     log: options.verbose ? console : quiet,
   });
-  peer.replicator.events.addEventListener('catchup:progress', (e) => catchUps.push({ ...(e as CustomEvent<CatchUpProgress>).detail, at: Math.round(performance.now()) } as CatchUpProgress));
+  peer.replicator.events.addEventListener('catchup:progress', (e) => {
+    const now = performance.now();
+    catchUps.push({ ...(e as CustomEvent<CatchUpProgress>).detail, at: Math.round(now), epoch: performance.timeOrigin + now });
+  });
   if (options.trace) trace(peer);
   return peer.serverName;
 }
@@ -117,7 +120,8 @@ export function libp2pPeers(): PeerInfo[] {
   return peer!.libp2p?.peers() ?? [];
 }
 
-export function catchUpLog(): CatchUpProgress[] {
+/** Every catch-up progress event since boot, with when it came (`at`: ms since the page's start; `epoch`: epoch ms). */
+export function catchUpLog(): (CatchUpProgress & { at: number; epoch: number })[] {
   return catchUps;
 }
 
