@@ -15,7 +15,10 @@
  *   its first page is asked for) to the last event stored, with the time before
  *   it (connection, extremities exchange, the heads' fetch) in its note;
  * - the raw data channel's bulk rate (1 MiB in 16 KiB messages, echoed), the
- *   wire's floor under a catch-up page.
+ *   wire's floor under a catch-up page;
+ * - the wire's share of a catch-up alone: the same forward pages fetched again
+ *   by the returned tab, parsed and identified but not stored, beside that raw
+ *   bulk rate measured between the same two pages.
  *
  * BENCH_REPLICATION_PARTS=delivery,catchup,join (the default: all three) picks
  * the parts to run; the join figure is runJoinBench's (join-bench.ts).
@@ -292,6 +295,25 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
         note: `${pullSeconds.toFixed(1)} s pulling; before it ${(pullStart - t0).toFixed(0)} ms from boot (connection, extremities, heads)`,
       },
     );
+    }
+    if (parts.has('catchup')) {
+      // The wire's share alone, once the writes are out of the way: the same forward pages fetched again and
+      // identified, not stored, beside the raw data channel's bulk rate between the same two pages.
+      const offer = await call(p1, 'rawRtcOffer');
+      await call(p1, 'rawRtcFinish', await call(p2, 'rawRtcAnswer', offer));
+      const bulk: number[] = [];
+      for (let i = 0; i < 3; i++) bulk.push(await call(p1, 'rawRtcBulkMs', 1 << 20));
+      bulk.sort((x, y) => x - y);
+      const wire = await call(p2, 'forwardPagesOnly', s1, roomId);
+      const mib = wire.bytes / (1 << 20);
+      rows.push({
+        where,
+        figure: `replication: forward pages fetched and identified, not stored (${wire.events.toLocaleString('en-US')} events in ${wire.pages} pages: serving, wire, parse, event IDs)`,
+        value: wire.events / (wire.ms / 1000),
+        unit: 'events/s',
+        limit: { label: 'raw RTCDataChannel bulk, 1 MiB in 16 KiB messages echoed', value: 1000 / bulk[1]!, unit: 'MiB/s' },
+        note: `${mib.toFixed(1)} MiB of JSON in ${(wire.ms / 1000).toFixed(2)} s (${(mib / (wire.ms / 1000)).toFixed(2)} MiB/s)`,
+      });
     }
     await call(p1, 'close');
     await call(p2, 'close');
