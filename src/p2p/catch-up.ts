@@ -36,8 +36,9 @@
  * peer's timeline above our extremities, oldest first, a page at a time;
  * the next page is asked for as soon as one arrives, up to `pagesAhead`
  * pages ahead of the one being written, so fetching and storing overlap
- * (walking back cannot: its first storable events come last). Whatever that leaves missing (other branches, a peer
- * without the endpoint) is walked back as above.
+ * (walking back cannot: its first storable events come last). Whatever
+ * that leaves missing (other branches, a peer without the endpoint) is
+ * walked back as above.
  *
  * A parked event whose chase fails (every server asked was unreachable, or
  * the gap was too long), and likewise a head an anti-entropy walk could not
@@ -341,8 +342,9 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
    * extremities, oldest first. Fetching runs ahead of storing: each page is
    * asked for as soon as the one before arrives (its `next` names where it
    * goes on), while earlier pages are written in order (`submitChunk`
-   * batches), at most `pagesAhead` fetched pages waiting, so memory stays
-   * bounded when the writes are slower than the wire. Stops at the end of
+   * batches), with at most `pagesAhead` pages held or on the wire ahead of
+   * the one being written, so memory stays bounded when the writes are
+   * slower than the wire. Stops at the end of
    * the peer's timeline, at `maxEventsPerPull`, or at the first failure; the
    * backward walk then finds what is still missing.
    */
