@@ -30,14 +30,22 @@ export function setOwn<T>(obj: Record<string, T>, key: string, value: NoInfer<T>
 export function jsonDepth(text: string, limit = Infinity): number {
   let depth = 0;
   let deepest = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c /* \ */) i++;
-      else if (c === 0x22 /* " */) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+    if (c === 0x22 /* " */) {
+      // Most of a PDU's bytes are inside strings (hashes, signatures, IDs): jump to the quote that ends this one,
+      // the first not escaped (preceded by an even run of backslashes; each run is counted once, so this stays
+      // one pass over the text whatever it holds).
+      let end = i;
+      for (;;) {
+        end = text.indexOf('"', end + 1);
+        if (end < 0) return deepest; // unterminated: JSON.parse refuses it
+        let backslashes = 0;
+        while (text.charCodeAt(end - 1 - backslashes) === 0x5c /* \ */) backslashes++;
+        if (backslashes % 2 === 0) break;
+      }
+      i = end;
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
       if (++depth > deepest) {
         deepest = depth;
         if (deepest > limit) return deepest;

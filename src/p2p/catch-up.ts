@@ -33,11 +33,12 @@
  * A long gap (the heads lie more than a page deeper than our newest event)
  * is first taken forward with Hometab's
  * `POST /_matrix/federation/unstable/org.hometab/forward/{roomId}`: the
- * peer's timeline above our extremities, oldest first, a page at a time,
- * each page handed to `receivePdus` while the next one is on the wire, so
- * fetching and storing overlap (walking back cannot: its first storable
- * events come last). Whatever that leaves missing (other branches, a peer
- * without the endpoint) is walked back as above.
+ * peer's timeline above our extremities, oldest first, a page at a time;
+ * the next page is asked for as soon as one arrives, up to `pagesAhead`
+ * pages ahead of the one being written, so fetching and storing overlap
+ * (walking back cannot: its first storable events come last). Whatever
+ * that leaves missing (other branches, a peer without the endpoint) is
+ * walked back as above.
  *
  * A parked event whose chase fails (every server asked was unreachable, or
  * the gap was too long), and likewise a head an anti-entropy walk could not
@@ -60,6 +61,12 @@ export interface CatchUpOptions {
   maxEventsPerPull?: number;
   /** Events handed to receivePdus at once: one batch of checks and one storage write each. @default 1_000 */
   submitChunk?: number;
+  /**
+   * Forward pages held or on the wire ahead of the one being written (each up to `pageLimit` events, at most
+   * 3 MiB): the wire and the writes overlap, and memory stays bounded when the writes are slower. At least 2
+   * (one arrived, the next asked for). @default 2
+   */
+  pagesAhead?: number;
   /** Events fetched one by one with GET /event when a peer names extremities we lack. @default 100 */
   maxHeads?: number;
   /** Servers asked per parked event (the delivering one first). @default 4 */
@@ -157,6 +164,7 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
   const pageLimit = init.pageLimit ?? 1_000;
   const maxEventsPerPull = init.maxEventsPerPull ?? 20_000;
   const submitChunk = init.submitChunk ?? 1_000;
+  const pagesAhead = Math.max(2, init.pagesAhead ?? 2);
   const maxHeads = init.maxHeads ?? 100;
   const maxServers = init.maxServers ?? 4;
   const maxConcurrent = init.maxConcurrent ?? 8;
@@ -331,54 +339,97 @@ export function createCatchUp(init: CatchUpInit): CatchUp {
 
   /**
    * The forward half of a long pull: pages of `peer`'s timeline above our
-   * extremities, oldest first, each stored (in `submitChunk` batches) while
-   * the next is fetched. Stops at the end of the peer's timeline, at
-   * `maxEventsPerPull`, or at the first failure; the backward walk then
-   * finds what is still missing.
+   * extremities, oldest first. Fetching runs ahead of storing: each page is
+   * asked for as soon as the one before arrives (its `next` names where it
+   * goes on), while earlier pages are written in order (`submitChunk`
+   * batches), with at most `pagesAhead` pages held or on the wire ahead of
+   * the one being written, so memory stays bounded when the writes are
+   * slower than the wire. Stops at the end of
+   * the peer's timeline, at `maxEventsPerPull`, or at the first failure; the
+   * backward walk then finds what is still missing.
    */
   async function pullForward(peer: string, roomId: string, earliest: readonly string[], status: CatchUpProgress): Promise<number> {
-    let from: unknown;
     let fetched = 0;
-    let storing: Promise<void> = Promise.resolve();
-    const store = async (events: unknown[]): Promise<void> => {
-      for (let i = 0; i < events.length && !stopped; i += submitChunk) {
-        const results = await replication.receivePdus(events.slice(i, i + submitChunk), peer);
-        status.stored += results.filter((r) => r.outcome === 'accepted' || r.outcome === 'softFailed').length;
-        progress({ ...status });
-      }
+    /** Fetched pages not yet handed to storage, oldest first. */
+    const pages: unknown[][] = [];
+    let fetching = true;
+    let failure: { error: unknown } | undefined;
+    let wakeStorer: (() => void) | undefined;
+    let wakeFetcher: (() => void) | undefined;
+    const wake = (which: 'storer' | 'fetcher'): void => {
+      const resolve = which === 'storer' ? wakeStorer : wakeFetcher;
+      if (which === 'storer') wakeStorer = undefined;
+      else wakeFetcher = undefined;
+      resolve?.();
     };
-    try {
-      while (!stopped && fetched < maxEventsPerPull) {
-        let response;
-        try {
-          response = await transport.request(
-            peer,
-            { method: 'POST', path: `${FORWARD_PATH}${encodeURIComponent(roomId)}`, body: { earliest_events: earliest, limit: Math.min(pageLimit, maxEventsPerPull - fetched), ...(from !== undefined ? { from } : {}) } },
-            timeout,
-          );
-        } catch (error) {
-          log.debug(`catch-up: forward page from ${peer} failed`, error);
-          return fetched;
+    const ask = (from: unknown) =>
+      transport.request(
+        peer,
+        { method: 'POST', path: `${FORWARD_PATH}${encodeURIComponent(roomId)}`, body: { earliest_events: earliest, limit: Math.min(pageLimit, maxEventsPerPull - fetched), ...(from !== undefined ? { from } : {}) } },
+        timeout,
+      );
+    const fetcher = (async () => {
+      let asked: ReturnType<typeof ask> | undefined = ask(undefined);
+      try {
+        while (asked !== undefined && !stopped && !failure) {
+          let response;
+          try {
+            response = await asked;
+          } catch (error) {
+            log.debug(`catch-up: forward page from ${peer} failed`, error);
+            return;
+          }
+          asked = undefined;
+          const body = response.body;
+          const events = response.status === 200 && isObject(body) && Array.isArray(body.events) ? body.events : [];
+          if (events.length === 0) return;
+          fetched += events.length;
+          status.fetched += events.length;
+          progress({ ...status });
+          // The next page is asked for before this one is checked (the checks take the thread for a while), once
+          // fewer than `pagesAhead` pages would be held: this one and the next, beside those waiting.
+          if (isObject(body) && isObject(body.next) && fetched < maxEventsPerPull) {
+            while (pages.length > pagesAhead - 2 && !stopped && !failure) await new Promise<void>((resolve) => (wakeFetcher = resolve));
+            if (!stopped && !failure) {
+              asked = ask(body.next);
+              // A turn of the event loop, so the request is on the wire before the checks below begin.
+              await new Promise<void>((resolve) => clock.setTimer(resolve, 0));
+            }
+          }
+          // Its format, event IDs and signatures are checked (identifyPdus) while the pages before it are written.
+          void replication.eventIds(roomId, events).catch(() => undefined);
+          pages.push(events);
+          wake('storer');
         }
-        const body = response.body;
-        const events = response.status === 200 && isObject(body) && Array.isArray(body.events) ? body.events : [];
-        // Its signatures are checked (identifyPdus) while the page before is written...
-        if (events.length > 0) void replication.eventIds(roomId, events).catch(() => undefined);
-        // ...which must be stored before this one goes in: its events are this one's parents.
-        await storing;
-        if (events.length === 0) return fetched;
-        fetched += events.length;
-        status.fetched += events.length;
-        progress({ ...status });
-        storing = store(events);
-        storing.catch(() => undefined);
-        if (!isObject(body) || !isObject(body.next)) return fetched;
-        from = body.next;
+      } finally {
+        asked?.catch(() => undefined);
+        fetching = false;
+        wake('storer');
       }
-      return fetched;
-    } finally {
-      await storing;
+    })();
+    // Pages go in one after another: a page's events are the next one's parents.
+    while (!failure) {
+      const events = pages.shift();
+      if (events === undefined) {
+        if (!fetching) break;
+        await new Promise<void>((resolve) => (wakeStorer = resolve));
+        continue;
+      }
+      wake('fetcher');
+      try {
+        for (let i = 0; i < events.length && !stopped; i += submitChunk) {
+          const results = await replication.receivePdus(events.slice(i, i + submitChunk), peer);
+          status.stored += results.filter((r) => r.outcome === 'accepted' || r.outcome === 'softFailed').length;
+          progress({ ...status });
+        }
+      } catch (error) {
+        failure = { error };
+        wake('fetcher');
+      }
     }
+    await fetcher;
+    if (failure) throw failure.error;
+    return fetched;
   }
 
   /** Resolves true when the parked event got its parents (or needs none any more). */

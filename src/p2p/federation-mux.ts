@@ -32,7 +32,7 @@ import { decodeJson, encodeJson, FrameDecoder, FrameWriter } from './framing.js'
 import { isJsonRecord, ownField } from './json-guard.js';
 import type { PeerRateLimiter } from './rate-limit.js';
 import type { ResolvedProtocolOptions } from './federation-protocol.js';
-import { abortError, deadlineSignal, matrixError, requestFromJson, responseFromJson, runHandler, type FederationHandler, type FederationRequest, type FederationResponse } from './transport.js';
+import { abortError, deadlineSignal, matrixError, requestFromJson, responseFromJson, responsePayload, runHandler, type FederationHandler, type FederationRequest, type FederationResponse } from './transport.js';
 
 export const FEDERATION_PROTOCOL_V2 = '/hometab/federation/2';
 
@@ -201,7 +201,7 @@ export async function serveMuxStream(stream: Stream, origin: string, deps: MuxSe
 
   function answer(id: number, response: FederationResponse): void {
     if (ended) return;
-    let payload = encodeJson({ id, status: response.status, body: response.body });
+    let payload = responsePayload(response, id);
     if (payload.length > options.maxResponseBytes) {
       payload = encodeJson({ id, ...matrixError(500, 'M_TOO_LARGE', `response of ${payload.length} bytes exceeds ${options.maxResponseBytes}`) });
     }

@@ -34,6 +34,7 @@ import {
   matrixError,
   requestFromJson,
   responseFromJson,
+  responsePayload,
   runHandler,
   type FederationHandler,
   type FederationRequest,
@@ -237,7 +238,7 @@ export function createFederationServer(protocol: FederationProtocolOptions = {},
   let handler: FederationHandler | undefined;
 
   async function answer(stream: Stream, response: FederationResponse): Promise<void> {
-    let payload = encodeJson(response);
+    let payload = responsePayload(response);
     if (payload.length > options.maxResponseBytes) {
       payload = encodeJson(matrixError(500, 'M_TOO_LARGE', `response of ${payload.length} bytes exceeds ${options.maxResponseBytes}`));
     }

@@ -88,6 +88,51 @@ export function responseFromJson(value: unknown): FederationResponse {
   return { status, body: ownField(value, 'body') ?? {} };
 }
 
+/**
+ * The local handler's answers whose body is already JSON text (the
+ * homeserver's own `Response`), kept as its UTF-8 bytes: a transport that
+ * frames answers as JSON splices them in (`responsePayload`) instead of
+ * parsing the body and stringifying it again, which for a 1,000-event
+ * catch-up page was the serving tab's costliest step after the reads. The
+ * bytes never come from a peer.
+ */
+const localJson = new WeakMap<FederationResponse, Uint8Array>();
+
+/** A response of the local handler whose body is `json`, JSON text it produced; `body` is parsed only if read. */
+export function localJsonResponse(status: number, json: Uint8Array): FederationResponse {
+  let parsed: { value: unknown } | undefined;
+  const response: FederationResponse = {
+    status,
+    get body(): unknown {
+      parsed ??= { value: JSON.parse(jsonDecoder.decode(json)) as unknown };
+      return parsed.value;
+    },
+  };
+  localJson.set(response, json);
+  return response;
+}
+
+const jsonDecoder = new TextDecoder();
+const jsonEncoder = new TextEncoder();
+
+/**
+ * A response as one frame's JSON payload, `{"id"?,"status","body"}`
+ * (`id` on the multiplexed protocol): the body's own bytes when the local
+ * handler gave them (localJsonResponse), else the body stringified.
+ */
+export function responsePayload(response: FederationResponse, id?: number): Uint8Array {
+  const status = Number.isInteger(response.status) ? response.status : 500;
+  const head = id === undefined ? `{"status":${status}` : `{"id":${id},"status":${status}`;
+  const json = localJson.get(response);
+  if (json === undefined) return jsonEncoder.encode(`${head},"body":${JSON.stringify(response.body ?? {})}}`);
+  const before = jsonEncoder.encode(`${head},"body":`);
+  const out = new Uint8Array(before.length + json.length + 1);
+  out.set(before, 0);
+  out.set(json, before.length);
+  out[out.length - 1] = 0x7d; // }
+  return out;
+}
+
 /** A Matrix error response (spec "Standard error response"). */
 export function matrixError(status: number, errcode: string, error: string, extra?: { retry_after_ms?: number }): FederationResponse {
   return { status, body: { errcode, error, ...extra } };

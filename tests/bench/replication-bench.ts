@@ -11,8 +11,14 @@
  *   page reopens on the same profile and pulls them all; events/s from boot to
  *   the last event stored, beside the raw IndexedDB batched-write rate (500
  *   records of ~500 B per transaction) measured in that page in the same run;
+ *   and the pull rate, events/s from the first catch-up beginning (right before
+ *   its first page is asked for) to the last event stored, with the time before
+ *   it (connection, extremities exchange, the heads' fetch) in its note;
  * - the raw data channel's bulk rate (1 MiB in 16 KiB messages, echoed), the
- *   wire's floor under a catch-up page.
+ *   wire's floor under a catch-up page;
+ * - the wire's share of a catch-up alone: the same forward pages fetched again
+ *   by the returned tab, parsed and identified but not stored, beside that raw
+ *   bulk rate measured between the same two pages.
  *
  * BENCH_REPLICATION_PARTS=delivery,catchup,join (the default: all three) picks
  * the parts to run; the join figure is runJoinBench's (join-bench.ts).
@@ -20,7 +26,8 @@
  * BENCH_PROFILE=1 adds where the time goes: delivery split into the sender's
  * own send, the wire, the receiving handler and the /sync wake-up; the
  * returning tab's federation requests on a timeline; CPU profiles of both
- * pages over the catch-up.
+ * pages over the catch-up (with BENCH_PROFILE_TIMELINE=1 also per 50 ms, the
+ * functions most sampled).
  */
 import { randomBytes } from 'node:crypto';
 import type { Page } from 'playwright-core';
@@ -30,17 +37,51 @@ import { call, directTo, servePeerEntry, until } from '../p2p/peer-pages.js';
 import { percentile, type BenchRow } from './report.js';
 
 /** BENCH_PROFILE=1: CPU profiles of pages over a phase, printed as the heaviest functions by self time. */
+let timelineZero = 0;
 async function startProfiles(pages: Page[]): Promise<{ stop(names: string[]): Promise<void> }> {
   const sessions = await Promise.all(pages.map((p) => p.context().newCDPSession(p)));
+  const started: number[] = [];
   for (const s of sessions) {
     await s.send('Profiler.enable');
     await s.send('Profiler.setSamplingInterval', { interval: 200 });
     await s.send('Profiler.start');
+    started.push(Date.now());
   }
   return {
     async stop(names) {
       for (const [i, s] of sessions.entries()) {
-        const { profile } = (await s.send('Profiler.stop')) as unknown as { profile: { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }>; startTime: number; endTime: number } };
+        const { profile } = (await s.send('Profiler.stop')) as unknown as { profile: { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }>; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] } };
+        if (process.env.BENCH_PROFILE_TIMELINE) {
+          // Timeline: per 50 ms bucket, the innermost named functions most sampled. Times are from boot, taking the
+          // epoch when Profiler.start returned as the profile's start (it began a little earlier: read with care).
+          const par = new Map<number, number>();
+          for (const n of profile.nodes) for (const c of n.children ?? []) par.set(c, n.id);
+          const byId2 = new Map(profile.nodes.map((n) => [n.id, n]));
+          const label = (id: number): string => {
+            const names: string[] = [];
+            for (let x: number | undefined = id; x !== undefined && names.length < 3; x = par.get(x)) {
+              const f = byId2.get(x)!.callFrame;
+              if (f.functionName === '(idle)') return 'idle';
+              if (f.functionName && (f.url.endsWith('entry.js') || names.length === 0)) names.push(f.functionName);
+            }
+            return names.join('<');
+          };
+          let t = 0;
+          const buckets = new Map<number, Map<string, number>>();
+          profile.samples.forEach((id, k) => {
+            t += profile.timeDeltas[k]!;
+            const b = Math.floor(t / 50_000);
+            const m = buckets.get(b) ?? new Map<string, number>();
+            const l = label(id);
+            m.set(l, (m.get(l) ?? 0) + 1);
+            buckets.set(b, m);
+          });
+          for (const [b, m] of [...buckets].sort((x, y) => x[0] - y[0])) {
+            const total = [...m.values()].reduce((x, y) => x + y, 0);
+            const top = [...m].sort((x, y) => y[1] - x[1]).slice(0, 3).map(([k, v]) => `${k} ${((100 * v) / total).toFixed(0)}%`).join(' | ');
+            console.log(`tl ${names[i]} +${(started[i]! + b * 50 - timelineZero).toFixed(0).padStart(6)} ${top}`);
+          }
+        }
         const self = new Map<string, number>();
         let total = 0;
         for (const n of profile.nodes) {
@@ -198,6 +239,7 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
       await call(p2, 'expectEvents', written.ids);
       const profiling = process.env.BENCH_PROFILE ? await startProfiles([p1, p2]) : undefined;
       const t0 = Date.now();
+      timelineZero = t0;
       await call(p2, 'boot', { profile: bobProfile, relays, trace: !!process.env.BENCH_PROFILE });
       const booted = Date.now() - t0;
       if (process.env.BENCH_PROFILE) {
@@ -208,7 +250,8 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
         );
     }
     await until('catch-up', () => call(p2, 'hasLastExpected'), (v) => v, 600_000, 100);
-    const seconds = (Date.now() - t0) / 1000;
+    const done = Date.now();
+    const seconds = (done - t0) / 1000;
     const stored = await call(p2, 'storedCount');
     if (stored !== catchUpEvents) throw new Error(`bench: the returning tab holds ${stored} of ${catchUpEvents} events`);
     if (profiling) {
@@ -230,6 +273,10 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
     }
     const log = await call(p2, 'catchUpLog');
     const rounds = log.filter((p) => p.state === 'done').length;
+    // The pull alone: from the first catch-up that began fetching (right before its first page request, after the
+    // connection, the extremities exchange and the heads' fetch) until the last event was stored.
+    const pullStart = Math.min(...log.filter((p) => p.state === 'running').map((p) => p.epoch));
+    const pullSeconds = (done - pullStart) / 1000;
     rows.push(
       {
         where,
@@ -239,7 +286,34 @@ export async function runReplicationBench(options: ReplicationBenchOptions = {})
         limit: { label: 'goal 5,000 events/s; raw IndexedDB 500 records/txn', value: rawIdb, unit: 'records/s' },
         note: `${seconds.toFixed(1)} s total; boot ${booted} ms; ${rounds} catch-up rounds done`,
       },
+      {
+        where,
+        figure: `replication: catch-up pull rate, ${catchUpEvents.toLocaleString('en-US')} events (first catch-up began → all stored)`,
+        value: catchUpEvents / pullSeconds,
+        unit: 'events/s',
+        limit: { label: 'raw IndexedDB 500 records/txn', value: rawIdb, unit: 'records/s' },
+        note: `${pullSeconds.toFixed(1)} s pulling; before it ${(pullStart - t0).toFixed(0)} ms from boot (connection, extremities, heads)`,
+      },
     );
+    }
+    if (parts.has('catchup')) {
+      // The wire's share alone, once the writes are out of the way: the same forward pages fetched again and
+      // identified, not stored, beside the raw data channel's bulk rate between the same two pages.
+      const offer = await call(p1, 'rawRtcOffer');
+      await call(p1, 'rawRtcFinish', await call(p2, 'rawRtcAnswer', offer));
+      const bulk: number[] = [];
+      for (let i = 0; i < 3; i++) bulk.push(await call(p1, 'rawRtcBulkMs', 1 << 20));
+      bulk.sort((x, y) => x - y);
+      const wire = await call(p2, 'forwardPagesOnly', s1, roomId);
+      const mib = wire.bytes / (1 << 20);
+      rows.push({
+        where,
+        figure: `replication: forward pages fetched and identified, not stored (${wire.events.toLocaleString('en-US')} events in ${wire.pages} pages: serving, wire, parse, event IDs)`,
+        value: wire.events / (wire.ms / 1000),
+        unit: 'events/s',
+        limit: { label: 'raw RTCDataChannel bulk, 1 MiB in 16 KiB messages echoed', value: 1000 / bulk[1]!, unit: 'MiB/s' },
+        note: `${mib.toFixed(1)} MiB of JSON in ${(wire.ms / 1000).toFixed(2)} s (${(mib / (wire.ms / 1000)).toFixed(2)} MiB/s)`,
+      });
     }
     await call(p1, 'close');
     await call(p2, 'close');

@@ -16,7 +16,7 @@ afterEach(async () => {
 });
 
 /** Two servers in one room; the second is cut off while the first's user writes `messages` messages. */
-async function missedWhileAway(messages: number, catchUp: { pageLimit: number; submitChunk: number; maxEventsPerPull?: number }) {
+async function missedWhileAway(messages: number, catchUp: { pageLimit: number; submitChunk: number; maxEventsPerPull?: number; pagesAhead?: number }) {
   // Gossip mode (more servers than directFanoutMax): messages written while cut off are not queued for the other
   // server, so only catch-up can bring them.
   sim = await createRealSim({ seed: 7, servers: 2, replicator: { directFanoutMax: 1, catchUp } });
@@ -79,6 +79,37 @@ test('a gap longer than the per-pull budget fails that chase (nothing fetched pa
   // budget's length away.
   expect((await sim!.eventIds(s1, roomId)).length).toBe(before + 300);
   expect(await sim!.eventIds(s1, roomId)).toEqual(await sim!.eventIds(s0, roomId));
+}, 120_000);
+
+test('forward pages are asked ahead of slow writes, never more than pagesAhead beyond the page being written', async () => {
+  const { s0, s1, roomId } = await missedWhileAway(600, { pageLimit: 100, submitChunk: 100, pagesAhead: 3 });
+  let asked = 0;
+  let begun = 0;
+  const ahead: number[] = [];
+  const request = s1.transport.request.bind(s1.transport);
+  s1.transport.request = (server, req, options) => {
+    if (req.path.startsWith('/_matrix/federation/unstable/org.hometab/forward/')) ahead.push(++asked - begun);
+    return request(server, req, options);
+  };
+  const replication = s1.server.homeserver.replication;
+  const receive = replication.receivePdus.bind(replication);
+  replication.receivePdus = async (pdus, origin) => {
+    if (pdus.length < 100) return receive(pdus, origin);
+    begun++;
+    // A slow write: it waits until five more pages were asked for (which the bound must not allow) or 300 ms.
+    const until = Date.now() + 300;
+    while (asked < begun + 5 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 5));
+    return receive(pdus, origin);
+  };
+  sim!.network.heal();
+  await s1.replicator.exchange(s0.name);
+  await sim!.quiesce();
+
+  expect(await sim!.eventIds(s1, roomId)).toEqual(await sim!.eventIds(s0, roomId));
+  expect(asked).toBeGreaterThanOrEqual(6);
+  // Pages were asked for while earlier ones were still being written, but never more than three ahead.
+  expect(Math.max(...ahead)).toBeGreaterThanOrEqual(2);
+  expect(Math.max(...ahead)).toBeLessThanOrEqual(3);
 }, 120_000);
 
 test('an anti-entropy walk cut short by a lost page keeps its heads and chases them again after the exchange', async () => {

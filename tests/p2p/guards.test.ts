@@ -15,6 +15,37 @@ describe('json guard', () => {
     expect(jsonDepth('{"k\\\\":"]]]","x":[[]]}')).toBe(3);
   });
 
+  it('skips strings by their closing quote and agrees with a character-by-character scan on any text', () => {
+    // The scan before strings were skipped with indexOf: the reference.
+    const byChar = (text: string): number => {
+      let depth = 0;
+      let deepest = 0;
+      let inString = false;
+      for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (inString) {
+          if (c === '\\') i++;
+          else if (c === '"') inString = false;
+        } else if (c === '"') inString = true;
+        else if (c === '[' || c === '{') deepest = Math.max(deepest, ++depth);
+        else if (c === ']' || c === '}') depth--;
+      }
+      return deepest;
+    };
+    let seed = 12345;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const alphabet = ['"', '\\', '[', ']', '{', '}', 'a', ','];
+    for (let n = 0; n < 20_000; n++) {
+      const text = Array.from({ length: Math.floor(random() * 40) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+      expect(jsonDepth(text), JSON.stringify(text)).toBe(byChar(text));
+    }
+    // Escaped quotes and backslash runs before a closing quote.
+    expect(jsonDepth('["\\\\",[["\\\"]]"]]]')).toBe(3);
+    // A hostile string of escapes stays one pass (a megabyte of it is read quickly, not quadratically).
+    const escapes = '"' + '\\"'.repeat(500_000) + '"';
+    expect(jsonDepth(`[${escapes},[[1]]]`)).toBe(3);
+  });
+
   it('refuses deep and long input before parsing, without recursion', () => {
     const deep = '['.repeat(1_000_000) + ']'.repeat(1_000_000);
     expect(() => parseGuardedJson(deep, { maxLength: 4_000_000 })).toThrow(expect.objectContaining({ code: 'PROTOCOL' }));

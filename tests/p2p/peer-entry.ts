@@ -16,7 +16,7 @@ export { rawRtcOffer, rawRtcAnswer, rawRtcFinish, rawRtcTimes, rawRtcBulkMs } fr
 
 let peer: BootedPeer | undefined;
 const tokens = new Map<string, string>();
-const catchUps: CatchUpProgress[] = [];
+const catchUps: (CatchUpProgress & { at: number; epoch: number })[] = [];
 const quiet = { debug() {}, warn() {}, error() {} };
 let txn = 0;
 
@@ -53,7 +53,10 @@ export async function boot(options: BootOptions): Promise<string> {
     },
     log: options.verbose ? console : quiet,
   });
-  peer.replicator.events.addEventListener('catchup:progress', (e) => catchUps.push({ ...(e as CustomEvent<CatchUpProgress>).detail, at: Math.round(performance.now()) } as CatchUpProgress));
+  peer.replicator.events.addEventListener('catchup:progress', (e) => {
+    const now = performance.now();
+    catchUps.push({ ...(e as CustomEvent<CatchUpProgress>).detail, at: Math.round(now), epoch: performance.timeOrigin + now });
+  });
   if (options.trace) trace(peer);
   return peer.serverName;
 }
@@ -93,6 +96,33 @@ function trace(booted: BootedPeer): void {
   };
 }
 
+/**
+ * The wire's share of a catch-up alone: `server`'s forward pages of the room from its create event on, asked as
+ * catch-up asks them (the next as soon as one arrives), each parsed and identified (format, event IDs, its
+ * signature checks begun) as catch-up does, and nothing stored. Events, JSON bytes and pages, and the time taken.
+ */
+export async function forwardPagesOnly(server: string, roomId: string): Promise<{ events: number; bytes: number; pages: number; ms: number }> {
+  const createId = await peer!.storage.read((t) => t.currentState.get(roomId, 'm.room.create', ''));
+  const ask = (from: unknown) =>
+    peer!.transport.request(server, { method: 'POST', path: `/_matrix/federation/unstable/org.hometab/forward/${encodeURIComponent(roomId)}`, body: { earliest_events: [createId], limit: 1000, ...(from ? { from } : {}) } });
+  const t0 = performance.now();
+  let events = 0;
+  let bytes = 0;
+  let pages = 0;
+  for (let asked: ReturnType<typeof ask> | undefined = ask(undefined); asked; ) {
+    const body = (await asked).body as { events?: unknown[]; next?: unknown };
+    const list = body.events ?? [];
+    if (list.length === 0) break;
+    asked = body.next ? ask(body.next) : undefined;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    await peer!.homeserver.replication.eventIds(roomId, list);
+    events += list.length;
+    bytes += JSON.stringify(list).length;
+    pages++;
+  }
+  return { events, bytes, pages, ms: performance.now() - t0 };
+}
+
 /** Federation requests recorded since boot (with `trace`). */
 export function traced(): Traced[] {
   return traces;
@@ -117,7 +147,8 @@ export function libp2pPeers(): PeerInfo[] {
   return peer!.libp2p?.peers() ?? [];
 }
 
-export function catchUpLog(): CatchUpProgress[] {
+/** Every catch-up progress event since boot, with when it came (`at`: ms since the page's start; `epoch`: epoch ms). */
+export function catchUpLog(): (CatchUpProgress & { at: number; epoch: number })[] {
   return catchUps;
 }
 

@@ -32,8 +32,7 @@ export class FederationReads {
     const out: EventRecord[] = [];
     // Events of a run share their state before (the cache hands out one map per state group): decided once per map.
     const decided = new WeakMap<StateMap, boolean>();
-    // The states before are read together (one storage round trip for all, not one per event).
-    const befores = await Promise.all(records.map((record) => (record.rejected ? undefined : reader.stateBefore(record))));
+    const befores = await statesBefore(reader, records);
     for (const [i, record] of records.entries()) {
       if (record.rejected) continue;
       const before = befores[i];
@@ -59,6 +58,37 @@ export class FederationReads {
     }
     return out;
   }
+}
+
+/**
+ * The state before each record (undefined for rejected ones and outliers). An event whose only parent is an
+ * accepted non-state event just before it among `records` has that parent's state before (its state after is
+ * the same map): a run of messages costs one state read, not one each. The others are read together (one
+ * storage round trip for all).
+ */
+async function statesBefore(reader: RoomReader, records: readonly EventRecord[]): Promise<(StateMap | undefined)[]> {
+  const index = new Map<string, number>();
+  /** For each record, the earlier record whose state before it shares, or -1 when its own must be read. */
+  const sameAs = records.map((record, i) => {
+    index.set(record.eventId, i);
+    const prevs = record.event.prev_events;
+    const parent = prevs.length === 1 ? index.get(prevs[0]!) : undefined;
+    if (record.rejected || parent === undefined) return -1;
+    const p = records[parent]!;
+    return p.rejected || p.event.state_key !== undefined ? -1 : parent;
+  });
+  const read = await Promise.all(records.map((record, i) => (record.rejected || sameAs[i] !== -1 ? undefined : reader.stateBefore(record))));
+  const out: (StateMap | undefined)[] = [];
+  const orphans: number[] = [];
+  records.forEach((record, i) => {
+    const parent = sameAs[i]!;
+    out.push(record.rejected ? undefined : parent === -1 ? read[i] : out[parent]);
+    // A parent with no state recorded here (an outlier) says nothing of its child's: read the child's own.
+    if (parent !== -1 && out[i] === undefined) orphans.push(i);
+  });
+  const late = await Promise.all(orphans.map((i) => reader.stateBefore(records[i]!)));
+  orphans.forEach((i, n) => (out[i] = late[n]));
+  return out;
 }
 
 /** The stored event in federation form. */

@@ -16,7 +16,14 @@ export const CORS_HEADERS: Record<string, string> = {
 const RESPONSE_TEXT = Symbol.for('hometab.responseText');
 
 export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  const text = JSON.stringify(body);
+  return jsonTextResponse(JSON.stringify(body), status, headers);
+}
+
+/**
+ * A JSON response from `text`, one JSON value the caller assembled from JSON.stringify's output (a large answer
+ * joined from its parts' own texts, stringified once each where a size bound needed them anyway).
+ */
+export function jsonTextResponse(text: string, status = 200, headers: Record<string, string> = {}): Response {
   const response = new Response(text, {
     status,
     headers: { 'content-type': 'application/json', ...CORS_HEADERS, ...headers },

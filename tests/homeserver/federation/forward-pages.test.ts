@@ -50,3 +50,34 @@ test('forward pages give the timeline above the lowest known extremity, oldest f
   expect((await forward(a, b.serverName, roomId, { earliest_events: tips, from: { depth: 'x' } })).status).toBe(400);
   await net.close();
 });
+
+test('forward pages judge each event by the state before it: a history_visibility change inside a run of messages hides what follows it', async () => {
+  const net = await startFederation(2);
+  const [a, b] = net.servers as [TestServer, TestServer];
+  const [alice] = await withUsers(a, 'alice');
+  const [bob] = await withUsers(b, 'bob');
+  const roomId = await alice!.createRoom({ preset: 'public_chat' });
+  const createId = (await a.storage.read((t) => t.currentState.get(roomId, 'm.room.create', '')))!;
+  for (const body of ['shared-0', 'shared-1']) await alice!.send(roomId, { msgtype: 'm.text', body });
+  expect((await alice!.call('PUT', `/rooms/${enc(roomId)}/state/m.room.history_visibility/`, { history_visibility: 'joined' })).status).toBe(200);
+  for (const body of ['hidden-0', 'hidden-1', 'hidden-2']) await alice!.send(roomId, { msgtype: 'm.text', body });
+  expect((await bob!.call('POST', `/join/${enc(roomId)}?via=${a.serverName}`, {})).status).toBe(200);
+  await net.flush();
+  for (const body of ['joined-0', 'joined-1']) await alice!.send(roomId, { msgtype: 'm.text', body });
+
+  // Page sizes that cut the runs in different places; every cut must give the same events.
+  for (const limit of [2, 3, 1000]) {
+    const bodies: string[] = [];
+    let from: unknown;
+    for (let n = 0; n < 50; n++) {
+      const response = await forward(a, b.serverName, roomId, { earliest_events: [createId], limit, ...(from ? { from } : {}) });
+      expect(response.status).toBe(200);
+      const page = (await response.json()) as { events: Array<{ type: string; content: { body?: string } }>; next?: unknown };
+      for (const e of page.events) if (e.type === 'm.room.message') bodies.push(e.content.body!);
+      if (!page.next) break;
+      from = page.next;
+    }
+    expect(bodies, `limit ${limit}`).toEqual(['shared-0', 'shared-1', 'joined-0', 'joined-1']);
+  }
+  await net.close();
+});
