@@ -18,6 +18,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { builtText } from '../homeserver/http/response.js';
 
 /** What the socket tells of a client, which a web Request cannot carry (per-address rate limits). */
 export interface ClientConnection {
@@ -138,12 +139,6 @@ function toRequest(req: IncomingMessage, origin: string, signal: AbortSignal | u
   return new Request(url, init);
 }
 
-/**
- * A Response built from a string may carry that string under this symbol (the homeserver's JSON
- * responses do): sent as it is, it spares reading the body back out of the Response's stream.
- */
-export const RESPONSE_TEXT = Symbol.for('hometab.responseText');
-
 async function sendResponse(res: ServerResponse, response: Response, method: string): Promise<void> {
   const headers: Record<string, string> = {};
   response.headers.forEach((value, key) => {
@@ -153,8 +148,8 @@ async function sendResponse(res: ServerResponse, response: Response, method: str
   if (!streamed) {
     let body: Buffer | string | undefined;
     if (response.body && method !== 'HEAD') {
-      const text = (response as { [RESPONSE_TEXT]?: unknown })[RESPONSE_TEXT];
-      body = typeof text === 'string' && !response.bodyUsed ? text : Buffer.from(await response.arrayBuffer());
+      // The homeserver's JSON answers keep the text they were built from: sent as it is, without reading the stream.
+      body = builtText(response) ?? Buffer.from(await response.arrayBuffer());
     }
     if (body !== undefined) headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
     res.writeHead(response.status, headers);

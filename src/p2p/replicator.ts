@@ -34,6 +34,7 @@ import { createOutboxSender, type OutboxOptions, type OutboxQueueState, type Out
 import { roomTopic, silentLog, systemClock, type ReplicatedHomeserver, type ReplicatorClock, type ReplicatorLog, type RoomSummary } from './replication-port.js';
 import { localJsonResponse, type FederationRequest, type FederationResponse, type FederationTransport } from './transport.js';
 import type { Storage } from '../storage/types.js';
+import { builtText } from '../homeserver/http/response.js';
 
 export interface ReplicatorOptions {
   /** Rooms with at most this many servers get PDUs directly; larger ones by gossip. @default 8 */
@@ -85,17 +86,12 @@ export async function toFetchRequest(request: FederationRequest): Promise<Reques
   return new Request(FEDERATION_BASE + request.path, init);
 }
 
-/**
- * Where the homeserver's JSON responses keep the text they were built from (its http/response.ts): only
- * JSON.stringify's output is ever put there, so it is one well-formed JSON value.
- */
-const RESPONSE_TEXT = Symbol.for('hometab.responseText');
 const utf8Encoder = new TextEncoder();
 
 export async function fromFetchResponse(response: Response): Promise<FederationResponse> {
   // The homeserver's JSON answers keep their text, spliced into the transport's frame unparsed (responsePayload).
-  const built = (response as { [RESPONSE_TEXT]?: unknown })[RESPONSE_TEXT];
-  if (typeof built === 'string' && built.length > 0 && !response.bodyUsed) return localJsonResponse(response.status, utf8Encoder.encode(built));
+  const built = builtText(response);
+  if (built) return localJsonResponse(response.status, utf8Encoder.encode(built));
   const text = await response.text();
   let body: unknown = {};
   if (text.length > 0) {

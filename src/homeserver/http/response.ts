@@ -32,6 +32,15 @@ export function jsonTextResponse(text: string, status = 200, headers: Record<str
   return response;
 }
 
+/**
+ * The text a JSON response was built from (jsonResponse, jsonTextResponse), while its body is unread: only
+ * JSON.stringify's output is ever kept there, so it is one well-formed JSON value. Undefined for any other Response.
+ */
+export function builtText(response: Response): string | undefined {
+  const text = (response as { [RESPONSE_TEXT]?: unknown })[RESPONSE_TEXT];
+  return typeof text === 'string' && !response.bodyUsed ? text : undefined;
+}
+
 export function bytesResponse(body: Uint8Array, contentType: string, headers: Record<string, string> = {}): Response {
   return new Response(body as unknown as BodyInit, {
     status: 200,
