@@ -204,7 +204,7 @@ export interface NewEvent {
   stateGroups?: EventStateGroups;
 }
 
-export type EventPatch = Partial<Pick<EventRecord, 'event' | 'rejected' | 'softFailed' | 'redactedBy'>>;
+export type EventPatch = Partial<Pick<EventRecord, 'event' | 'rejected' | 'softFailed' | 'redactedBy' | 'stateGroups'>>;
 
 export interface EventsReader {
   /** The event with this ID, if stored. */
@@ -223,7 +223,7 @@ export interface EventsStore extends EventsReader {
    * given); non-outliers take the next stream position. Throws EXISTS if stored.
    */
   add(event: NewEvent): Promise<EventRecord>;
-  /** Changes an event's record (redaction, rejection); throws NOT_FOUND if absent. */
+  /** Changes an event's record (redaction, rejection, the state groups of a promoted outlier); throws NOT_FOUND if absent. */
   update(eventId: string, patch: EventPatch): Promise<EventRecord>;
   /**
    * Makes an outlier part of the timeline at the next stream position (or, backfilling, at the given negative

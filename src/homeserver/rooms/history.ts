@@ -238,9 +238,8 @@ export async function importHistory(host: HistoryHost, room: RoomState, pdus: re
         const before = await t.stateGroups.createFromState(roomId, a.before, parent);
         const after = a.key === undefined ? before : await t.stateGroups.create(roomId, new Map([[a.key, a.eventId]]), before);
         if (a.outlier) {
-          await t.events.update(a.eventId, { event: a.event });
+          await t.events.update(a.eventId, { event: a.event, stateGroups: { before, after } });
           await t.events.promote(a.eventId, position);
-          await t.eventState.set({ eventId: a.eventId, before, after });
         } else {
           await t.events.add({ eventId: a.eventId, roomId, event: a.event, historicalPosition: position, stateGroups: { before, after } });
         }
